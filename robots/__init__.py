@@ -1,0 +1,1 @@
+"""arbots: receivables-collection robots."""

@@ -1,0 +1,176 @@
+"""The command line: ``python run_robots.py [--config PATH] COMMAND``.
+
+This is the edge. Only here do typed errors become messages and exit codes (0 ok, 1 runtime failure, 2 config
+or usage error), and only here (and in the daemon) is the clock read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import structlog
+
+from robots import logs
+from robots.errors import ArbotsError, UsageError
+
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
+log = structlog.get_logger("arbots.cli")
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; write YYYY-MM-DD, e.g. 2026-03-31") from None
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="run_robots.py", description="arbots: receivables-collection robots.")
+    p.add_argument("--config", type=Path, default=Path("schedules.yaml"), help="schedules.yaml to use")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-json", action="store_true", help="JSON logs even on a terminal")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("validate", help="check schedules.yaml and the scenarios; report every problem")
+    sub.add_parser("migrate", help="create or upgrade the database schema")
+    t = sub.add_parser("tick", help="one cycle: sync, age, run what is due (repeatable: a rerun adds nothing)")
+    t.add_argument("--as-of", type=_day, required=True, help="the business day, YYYY-MM-DD")
+    pl = sub.add_parser("plan", help="what the robots would do on each coming day; changes nothing")
+    pl.add_argument("--as-of", type=_day, required=True)
+    pl.add_argument("--days", type=_positive, default=14)
+    sub.add_parser("run", help="the daemon: ticks on the crontab lines of daemon.ticks; stops on SIGTERM")
+    sub.add_parser("status", help="what the robots have done so far")
+    d = sub.add_parser("demo", help="simulate the robots on a generated ledger in a self-contained workdir")
+    d.add_argument("--workdir", type=Path, default=Path("var/demo"))
+    d.add_argument("--days", type=_positive, default=60)
+    h = sub.add_parser("hold", help="hold a debt back from the robots (dispute, pause) or release it")
+    h.add_argument("action", choices=["add", "release"])
+    h.add_argument("invoice_id")
+    h.add_argument("--kind", choices=["dispute", "pause"], default="dispute")
+    h.add_argument("--reason", default="")
+    h.add_argument("--until", type=_day, help="last day of the hold (default: until released)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logs.configure(args.log_level, json=True if args.log_json else None)
+    try:
+        return _dispatch(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ArbotsError as exc:
+        print(f"failed: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    except KeyboardInterrupt:
+        return EXIT_RUNTIME
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from robots.config import load_config
+
+    if args.command == "demo":
+        return _demo(args)
+    config = load_config(args.config)
+    if args.command == "validate":
+        groups = ", ".join(f"{g} ({len(s.columns)} columns)" for g, s in config.settings.groups.items())
+        print(f"{args.config}: OK. Groups: {groups}. Scenarios: {', '.join(sorted(config.scenarios))}.")
+        return EXIT_OK
+    if args.command == "plan":
+        return _plan(config, args.as_of, args.days)
+
+    from robots.store import Store
+    from robots.tick import services_for
+
+    store = Store.open(config.database_url())
+    try:
+        if args.command == "migrate":
+            print("database schema is up to date")
+        elif args.command == "tick":
+            from robots.tick import tick
+
+            report = tick(services_for(config, store), args.as_of, _now())
+            r = report.runner
+            print(f"{args.as_of}: {sum(report.crossings.values())} crossings ({sum(report.skipped.values())} skipped "
+                  f"by catch-up), {report.new_runs} new runs; runs done {len(r.done)}, failed {len(r.failed)}, "
+                  f"to retry {len(r.retry)}")
+            return EXIT_RUNTIME if r.failed else EXIT_OK
+        elif args.command == "run":
+            from robots.daemon import run_daemon
+
+            return run_daemon(services_for(config, store))
+        elif args.command == "status":
+            from robots.summary import render_summary, summarize
+
+            print(render_summary(summarize(store)))
+        elif args.command == "hold":
+            return _hold(store, args)
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def _hold(store, args: argparse.Namespace) -> int:
+    from robots.domain import Hold, HoldKind
+
+    kind = HoldKind(args.kind)
+    if args.action == "add":
+        store.add_hold(Hold(args.invoice_id, kind, args.reason, args.until), _now())
+        print(f"invoice {args.invoice_id}: {kind} hold added")
+    else:
+        n = store.release_holds(args.invoice_id, kind, _now())
+        if not n:
+            raise UsageError(f"invoice {args.invoice_id} has no open {kind} hold")
+        print(f"invoice {args.invoice_id}: {kind} hold released")
+    return EXIT_OK
+
+
+def _plan(config, as_of: date, days: int) -> int:
+    from robots.plan import plan
+
+    total = 0
+    for day in plan(config, as_of, days):
+        for run in day.runs:
+            total += 1
+            print(f"{day.day}  {run.contract_id:<14} {run.column_id:<14} {run.scenario:<22} "
+                  f"invoices: {', '.join(run.invoice_ids)}")
+    print(f"{total} scenario runs planned over {days} days from {as_of} (assuming no new payments)")
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from robots.demo import run_demo
+    from robots.summary import render_summary
+
+    show = sys.stderr.isatty()
+    with Progress(disable=not show, transient=True) as progress:
+        task = progress.add_task("simulating days", total=args.days)
+
+        def on_day(day: date, report) -> None:
+            progress.update(task, advance=1, description=f"simulating {day}")
+
+        result = run_demo(args.workdir, args.days, _now, on_day)
+    print(f"Demo workdir: {result.workdir.resolve()}")
+    if result.days_run:
+        print(f"Simulated {result.days_run[0]} .. {result.days_run[-1]} ({len(result.days_run)} ticks)")
+    print(f"Config: {result.config.path}")
+    print(f"Database: {result.config.database_url()}")
+    print(f"Archive: {result.config.archive_dir}")
+    print(render_summary(result.summary))
+    return EXIT_OK

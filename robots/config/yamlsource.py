@@ -1,0 +1,143 @@
+"""YAML with positions: load a file keeping line numbers, and turn a validation error into ``file:line path: msg``.
+
+pydantic reports where a value is wrong as a path (``('groups', 'default', 'columns', 3, 'offset')``); the ops
+engineer needs the line in the file. ruamel.yaml's round-trip loader remembers the line of every key and item, so
+we walk the same path through the loaded document.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where} {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class YamlSource:
+    """A loaded YAML document and the name to show in messages."""
+
+    name: str
+    data: Any
+
+    @classmethod
+    def load(cls, path: Path, name: str | None = None) -> tuple[YamlSource | None, list[Problem]]:
+        shown = name or path.name
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None, [Problem(shown, None, "", f"file not found: {path}")]
+        except UnicodeDecodeError as exc:
+            return None, [Problem(shown, None, "", f"not UTF-8 text ({exc.reason}); save the file as UTF-8")]
+        try:
+            data = YAML(typ="rt").load(text)
+        except MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark is not None else None
+            detail = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+            return None, [Problem(shown, line, "", f"invalid YAML: {detail}")]
+        return cls(shown, data if data is not None else CommentedMap()), []
+
+    def line_of(self, loc: Loc) -> int | None:
+        """1-based line of the deepest part of ``loc`` present in the document."""
+        node, line = self.data, _start_line(self.data)
+        for part in loc:
+            if isinstance(node, CommentedMap) and part in node:
+                line, node = node.lc.key(part)[0] + 1, node[part]
+            elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+                line, node = node.lc.item(part)[0] + 1, node[part]
+        return line
+
+    def dotted(self, loc: Loc) -> str:
+        """``groups.default.columns[3].offset``, leaving out parts that are not keys of the document (tags)."""
+        out, node = "", self.data
+        for i, part in enumerate(loc):
+            last = i == len(loc) - 1
+            if isinstance(node, CommentedSeq) and isinstance(part, int):
+                out += f"[{part}]"
+                node = node[part] if 0 <= part < len(node) else None
+            elif isinstance(node, CommentedMap) and part in node:
+                out += f".{part}" if out else str(part)
+                node = node[part]
+            elif last and isinstance(part, str) and part != "[key]":
+                out += f".{part}" if out else part
+        return out
+
+    def problem(self, loc: Loc, message: str) -> Problem:
+        return Problem(self.name, self.line_of(loc), self.dotted(loc), message)
+
+    def validation_problems(self, exc: ValidationError, model: type[BaseModel], prefix: Loc = ()) -> list[Problem]:
+        problems = []
+        for err in exc.errors(include_url=False):
+            loc = prefix + tuple(err["loc"])
+            problems.append(self.problem(loc, _message(err, model, tuple(err["loc"]))))
+        return problems
+
+
+def _start_line(node: Any) -> int | None:
+    lc = getattr(node, "lc", None)
+    return lc.line + 1 if lc is not None and lc.line is not None else None
+
+
+def _message(err: dict[str, Any], model: type[BaseModel], loc: Loc) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        allowed = _fields_at(model, loc[:-1])
+        hint = ""
+        if allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; allowed keys: {', '.join(sorted(allowed))}"
+        return f"unknown key {key!r}{hint}"
+    if kind == "missing":
+        return f"missing required key {str(loc[-1])!r}"
+    value = err.get("input")
+    shown = f" (got {value!r})" if isinstance(value, (str, int, float, bool)) else ""
+    return f"{err['msg']}{shown}"
+
+
+def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
+    """Field names of the model found at ``loc`` (best effort), for 'did you mean' hints."""
+    current: Any = model
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                continue  # a discriminator tag or a dict key
+            current = field.annotation
+        current = _unwrap(current, part)
+    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+
+
+def _unwrap(tp: Any, part: Any) -> Any:
+    """Step from a container annotation to the model it holds (tuple[X, ...], dict[str, X], X | None)."""
+    for _ in range(5):
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            return tp
+        args: Sequence[Any] = typing.get_args(tp)
+        if not args:
+            return tp
+        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+        tp = models[0] if models else args[-1] if typing.get_origin(tp) is dict else args[0]
+    return tp

@@ -1,0 +1,64 @@
+"""``run``: the daemon. APScheduler 3.x fires ticks on the crontab lines of schedules.yaml.
+
+This is the only place that reads the clock for ``as_of`` (today in the configured time zone). Triggers are
+built from the config at start-up with stable ids; business state lives in our own tables, so nothing is pickled
+and catching up after downtime is simply the next tick's ``as_of`` (the aging engine handles the gap).
+SIGTERM and SIGINT stop the scheduler after the tick under way has finished.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+import structlog
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from robots.errors import ArbotsError
+from robots.runner import Services
+from robots.tick import tick
+
+log = structlog.get_logger("arbots.daemon")
+
+
+def run_daemon(services: Services, *, run_now: bool = True) -> int:
+    cfg = services.config.settings.daemon
+    tz = ZoneInfo(cfg.timezone)
+    stop = threading.Event()
+    lock = threading.Lock()  # one tick at a time inside this process
+
+    def one_tick() -> None:
+        with lock:
+            now = datetime.now(timezone.utc)
+            as_of = now.astimezone(tz).date()
+            try:
+                report = tick(services, as_of, now)
+                log.info("tick_done", as_of=as_of.isoformat(), new_runs=report.new_runs,
+                         done=len(report.runner.done), failed=len(report.runner.failed))
+            except ArbotsError as exc:  # bad data or config: logged, the daemon lives on to the next tick
+                log.error("tick_failed", as_of=as_of.isoformat(), error=str(exc))
+            except Exception:
+                log.exception("tick_crashed", as_of=as_of.isoformat())
+
+    scheduler = BackgroundScheduler(timezone=tz)
+    for t in cfg.ticks:
+        scheduler.add_job(one_tick, CronTrigger.from_crontab(t.cron, timezone=tz), id=f"tick:{t.id}",
+                          replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=3600)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    scheduler.start()
+    log.info("daemon_started", ticks=[f"{t.id}: {t.cron}" for t in cfg.ticks], timezone=cfg.timezone)
+    if run_now:
+        scheduler.add_job(one_tick, id="tick:startup", replace_existing=True)
+    stop.wait()
+    scheduler.shutdown(wait=True)  # lets the tick under way finish its current run
+    log.info("daemon_stopped")
+    return 0

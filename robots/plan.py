@@ -1,0 +1,64 @@
+"""``plan``: what the robots would do on each coming day, with no side effect at all.
+
+It pulls the ledger from the connectors (read-only), reads the history from the store if the store exists, and
+simulates the evaluations day by day in memory, assuming no new payments arrive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from robots.aging import PlannedRun, check_order, evaluate
+from robots.config import Config
+from robots.domain import Hold, Ledger
+from robots.store import Store
+from robots.sync import build_connectors, pull
+from robots.tick import calendar_for
+
+
+@dataclass(frozen=True)
+class PlannedDay:
+    day: date
+    runs: tuple[PlannedRun, ...]
+    skipped: int
+
+
+def _existing_store(config: Config) -> Store | None:
+    url = config.database_url()
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).exists():
+        return None  # never create a database just to plan
+    return Store(url)
+
+
+def plan(config: Config, as_of: date, days: int, ledger: Ledger | None = None) -> list[PlannedDay]:
+    ledger = ledger if ledger is not None else pull(build_connectors(config))
+    history: dict[tuple[str, str], int] = {}
+    holds: dict[str, Hold] = {}
+    store = _existing_store(config)
+    if store is not None:
+        try:
+            with store.engine.connect() as conn:
+                from robots.store.store import EvaluationTx
+
+                tx = EvaluationTx(conn)  # read-only use: history, holds and the last day
+                check_order(as_of, tx.last_as_of())
+                history = dict(tx.history())
+                holds = tx.holds(as_of)
+                conn.rollback()
+        finally:
+            store.close()
+    policy, calendar = config.policy(), calendar_for(config)
+    out = []
+    for n in range(days):
+        day = as_of + timedelta(days=n)
+        ev = evaluate(ledger, policy, calendar, day, history, holds)
+        for x in ev.crossings:
+            key = (x.invoice_id, x.epoch)
+            history[key] = max(history.get(key, x.offset), x.offset)
+        out.append(PlannedDay(day, ev.runs, sum(1 for x in ev.crossings if x.status == "skipped")))
+    return out

@@ -1,0 +1,62 @@
+"""``render``: a Jinja2 template into a PDF letter in the run's work folder.
+
+The same run renders byte-identical PDFs (the letter's data is fixed when the run is decided, and the PDF
+writer is deterministic), so re-rendering after a crash reproduces the document instead of making a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from robots.documents.pdf import render_pdf
+from robots.documents.templates import TemplateRenderError
+from robots.errors import BusinessError
+from robots.steps.base import CheckContext, Step, StepConfig, register
+from robots.steps.context import StepContext
+
+
+class RenderConfig(StepConfig):
+    kind: str = "render"
+    #: A file in the templates folder (paths.templates).
+    template: str
+    #: The document's title: PDF title, archive sidecar type ("Претензия", "Напоминание об оплате").
+    title: str
+
+    def check(self, ctx: CheckContext, earlier: Sequence[StepConfig]) -> list[tuple[tuple[str, ...], str]]:
+        if not (ctx.templates_dir / self.template).is_file():
+            return [(("template",), f"template {self.template!r} not found in {ctx.templates_dir}")]
+        return []
+
+
+@register
+class RenderStep(Step):
+    kind = "render"
+    config = RenderConfig
+
+    def run(self, cfg: RenderConfig, ctx: StepContext) -> dict[str, Any]:
+        nth = 1 + sum(1 for o in ctx.outputs.values() if o.get("kind") == "document")
+        number = ctx.document_number(nth)
+        context = {**ctx.template_context(), "document": {"number": number, "date": ctx.run.as_of}}
+        try:
+            markup = ctx.services.renderer.render(cfg.template, context)
+        except TemplateRenderError as exc:
+            raise BusinessError(str(exc)) from exc
+        pdf = render_pdf(markup, title=f"{cfg.title} № {number}", author=ctx.services.config.settings.company.name)
+        path = ctx.services.config.work_dir / f"run-{ctx.run.id:06d}" / f"{ctx.step_idx:02d}-{cfg.id or 'document'}.pdf"
+        _write_atomic(path, pdf)
+        return {"kind": "document", "path": str(path), "sha256": hashlib.sha256(pdf).hexdigest(),
+                "title": cfg.title, "number": number, "template": cfg.template}
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".part")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

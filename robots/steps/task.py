@@ -1,0 +1,62 @@
+"""``task``: a task for a role (account manager, head of sales, legal) with a deadline, recorded once per run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import Field
+
+from robots.errors import BusinessError
+from robots.steps.base import CheckContext, Step, StepConfig, register
+from robots.steps.context import StepContext
+
+_TITLES = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+class TaskConfig(StepConfig):
+    kind: str = "task"
+    #: A key of ``roles:`` in schedules.yaml.
+    role: str
+    #: The task's text; may use the letter's variables, e.g. "Позвонить {{ counterparty.name }}".
+    title: str
+    #: Deadline: this many days after the run's day.
+    due_in_days: int = Field(default=1, ge=0, le=365)
+    #: Count the deadline in working days of the production calendar.
+    working_days: bool = False
+
+    def check(self, ctx: CheckContext, earlier: Sequence[StepConfig]) -> list[tuple[tuple[str, ...], str]]:
+        problems = []
+        if self.role not in ctx.roles:
+            problems.append((("role",), f"role {self.role!r} is not defined under roles: in schedules.yaml "
+                                        f"(defined: {', '.join(sorted(ctx.roles)) or 'none'})"))
+        try:
+            _TITLES.from_string(self.title)
+        except TemplateError as exc:
+            problems.append((("title",), f"not a valid template: {exc}"))
+        return problems
+
+
+@register
+class TaskStep(Step):
+    kind = "task"
+    config = TaskConfig
+
+    def run(self, cfg: TaskConfig, ctx: StepContext) -> dict[str, Any]:
+        services = ctx.services
+        person = services.config.settings.roles[cfg.role]
+        try:
+            title = _TITLES.from_string(cfg.title).render(ctx.template_context())
+        except TemplateError as exc:
+            raise BusinessError(f"task title of role {cfg.role!r}: {exc}") from exc
+        due = ctx.run.as_of + timedelta(days=cfg.due_in_days)
+        if cfg.working_days:
+            due, left = ctx.run.as_of, cfg.due_in_days
+            while left:
+                due += timedelta(days=1)
+                left -= services.calendar.is_working(due)
+        services.store.add_task(ctx.run.id, ctx.step_idx, ctx.contract.id, cfg.role, person.name, title, due, ctx.now)
+        return {"kind": "task", "role": cfg.role, "assignee": person.name, "due_on": due.isoformat(), "title": title}

@@ -1,0 +1,51 @@
+"""Plain records read from the store, and the state enums of runs and steps."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+
+class RunStatus(enum.StrEnum):
+    PENDING = "pending"  # decided, not started (or given back after a crash or a retryable failure)
+    RUNNING = "running"  # claimed by a process holding a lease
+    DONE = "done"
+    FAILED = "failed"  # a business error, or attempts exhausted: a human must look
+
+
+class StepStatus(enum.StrEnum):
+    RUNNING = "running"  # started; after a crash it runs again (steps are idempotent)
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    run_key: str
+    contract_id: str
+    column_id: str
+    scenario: str
+    as_of: date
+    #: Per invoice as decided: {"id", "open_amount" (Decimal as text), "days_past_due"}.
+    invoices: tuple[dict[str, Any], ...]
+    attempts: int
+
+    @property
+    def invoice_ids(self) -> tuple[str, ...]:
+        return tuple(i["id"] for i in self.invoices)
+
+    @classmethod
+    def from_row(cls, row: Any) -> RunRecord:
+        return cls(
+            id=row.id,
+            run_key=row.run_key,
+            contract_id=row.contract_id,
+            column_id=row.column_id,
+            scenario=row.scenario,
+            as_of=row.as_of,
+            invoices=tuple(row.invoices),
+            attempts=row.attempts,
+        )

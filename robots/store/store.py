@@ -1,0 +1,302 @@
+"""The store: SQLite by default (WAL), PostgreSQL through its URL. Business state lives only here.
+
+Exactly-once rests on three things, all here:
+
+* evaluations are serialised (a locked singleton row) and refuse to go back in time;
+* crossings, runs, documents and tasks carry unique constraints, so a repeat is refused by the database;
+* a run is *claimed* with a conditional UPDATE and a lease; "another process got there first" is a normal
+  outcome, and a run whose claimant died goes back to pending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, create_engine, event, func, insert, or_, select, update
+
+from robots.aging import Evaluation, History
+from robots.domain import Contract, Counterparty, CrossingStatus, Hold, HoldKind, Invoice, Ledger, Payment
+from robots.store import schema as t
+from robots.store.records import RunRecord, RunStatus, StepStatus
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def utc(ts: datetime | None) -> datetime | None:
+    """SQLite gives naive datetimes back; everything we store is UTC."""
+    if ts is None:
+        return None
+    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+
+
+class Store:
+    def __init__(self, url: str, *, schema: str | None = None):
+        self.url = url
+        kwargs: dict[str, Any] = {}
+        if url.startswith("postgresql") and schema:
+            kwargs["connect_args"] = {"options": f"-csearch_path={schema}"}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 60}
+            db = url.split(":///", 1)[-1]
+            if db and db != ":memory:":
+                Path(db).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(url, **kwargs)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            # pysqlite's own transaction handling is off; we emit BEGIN IMMEDIATE ourselves so that the
+            # evaluation lock is taken before anything is read.
+            event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+
+    @classmethod
+    def open(cls, url: str, *, schema: str | None = None) -> Store:
+        store = cls(url, schema=schema)
+        store.migrate()
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (a no-op when it is there already)."""
+        from alembic import command
+        from alembic.config import Config as AlembicConfig
+
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    # -- ledger ---------------------------------------------------------------------------------------------
+
+    def replace_ledger(self, ledger: Ledger, source: str, now: datetime) -> None:
+        """Swap the whole ledger snapshot in one transaction: readers see the old one or the new one."""
+        with self.engine.begin() as conn:
+            for table in (t.payments, t.invoices, t.contracts, t.counterparties):
+                conn.execute(table.delete())
+            _bulk(conn, t.counterparties, [
+                {"id": c.id, "name": c.name, "inn": c.inn, "email": c.email, "debtor_group": c.group}
+                for c in ledger.counterparties])
+            _bulk(conn, t.contracts, [
+                {"id": c.id, "number": c.number, "counterparty_id": c.counterparty_id,
+                 "payment_days": c.payment_days, "currency": c.currency,
+                 "penalty_rate_per_day": c.penalty_rate_per_day} for c in ledger.contracts])
+            _bulk(conn, t.invoices, [
+                {"id": i.id, "number": i.number, "contract_id": i.contract_id, "issued_on": i.date,
+                 "due_date": i.due_date, "amount": i.amount} for i in ledger.invoices])
+            _bulk(conn, t.payments, [
+                {"id": p.id, "contract_id": p.contract_id, "invoice_id": p.invoice_id, "paid_on": p.date,
+                 "amount": p.amount} for p in ledger.payments])
+            conn.execute(insert(t.syncs).values(connectors=source, finished_at=now, counts=ledger.counts()))
+
+    def load_ledger(self) -> Ledger:
+        with self.engine.connect() as conn:
+            cps = tuple(Counterparty(r.id, r.name, r.inn, r.email, r.debtor_group)
+                        for r in conn.execute(select(t.counterparties).order_by(t.counterparties.c.id)))
+            cts = tuple(Contract(r.id, r.number, r.counterparty_id, r.payment_days, r.currency,
+                                 r.penalty_rate_per_day)
+                        for r in conn.execute(select(t.contracts).order_by(t.contracts.c.id)))
+            invs = tuple(Invoice(r.id, r.number, r.contract_id, r.issued_on, r.due_date, r.amount)
+                         for r in conn.execute(select(t.invoices).order_by(t.invoices.c.id)))
+            pays = tuple(Payment(r.id, r.contract_id, r.paid_on, r.amount, r.invoice_id)
+                         for r in conn.execute(select(t.payments).order_by(t.payments.c.id)))
+        return Ledger(cps, cts, invs, pays)
+
+    def last_sync_at(self) -> datetime | None:
+        with self.engine.connect() as conn:
+            return utc(conn.execute(select(func.max(t.syncs.c.finished_at))).scalar())
+
+    # -- evaluations ----------------------------------------------------------------------------------------
+
+    @contextmanager
+    def evaluation(self) -> Iterator[EvaluationTx]:
+        """One serialised evaluation: lock, read history, record; all or nothing."""
+        with self.engine.begin() as conn:
+            conn.execute(update(t.robot_state).where(t.robot_state.c.id == 1).values(id=1))
+            yield EvaluationTx(conn)
+
+    def last_as_of(self) -> date | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.robot_state.c.last_as_of)).scalar()
+
+    # -- holds ----------------------------------------------------------------------------------------------
+
+    def add_hold(self, hold: Hold, now: datetime) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(insert(t.holds).values(
+                invoice_id=hold.invoice_id, kind=hold.kind.value, reason=hold.reason, until=hold.until,
+                opened_at=now)).inserted_primary_key[0]
+
+    def release_holds(self, invoice_id: str, kind: HoldKind, now: datetime) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(update(t.holds).where(
+                t.holds.c.invoice_id == invoice_id, t.holds.c.kind == kind.value,
+                t.holds.c.released_at.is_(None)).values(released_at=now)).rowcount
+
+    # -- runs -----------------------------------------------------------------------------------------------
+
+    def claim_run(self, owner: str, now: datetime, lease: timedelta, exclude: Sequence[int] = ()) -> RunRecord | None:
+        """Claim the oldest runnable run for ``owner``, or None. Losing a race is normal: try the next one."""
+        runnable = or_(t.runs.c.status == RunStatus.PENDING,
+                       and_(t.runs.c.status == RunStatus.RUNNING, t.runs.c.lease_expires_at < now))
+        with self.engine.begin() as conn:
+            query = select(t.runs.c.id).where(runnable).order_by(t.runs.c.as_of, t.runs.c.id).limit(50)
+            if exclude:
+                query = query.where(t.runs.c.id.not_in(list(exclude)))
+            for run_id in conn.execute(query).scalars().all():
+                claimed = conn.execute(
+                    update(t.runs).where(t.runs.c.id == run_id, runnable).values(
+                        status=RunStatus.RUNNING, lease_owner=owner, lease_expires_at=now + lease,
+                        attempts=t.runs.c.attempts + 1))
+                if claimed.rowcount == 1:
+                    row = conn.execute(select(t.runs).where(t.runs.c.id == run_id)).one()
+                    return RunRecord.from_row(row)
+        return None
+
+    def running_leases(self) -> list[tuple[int, str]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.runs.c.id, t.runs.c.lease_owner).where(
+                t.runs.c.status == RunStatus.RUNNING))
+            return [(r.id, r.lease_owner or "") for r in rows]
+
+    def release_lease(self, run_id: int, owner: str) -> bool:
+        """Give a run back (its claimant died); only if ``owner`` still holds it."""
+        with self.engine.begin() as conn:
+            return conn.execute(update(t.runs).where(
+                t.runs.c.id == run_id, t.runs.c.status == RunStatus.RUNNING, t.runs.c.lease_owner == owner,
+            ).values(status=RunStatus.PENDING, lease_owner=None, lease_expires_at=None)).rowcount == 1
+
+    def finish_run(self, run_id: int, owner: str, status: RunStatus, now: datetime, error: str | None = None) -> None:
+        values: dict[str, Any] = {"status": status, "error": error, "lease_owner": None, "lease_expires_at": None}
+        if status in (RunStatus.DONE, RunStatus.FAILED):
+            values["finished_at"] = now
+        with self.engine.begin() as conn:
+            conn.execute(update(t.runs).where(t.runs.c.id == run_id, t.runs.c.lease_owner == owner).values(**values))
+
+    def step_states(self, run_id: int) -> dict[int, tuple[StepStatus, dict[str, Any] | None]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.run_steps).where(t.run_steps.c.run_id == run_id))
+            return {r.idx: (StepStatus(r.status), r.output) for r in rows}
+
+    def mark_step(self, run_id: int, idx: int, kind: str, status: StepStatus, now: datetime,
+                  output: dict[str, Any] | None = None, error: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            changed = conn.execute(update(t.run_steps).where(
+                t.run_steps.c.run_id == run_id, t.run_steps.c.idx == idx).values(
+                status=status, output=output, error=error, updated_at=now,
+                attempts=t.run_steps.c.attempts + (1 if status is StepStatus.RUNNING else 0))).rowcount
+            if not changed:
+                conn.execute(insert(t.run_steps).values(
+                    run_id=run_id, idx=idx, kind=kind, status=status, output=output, error=error, updated_at=now,
+                    attempts=1 if status is StepStatus.RUNNING else 0))
+
+    # -- step effects (idempotent by unique constraints) ------------------------------------------------------
+
+    def add_document(self, run_id: int, step_idx: int, contract_id: str, title: str, path: str, sha256: str,
+                     now: datetime) -> None:
+        _insert_once(self.engine, t.documents, dict(
+            run_id=run_id, step_idx=step_idx, contract_id=contract_id, title=title, path=path, sha256=sha256,
+            created_at=now))
+
+    def add_task(self, run_id: int, step_idx: int, contract_id: str, role: str, assignee: str, title: str,
+                 due_on: date, now: datetime) -> None:
+        _insert_once(self.engine, t.tasks, dict(
+            run_id=run_id, step_idx=step_idx, contract_id=contract_id, role=role, assignee=assignee, title=title,
+            due_on=due_on, status="open", created_at=now))
+
+    # -- reading for people ---------------------------------------------------------------------------------
+
+    def scalar(self, query: Any) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
+    def rows(self, query: Any) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+
+@dataclass
+class EvaluationTx:
+    """The inside of :meth:`Store.evaluation`: everything runs on one locked connection."""
+
+    conn: Connection
+
+    def last_as_of(self) -> date | None:
+        return self.conn.execute(select(t.robot_state.c.last_as_of)).scalar()
+
+    def history(self) -> History:
+        c = t.crossings.c
+        rows = self.conn.execute(select(c.invoice_id, c.epoch, func.max(c.col_offset)).group_by(c.invoice_id, c.epoch))
+        return {(inv, epoch): offset for inv, epoch, offset in rows}
+
+    def holds(self, as_of: date) -> dict[str, Hold]:
+        h = t.holds.c
+        rows = self.conn.execute(select(t.holds).where(h.released_at.is_(None)).order_by(h.id))
+        result = {}
+        for r in rows:
+            hold = Hold(r.invoice_id, HoldKind(r.kind), r.reason, r.until)
+            if hold.active_on(as_of):
+                result[r.invoice_id] = hold
+        return result
+
+    def record(self, ev: Evaluation, now: datetime) -> list[int]:
+        """Record the evaluation, its crossings and its runs; return the new run ids."""
+        conn = self.conn
+        run_ids: dict[tuple[str, str], int] = {}
+        decided = {(x.contract_id, x.column_id, x.invoice_id): x for x in ev.crossings
+                   if x.status is CrossingStatus.RUN}
+        for run in ev.runs:
+            # What the letter will say is fixed at decision time, so a re-render after a crash is identical.
+            invoices = [{"id": i, "open_amount": str(decided[(run.contract_id, run.column_id, i)].open_amount),
+                         "days_past_due": decided[(run.contract_id, run.column_id, i)].days_past_due}
+                        for i in run.invoice_ids]
+            run_ids[(run.contract_id, run.column_id)] = conn.execute(insert(t.runs).values(
+                run_key=run.key, contract_id=run.contract_id, column_id=run.column_id, scenario=run.scenario,
+                as_of=run.as_of, invoices=invoices, status=RunStatus.PENDING, attempts=0, created_at=now,
+            )).inserted_primary_key[0]
+        _bulk(conn, t.crossings, [
+            {"invoice_id": x.invoice_id, "column_id": x.column_id, "epoch": x.epoch, "contract_id": x.contract_id,
+             "col_offset": x.offset, "status": x.status.value, "as_of": ev.as_of, "days_past_due": x.days_past_due,
+             "open_amount": x.open_amount,
+             "run_id": run_ids.get((x.contract_id, x.column_id)) if x.status is CrossingStatus.RUN else None}
+            for x in ev.crossings])
+        known = set(conn.execute(select(t.closed_invoices.c.invoice_id)).scalars()) if ev.closed else set()
+        _bulk(conn, t.closed_invoices, [{"invoice_id": i, "closed_on": ev.as_of} for i in ev.closed if i not in known])
+        conn.execute(insert(t.evaluations).values(
+            as_of=ev.as_of, evaluated_at=now, crossings=len(ev.crossings), runs=len(ev.runs),
+            total_open=ev.total_open, total_overdue=ev.total_overdue))
+        conn.execute(update(t.robot_state).where(t.robot_state.c.id == 1).values(last_as_of=ev.as_of))
+        return list(run_ids.values())
+
+
+def _bulk(conn: Connection, table: Any, rows: list[dict[str, Any]], chunk: int = 20_000) -> None:
+    for start in range(0, len(rows), chunk):
+        conn.execute(insert(table), rows[start:start + chunk])
+
+
+def _insert_once(engine: Engine, table: Any, values: dict[str, Any]) -> None:
+    """Insert unless the row's unique key exists already (a step re-executed after a crash)."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    with engine.begin() as conn:
+        conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # we issue BEGIN IMMEDIATE ourselves (see Store.__init__)
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=60000")
+    cur.close()
+
+
+__all__ = ["Store", "EvaluationTx", "utc", "Decimal"]

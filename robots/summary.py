@@ -1,0 +1,65 @@
+"""Read-only figures from the store for people: what the robots did, and where the money stands."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from robots.store import Store
+from robots.store import schema as t
+
+
+@dataclass
+class Summary:
+    last_as_of: date | None
+    crossings_run: Counter[str] = field(default_factory=Counter)
+    crossings_skipped: Counter[str] = field(default_factory=Counter)
+    runs: Counter[str] = field(default_factory=Counter)
+    documents: Counter[str] = field(default_factory=Counter)
+    tasks: Counter[str] = field(default_factory=Counter)
+    total_open: Decimal = Decimal("0")
+    total_overdue: Decimal = Decimal("0")
+    failed_runs: list[tuple[str, str]] = field(default_factory=list)
+
+
+def summarize(store: Store) -> Summary:
+    s = Summary(last_as_of=store.last_as_of())
+    c = t.crossings.c
+    for column, status, n in store.rows(select(c.column_id, c.status, func.count()).group_by(c.column_id, c.status)):
+        (s.crossings_run if status == "run" else s.crossings_skipped)[column] = n
+    for status, n in store.rows(select(t.runs.c.status, func.count()).group_by(t.runs.c.status)):
+        s.runs[status] = n
+    for title, n in store.rows(select(t.documents.c.title, func.count()).group_by(t.documents.c.title)):
+        s.documents[title] = n
+    for role, n in store.rows(select(t.tasks.c.role, func.count()).group_by(t.tasks.c.role)):
+        s.tasks[role] = n
+    last = store.rows(select(t.evaluations).order_by(t.evaluations.c.id.desc()).limit(1))
+    if last:
+        s.total_open, s.total_overdue = last[0].total_open, last[0].total_overdue
+    s.failed_runs = [(r.run_key, r.error or "") for r in
+                     store.rows(select(t.runs).where(t.runs.c.status == "failed").order_by(t.runs.c.id).limit(20))]
+    return s
+
+
+def render_summary(s: Summary) -> str:
+    from robots.documents.formatting import format_money
+
+    lines = [f"Last evaluation: {s.last_as_of.isoformat() if s.last_as_of else 'none yet'}"]
+    lines.append(f"Open receivables: {format_money(s.total_open)}; overdue: {format_money(s.total_overdue)}")
+    columns = sorted(set(s.crossings_run) | set(s.crossings_skipped))
+    if columns:
+        lines.append("Crossings per column (scenario run / skipped by catch-up):")
+        lines += [f"  {col:<16} {s.crossings_run[col]:>5} / {s.crossings_skipped[col]}" for col in columns]
+    lines.append("Scenario runs: " + (", ".join(f"{k} {v}" for k, v in sorted(s.runs.items())) or "none"))
+    lines.append(f"Documents archived: {sum(s.documents.values())}")
+    lines += [f"  {title}: {n}" for title, n in sorted(s.documents.items())]
+    lines.append(f"Tasks created: {sum(s.tasks.values())}")
+    lines += [f"  {role}: {n}" for role, n in sorted(s.tasks.items())]
+    if s.failed_runs:
+        lines.append("Failed runs (need a human):")
+        lines += [f"  {key}: {err}" for key, err in s.failed_runs]
+    return "\n".join(lines)
