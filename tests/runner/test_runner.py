@@ -1,0 +1,110 @@
+"""The runner with real failures: a broken template (business error) and an unwritable archive (retryable)."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from robots.config import load_config
+from robots.store import Store
+from robots.store import schema as t
+from robots.tick import services_for, tick
+from tests.e2e.conftest import DUE, REPO, simple_ledger
+from connectors.files import write_ledger_csv
+
+NOW = datetime(2026, 3, 12, 9, 0, tzinfo=timezone.utc)
+AS_OF = DUE + timedelta(days=2)
+
+
+@pytest.fixture
+def env(tmp_path: Path):
+    shutil.copy2(REPO / "schedules.yaml", tmp_path / "schedules.yaml")
+    shutil.copytree(REPO / "scenarios", tmp_path / "scenarios")
+    write_ledger_csv(simple_ledger(2), tmp_path / "var" / "ledger")
+    return tmp_path
+
+
+def _open(root: Path):
+    config = load_config(root / "schedules.yaml")
+    store = Store.open(config.database_url())
+    return config, store, services_for(config, store)
+
+
+def _runs(store: Store):
+    return {r.contract_id: r for r in store.rows(select(t.runs))}
+
+
+def test_a_business_error_fails_the_run_at_once_and_keeps_its_reason(env):
+    tpl = env / "scenarios" / "templates" / "pretrial_demand.j2"
+    tpl.write_text(tpl.read_text(encoding="utf-8").replace("{{ contract.number }}", "{{ contract.numbr }}", 1),
+                   encoding="utf-8")
+    config, store, services = _open(env)
+    report = tick(services, AS_OF, NOW)
+    assert len(report.runner.failed) == 2 and not report.runner.done
+    runs = _runs(store)
+    assert all(r.status == "failed" and r.attempts == 1 for r in runs.values())
+    assert "pretrial_demand.j2:" in runs["C000"].error and "numbr" in runs["C000"].error
+    assert store.scalar(select(t.documents.c.id)) is None  # no document from a broken template
+    # a failed run is not retried by the next tick
+    assert tick(services, AS_OF, NOW + timedelta(hours=1)).runner.failed == []
+    store.close()
+
+
+def test_an_application_error_is_retried_and_resumes_after_the_steps_already_done(env):
+    archive = env / "var" / "archive"
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    archive.write_text("not a folder")  # the archive step fails with an OSError: retryable
+    config, store, services = _open(env)
+    report = tick(services, AS_OF, NOW)
+    assert sorted(report.runner.retry) == sorted(r.id for r in _runs(store).values())
+    steps = store.rows(select(t.run_steps).order_by(t.run_steps.c.run_id, t.run_steps.c.idx))
+    assert [(s.idx, s.status) for s in steps if s.run_id == steps[0].run_id] == [(0, "done"), (1, "failed")]
+    rendered = {s.run_id: s.output["path"] for s in steps if s.idx == 0}
+
+    archive.unlink()  # the disk is fixed
+    report = tick(services, AS_OF, NOW + timedelta(minutes=5))
+    assert len(report.runner.done) == 2
+    steps = store.rows(select(t.run_steps).order_by(t.run_steps.c.run_id, t.run_steps.c.idx))
+    assert all(s.status == "done" for s in steps) and len(steps) == 6
+    render_attempts = [s.attempts for s in steps if s.idx == 0]
+    assert render_attempts == [1, 1]  # the render step was not repeated
+    assert {s.run_id: s.output["path"] for s in steps if s.idx == 0} == rendered
+    assert len(list(archive.rglob("*.pdf"))) == 2
+    store.close()
+
+
+def test_a_run_fails_for_good_when_its_attempts_are_exhausted(env):
+    cfg = env / "schedules.yaml"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("max_attempts: 5", "max_attempts: 2"), encoding="utf-8")
+    archive = env / "var" / "archive"
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    archive.write_text("not a folder")
+    config, store, services = _open(env)
+    tick(services, AS_OF, NOW)
+    second = tick(services, AS_OF, NOW + timedelta(minutes=1))
+    assert len(second.runner.failed) == 2
+    assert all(r.status == "failed" and r.attempts == 2 for r in _runs(store).values())
+    assert tick(services, AS_OF, NOW + timedelta(minutes=2)).runner == type(second.runner)()
+    store.close()
+
+
+def test_rendering_the_same_run_twice_gives_the_same_bytes(env):
+    config, store, services = _open(env)
+    tick(services, AS_OF, NOW)
+    doc = store.rows(select(t.run_steps).where(t.run_steps.c.idx == 0))[0]
+    first = Path(doc.output["path"]).read_bytes()
+    from robots.runner import Runner
+    from robots.store import RunRecord
+
+    run = RunRecord.from_row(store.rows(select(t.runs).where(t.runs.c.id == doc.run_id))[0])
+    ctx = Runner(services)._context(run, NOW + timedelta(days=3))
+    out = services.config.scenarios[run.scenario].steps[0]
+    from robots.steps import REGISTRY
+
+    again = REGISTRY["render"]().run(out, ctx)
+    assert Path(again["path"]).read_bytes() == first and again["sha256"] == doc.output["sha256"]
+    store.close()
