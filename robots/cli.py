@@ -103,7 +103,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         elif args.command == "tick":
             from robots.tick import tick
 
-            report = tick(services_for(config, store), args.as_of, _now())
+            from rich.progress import Progress
+
+            with Progress(disable=not sys.stderr.isatty(), transient=True) as bar:
+                running = bar.add_task("running scenarios", total=None)
+                report = tick(services_for(config, store), args.as_of, _now(),
+                              progress=lambda run: bar.update(running, advance=1, description=run.run_key))
             r = report.runner
             print(f"{args.as_of}: {sum(report.crossings.values())} crossings ({sum(report.skipped.values())} skipped "
                   f"by catch-up), {report.new_runs} new runs; runs done {len(r.done)}, failed {len(r.failed)}, "

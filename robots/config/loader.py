@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from sqlalchemy.engine import make_url
 
-from robots.config.models import ScenarioConfig, Settings
+from robots.config.models import Paths, ScenarioConfig, Settings
 from robots.config.yamlsource import Loc, Problem, YamlSource
 from robots.domain import AgingPolicy, Column, GroupSchedule
 from robots.errors import ConfigError
@@ -102,33 +102,31 @@ def load_config(path: Path) -> Config:
     problems += _secret_problems(src, src.data, ())
     if not isinstance(src.data, CommentedMap):
         raise _error([src.problem((), "the top level must be a mapping of keys (company:, groups:, ...)")])
+    raw = _plain(src.data)
+    settings: Settings | None = None
     try:
-        settings = Settings.model_validate(_plain(src.data))
+        settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        raise _error(problems + src.validation_problems(exc, Settings)) from None
-
-    problems += _settings_problems(src, settings, path.parent)
-    scenarios_dir = _resolve(path.parent, settings.paths.scenarios)
-    scenarios, scenario_problems = _load_scenarios(scenarios_dir, path.parent, settings)
+        problems += src.validation_problems(exc, Settings)
+    # The checks below read the raw document, so they report alongside schema errors elsewhere in the file:
+    # one round of fixes is enough.
+    paths = settings.paths if settings else _raw_paths(raw)
+    roles = frozenset(settings.roles) if settings else frozenset(_mapping(raw.get("roles")))
+    scenarios_dir = _resolve(path.parent, paths.scenarios)
+    scenarios, scenario_problems = _load_scenarios(scenarios_dir, _resolve(path.parent, paths.templates), roles)
     problems += scenario_problems
-    for gname, group in settings.groups.items():
-        for i, col in enumerate(group.columns):
-            if col.scenario not in scenarios and not any(p.file.endswith(f"{col.scenario}.yaml") for p in problems):
-                available = ", ".join(sorted(scenarios)) or "none"
-                problems.append(
-                    src.problem(
-                        ("groups", gname, "columns", i, "scenario"),
-                        f"scenario {col.scenario!r} not found: there is no {scenarios_dir / (col.scenario + '.yaml')}"
-                        f" (available: {available})",
-                    )
-                )
+    problems += _group_problems(src, raw, scenarios, scenarios_dir, problems)
+    if settings is not None:
+        problems += _settings_problems(src, settings, path.parent)
     if problems:
         raise _error(problems)
+    assert settings is not None
     return Config(path=path, settings=settings, scenarios=scenarios)
 
 
 def _error(problems: list[Problem]) -> ConfigError:
-    lines = tuple(str(p) for p in problems)
+    ordered = sorted(problems, key=lambda p: ("/" in p.file, p.file, p.line or 0))
+    lines = tuple(str(p) for p in ordered)
     n = len(lines)
     head = f"{n} problem{'s' if n != 1 else ''} in the configuration; nothing was done:"
     return ConfigError("\n".join((head, *("  " + line for line in lines))), lines)
@@ -171,21 +169,6 @@ def _secret_problems(src: YamlSource, node: Any, loc: Loc) -> list[Problem]:
 
 def _settings_problems(src: YamlSource, s: Settings, base: Path) -> list[Problem]:
     problems: list[Problem] = []
-    if "default" not in s.groups:
-        problems.append(src.problem(("groups",), "a group named 'default' is required: counterparties without a "
-                                                 "group (or with an empty one) age by it"))
-    for gname, group in s.groups.items():
-        seen: dict[str, int] = {}
-        for i, col in enumerate(group.columns):
-            loc = ("groups", gname, "columns", i)
-            if col.id in seen:
-                problems.append(src.problem(loc + ("id",), f"column id {col.id!r} is used twice in this group "
-                                                           f"(also columns[{seen[col.id]}])"))
-            seen.setdefault(col.id, i)
-            if i and col.offset <= group.columns[i - 1].offset:
-                prev = group.columns[i - 1].offset
-                problems.append(src.problem(loc + ("offset",), f"must be greater than columns[{i - 1}].offset "
-                                                               f"({prev}): columns are listed in increasing order"))
     ids = [c.id for c in s.connectors]
     for i, cid in enumerate(ids):
         if cid in ids[:i]:
@@ -223,12 +206,12 @@ def _settings_problems(src: YamlSource, s: Settings, base: Path) -> list[Problem
     return problems
 
 
-def _load_scenarios(folder: Path, base: Path, s: Settings) -> tuple[dict[str, Scenario], list[Problem]]:
+def _load_scenarios(folder: Path, templates: Path, roles: frozenset[str]) -> tuple[dict[str, Scenario], list[Problem]]:
     problems: list[Problem] = []
     scenarios: dict[str, Scenario] = {}
     if not folder.is_dir():
         return {}, [Problem("schedules.yaml", None, "paths.scenarios", f"folder not found: {folder}")]
-    check = CheckContext(templates_dir=_resolve(base, s.paths.templates), roles=frozenset(s.roles))
+    check = CheckContext(templates_dir=templates, roles=roles)
     for file in sorted(folder.glob("*.yaml")):
         name = f"{folder.name}/{file.name}"
         src, found = YamlSource.load(file, name)
@@ -252,6 +235,56 @@ def _load_scenarios(folder: Path, base: Path, s: Settings) -> tuple[dict[str, Sc
         problems += step_problems
         scenarios[sc.id] = Scenario(id=sc.id, title=sc.title, steps=steps, source=name)
     return scenarios, problems
+
+
+def _mapping(node: Any) -> dict[Any, Any]:
+    return node if isinstance(node, dict) else {}
+
+
+def _raw_paths(raw: dict[str, Any]) -> Paths:
+    """The paths section as far as it is valid, for checks that run although the schema failed elsewhere."""
+    try:
+        return Paths.model_validate(_mapping(raw.get("paths")))
+    except ValidationError:
+        return Paths()
+
+
+def _group_problems(src: YamlSource, raw: dict[str, Any], scenarios: Mapping[str, Scenario], scenarios_dir: Path,
+                    found: list[Problem]) -> list[Problem]:
+    """Column order, duplicate ids, the default group and scenario references, read from the raw document."""
+    problems: list[Problem] = []
+    groups = _mapping(raw.get("groups"))
+    if "groups" in raw and "default" not in groups:
+        problems.append(src.problem(("groups",), "a group named 'default' is required: counterparties without a "
+                                                 "group (or with an empty one) age by it"))
+    for gname, group in groups.items():
+        columns = _mapping(group).get("columns")
+        if not isinstance(columns, list):
+            continue
+        seen: dict[Any, int] = {}
+        prev: tuple[int, int] | None = None
+        for i, col in enumerate(columns):
+            col = _mapping(col)
+            loc = ("groups", gname, "columns", i)
+            cid, offset, scenario = col.get("id"), col.get("offset"), col.get("scenario")
+            if isinstance(cid, str) and cid in seen:
+                problems.append(src.problem(loc + ("id",), f"column id {cid!r} is used twice in this group "
+                                                           f"(also columns[{seen[cid]}])"))
+            if isinstance(cid, str):
+                seen.setdefault(cid, i)
+            if isinstance(offset, int) and not isinstance(offset, bool):
+                if prev is not None and offset <= prev[1]:
+                    problems.append(src.problem(loc + ("offset",), f"must be greater than columns[{prev[0]}].offset "
+                                                                   f"({prev[1]}): columns are listed in increasing "
+                                                                   "order"))
+                prev = (i, offset)
+            if isinstance(scenario, str) and scenario not in scenarios and \
+                    not any(p.file.endswith(f"/{scenario}.yaml") for p in found):
+                available = ", ".join(sorted(scenarios)) or "none"
+                problems.append(src.problem(loc + ("scenario",), f"scenario {scenario!r} not found: there is no "
+                                                                 f"{scenarios_dir / (scenario + '.yaml')} "
+                                                                 f"(available: {available})"))
+    return problems
 
 
 def _load_steps(src: YamlSource, raw_steps: Iterable[Any], check: CheckContext) -> tuple[tuple[StepConfig, ...],

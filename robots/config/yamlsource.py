@@ -8,6 +8,7 @@ we walk the same path through the loaded document.
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,9 +65,13 @@ class YamlSource:
         node, line = self.data, _start_line(self.data)
         for part in loc:
             if isinstance(node, CommentedMap) and part in node:
-                line, node = node.lc.key(part)[0] + 1, node[part]
+                # a key inherited through a merge key (<<: *anchor) has no position of its own: keep the
+                # line of the mapping that inherits it
+                pos = _position(node.lc.key, part)
+                line = pos if pos is not None else _start_line(node)
+                node = node[part]
             elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
-                line, node = node.lc.item(part)[0] + 1, node[part]
+                line, node = (_position(node.lc.item, part) or line), node[part]
         return line
 
     def dotted(self, loc: Loc) -> str:
@@ -95,6 +100,27 @@ class YamlSource:
         return problems
 
 
+def _position(lookup: Any, part: Any) -> int | None:
+    try:
+        return lookup(part)[0] + 1
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+_SECRET_NAME = re.compile(r"(password|passwd|passphrase|pin|secret|token|api_?key|url)", re.IGNORECASE)
+
+
+def _shown(value: Any, loc: Loc) -> str:
+    """The offending value for a message, unless it may hold a secret."""
+    if not isinstance(value, (str, int, float, bool)):
+        return ""
+    if any(isinstance(p, str) and _SECRET_NAME.search(p) for p in loc):
+        return ""
+    text = _URL_PASSWORD.sub(r"\1***@", str(value)) if isinstance(value, str) else value
+    return f" (got {text!r})"
+
+
 def _start_line(node: Any) -> int | None:
     lc = getattr(node, "lc", None)
     return lc.line + 1 if lc is not None and lc.line is not None else None
@@ -110,11 +136,12 @@ def _message(err: dict[str, Any], model: type[BaseModel], loc: Loc) -> str:
             close = difflib.get_close_matches(key, allowed, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; allowed keys: {', '.join(sorted(allowed))}"
         return f"unknown key {key!r}{hint}"
+    if kind == "union_tag_invalid":
+        ctx = err.get("ctx", {})
+        return f"unknown {ctx.get('discriminator', 'kind')} {ctx.get('tag')!r}; known: {ctx.get('expected_tags')}"
     if kind == "missing":
         return f"missing required key {str(loc[-1])!r}"
-    value = err.get("input")
-    shown = f" (got {value!r})" if isinstance(value, (str, int, float, bool)) else ""
-    return f"{err['msg']}{shown}"
+    return f"{err['msg']}{_shown(err.get('input'), loc)}"
 
 
 def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
