@@ -8,7 +8,7 @@ Unicode characters (documented in the README), so ``12/2024-Б`` becomes ``12∕
 
 Control characters are dropped, runs of white space become one space, leading and trailing dots and spaces are
 removed, Windows device names (CON, NUL, COM1, ...) get a leading underscore, an empty result becomes ``_`` and
-names are cut to 120 characters. Whatever the input, the result is one path component: nothing escapes the root.
+names are cut to 120 characters and at most 200 bytes of UTF-8. Whatever the input, the result is one path component: nothing escapes the root.
 """
 
 from __future__ import annotations
@@ -23,17 +23,27 @@ _MAP = str.maketrans({
 })
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 MAX_LEN = 120
+#: File systems allow 255 bytes a name; leave room for the ".pdf.json" a document's sidecar adds.
+MAX_BYTES = 200
 
 
 def safe_name(text: str) -> str:
     """One safe, readable path component for ``text``."""
     text = unicodedata.normalize("NFC", text).translate(_MAP)
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
-    text = re.sub(r"\s+", " ", text).strip(" .")
+    text = re.sub(r"\s+", " ", text)  # before control characters go, so "a\nb" stays two words
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C").strip(" .")
     if text.split(".")[0].upper() in _RESERVED:
         text = "_" + text
-    text = text[:MAX_LEN].rstrip(" .")
+    text = _cut(text[:MAX_LEN]).rstrip(" .")
     return text or "_"
+
+
+def _cut(text: str) -> str:
+    """At most MAX_BYTES of UTF-8, cut on a character boundary."""
+    raw = text.encode("utf-8")
+    if len(raw) <= MAX_BYTES:
+        return text
+    return raw[:MAX_BYTES].decode("utf-8", errors="ignore")
 
 
 def contract_folder(root: Path, counterparty_name: str, counterparty_key: str, contract_number: str) -> Path:

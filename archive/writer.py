@@ -3,6 +3,7 @@
 Each file is written to a temporary name in the same folder, fsynced and renamed into place, so a reader (or an
 auditor's copy) never sees half a document. A file that is there already is left alone when its bytes are the
 same (a step re-executed after a crash) and refused when they differ: the archive never overwrites evidence.
+A sidecar is written once, after its document, and never rewritten.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ def put_document(folder: Path, filename: str, content: bytes, sidecar: dict[str,
     meta = json.dumps({**sidecar, "file": filename, "sha256": digest}, ensure_ascii=False, indent=2,
                       sort_keys=True).encode("utf-8")
     _write_once(target, content)
-    _write_once(folder / f"{filename}.json", meta)
+    sidecar_path = folder / f"{filename}.json"
+    if not sidecar_path.exists():
+        # Written once, right after its document. A step re-executed after a crash finds the same document
+        # (same name = same run) and keeps the sidecar it wrote the first time, even if the ledger changed since.
+        _write_once(sidecar_path, meta)
     return target, digest
 
 
