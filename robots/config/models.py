@@ -6,12 +6,14 @@ never inline; a field that needs one takes the name of an environment variable (
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from robots.domain import CatchUp, DayCount
 
@@ -121,10 +123,16 @@ class Settings(Frozen):
     connectors: tuple[ConnectorConfig, ...] = Field(min_length=1)
     calendar: CalendarConfig = CalendarConfig()
     aging: AgingConfig = AgingConfig()
-    groups: dict[Identifier, GroupConfig]
-    roles: dict[Identifier, Role] = {}
+    groups: Mapping[Identifier, GroupConfig]
+    roles: Mapping[Identifier, Role] = Field(default_factory=dict, validate_default=True)
     runner: RunnerConfig = RunnerConfig()
     daemon: DaemonConfig = DaemonConfig()
+
+    @field_validator("groups", "roles", mode="after")
+    @classmethod
+    def _read_only(cls, value: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Frozen all the way down: the loaded mappings cannot be changed either."""
+        return MappingProxyType(dict(value))
 
 
 class ScenarioConfig(Frozen):

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError
 
 Loc = tuple[str | int, ...]
@@ -46,17 +47,29 @@ class YamlSource:
     def load(cls, path: Path, name: str | None = None) -> tuple[YamlSource | None, list[Problem]]:
         shown = name or path.name
         try:
-            text = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
         except FileNotFoundError:
             return None, [Problem(shown, None, "", f"file not found: {path}")]
+        try:
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            return None, [Problem(shown, None, "", f"not UTF-8 text ({exc.reason}); save the file as UTF-8")]
+            line = raw[: exc.start].count(b"\n") + 1
+            return None, [Problem(shown, line, "", f"not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                                                   "save the file as UTF-8")]
         try:
             data = YAML(typ="rt").load(text)
+        except DuplicateKeyError as exc:
+            # ruamel's own text prints the values under the key, which may hold a secret: name the key only
+            key = re.search(r'duplicate key "([^"]*)"', str(exc.problem or ""))
+            line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
+            name = repr(key.group(1)) if key else "a key"
+            first = _first_key_line(text, exc, key.group(1)) if key else None
+            where = f" (first at line {first})" if first else ""
+            return None, [Problem(shown, line, "", f"duplicate key {name}{where}; a key may appear once per mapping")]
         except MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark is not None else None
-            detail = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+            detail = _URL_PASSWORD.sub(r"\1***@", " ".join(str(p) for p in (exc.context, exc.problem) if p))
             return None, [Problem(shown, line, "", f"invalid YAML: {detail}")]
         return cls(shown, data if data is not None else CommentedMap()), []
 
@@ -93,10 +106,16 @@ class YamlSource:
         return Problem(self.name, self.line_of(loc), self.dotted(loc), message)
 
     def validation_problems(self, exc: ValidationError, model: type[BaseModel], prefix: Loc = ()) -> list[Problem]:
+        errors = exc.errors(include_url=False)
+        failing = [tuple(e["loc"]) for e in errors if e["type"] != "too_short"]
         problems = []
-        for err in exc.errors(include_url=False):
-            loc = prefix + tuple(err["loc"])
-            problems.append(self.problem(loc, _message(err, model, tuple(err["loc"]))))
+        for err in errors:
+            loc = tuple(err["loc"])
+            if err["type"] == "too_short" and any(f[: len(loc)] == loc and f != loc for f in failing):
+                continue  # a list whose items failed is not also "too short"
+            if err["type"] == "union_tag_invalid":
+                loc += (str(err.get("ctx", {}).get("discriminator", "kind")).strip("'"),)
+            problems.append(self.problem(prefix + loc, _message(err, model, loc)))
         return problems
 
 
@@ -121,6 +140,28 @@ def _shown(value: Any, loc: Loc) -> str:
     return f" (got {text!r})"
 
 
+def _first_key_line(text: str, exc: DuplicateKeyError, key: str) -> int | None:
+    """The line of the key's first occurrence: ruamel marks only the mapping's start and the second one."""
+    if exc.context_mark is None or exc.problem_mark is None:
+        return None
+    lines = text.splitlines()
+    indent = " " * exc.problem_mark.column
+    for n in range(exc.context_mark.line, exc.problem_mark.line):
+        stripped = lines[n][len(indent):] if lines[n].startswith(indent) else ""
+        if not stripped[:1].isspace() and re.match(rf"""(-\s+)?["']?{re.escape(key)}["']?\s*:""", stripped):
+            return n + 1
+    return None
+
+
+def plain(node: Any) -> Any:
+    """ruamel's commented containers as plain dicts and lists (pydantic validates those)."""
+    if isinstance(node, CommentedMap):
+        return {k: plain(v) for k, v in node.items()}
+    if isinstance(node, CommentedSeq):
+        return [plain(v) for v in node]
+    return node
+
+
 def _start_line(node: Any) -> int | None:
     lc = getattr(node, "lc", None)
     return lc.line + 1 if lc is not None and lc.line is not None else None
@@ -138,7 +179,8 @@ def _message(err: dict[str, Any], model: type[BaseModel], loc: Loc) -> str:
         return f"unknown key {key!r}{hint}"
     if kind == "union_tag_invalid":
         ctx = err.get("ctx", {})
-        return f"unknown {ctx.get('discriminator', 'kind')} {ctx.get('tag')!r}; known: {ctx.get('expected_tags')}"
+        known = str(ctx.get("expected_tags", "")).replace("'", "")
+        return f"unknown kind {ctx.get('tag')!r}; known kinds: {known}"
     if kind == "missing":
         return f"missing required key {str(loc[-1])!r}"
     return f"{err['msg']}{_shown(err.get('input'), loc)}"

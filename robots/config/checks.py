@@ -1,0 +1,147 @@
+"""Cross-field checks of schedules.yaml, one per section.
+
+Each check reads its own section, validated on its own, so it runs even when another section of the file has a
+schema error: the ops engineer gets every problem in one report and fixes them in one round.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.engine import make_url
+
+from robots.config.models import CalendarConfig, DaemonConfig, Database, Paths
+from robots.config.yamlsource import Problem, YamlSource
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def mapping(node: Any) -> dict[Any, Any]:
+    return node if isinstance(node, dict) else {}
+
+
+def section(model: type[M], raw: Mapping[str, Any], key: str) -> M | None:
+    """The section ``key`` as ``model``, its default when absent, None when it is itself invalid."""
+    try:
+        return model.model_validate(mapping(raw.get(key)) if key in raw else {})
+    except ValidationError:
+        return None
+
+
+def resolve(base: Path, p: Path) -> Path:
+    return p if p.is_absolute() else base / p
+
+
+def settings_problems(src: YamlSource, raw: Mapping[str, Any], base: Path) -> list[Problem]:
+    problems = _connector_problems(src, raw)
+    if (db := section(Database, raw, "database")) is not None:
+        problems += _database_problems(src, db)
+    if (daemon := section(DaemonConfig, raw, "daemon")) is not None:
+        problems += _daemon_problems(src, daemon)
+    if (calendar := section(CalendarConfig, raw, "calendar")) is not None:
+        problems += _calendar_problems(src, calendar)
+    if (paths := section(Paths, raw, "paths")) is not None:
+        templates = resolve(base, paths.templates)
+        if not templates.is_dir():
+            problems.append(src.problem(("paths", "templates"), f"folder not found: {templates}"))
+    return problems
+
+
+def group_problems(src: YamlSource, raw: Mapping[str, Any], scenarios: Mapping[str, Any], scenarios_dir: Path,
+                   scenario_files_broken: set[str]) -> list[Problem]:
+    """Column order, duplicate ids, the default group and scenario references, read from the raw document."""
+    problems: list[Problem] = []
+    groups = mapping(raw.get("groups"))
+    if "groups" in raw and "default" not in groups:
+        problems.append(src.problem(("groups",), "a group named 'default' is required: counterparties without a "
+                                                 "group (or with an empty one) age by it"))
+    for gname, group in groups.items():
+        columns = mapping(group).get("columns")
+        if not isinstance(columns, list):
+            continue
+        seen: dict[str, int] = {}
+        prev: tuple[int, int] | None = None
+        for i, col in enumerate(columns):
+            col = mapping(col)
+            loc = ("groups", gname, "columns", i)
+            cid, offset, scenario = col.get("id"), col.get("offset"), col.get("scenario")
+            if isinstance(cid, str):
+                if cid in seen:
+                    problems.append(src.problem(loc + ("id",), f"column id {cid!r} is used twice in this group "
+                                                               f"(also columns[{seen[cid]}])"))
+                seen.setdefault(cid, i)
+            if isinstance(offset, int) and not isinstance(offset, bool):
+                if prev is not None and offset <= prev[1]:
+                    problems.append(src.problem(loc + ("offset",), f"must be greater than columns[{prev[0]}].offset "
+                                                                   f"({prev[1]}): columns are listed in increasing "
+                                                                   "order"))
+                prev = (i, offset)
+            if isinstance(scenario, str) and scenario not in scenarios and scenario not in scenario_files_broken \
+                    and scenarios_dir.is_dir():
+                available = ", ".join(sorted(scenarios)) or "none"
+                problems.append(src.problem(loc + ("scenario",), f"scenario {scenario!r} not found: there is no "
+                                                                 f"{scenarios_dir / (scenario + '.yaml')} "
+                                                                 f"(available: {available})"))
+    return problems
+
+
+def _connector_problems(src: YamlSource, raw: Mapping[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    connectors = raw.get("connectors")
+    if not isinstance(connectors, list):
+        return problems
+    seen: dict[str, int] = {}
+    for i, c in enumerate(connectors):
+        cid = mapping(c).get("id")
+        if isinstance(cid, str):
+            if cid in seen:
+                problems.append(src.problem(("connectors", i, "id"),
+                                            f"connector id {cid!r} is used twice (also connectors[{seen[cid]}])"))
+            seen.setdefault(cid, i)
+    return problems
+
+
+def _database_problems(src: YamlSource, db: Database) -> list[Problem]:
+    problems: list[Problem] = []
+    if db.url and db.url_env:
+        problems.append(src.problem(("database",), "give either url or url_env, not both"))
+    if db.url:
+        try:
+            if make_url(db.url).password:
+                problems.append(src.problem(("database", "url"), "the URL contains a password; put the whole URL "
+                                                                  "in an environment variable and write url_env: VAR"))
+        except Exception:  # sqlalchemy raises ArgumentError for malformed URLs; its text would echo the URL
+            problems.append(src.problem(("database", "url"), "not a database URL; write e.g. "
+                                                              "sqlite:///var/arbots.db or postgresql+psycopg://host/db"))
+    return problems
+
+
+def _daemon_problems(src: YamlSource, daemon: DaemonConfig) -> list[Problem]:
+    from apscheduler.triggers.cron import CronTrigger
+
+    problems: list[Problem] = []
+    try:
+        zoneinfo.ZoneInfo(daemon.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        problems.append(src.problem(("daemon", "timezone"), f"unknown time zone {daemon.timezone!r}; "
+                                                            "write e.g. Europe/Moscow"))
+    for i, tick in enumerate(daemon.ticks):
+        try:
+            CronTrigger.from_crontab(tick.cron)
+        except ValueError as exc:
+            problems.append(src.problem(("daemon", "ticks", i, "cron"), f"not a crontab line ({exc}); "
+                                                                        "write e.g. '0 8 * * mon-fri'"))
+    return problems
+
+
+def _calendar_problems(src: YamlSource, calendar: CalendarConfig) -> list[Problem]:
+    import holidays
+
+    if calendar.country not in holidays.list_supported_countries():
+        return [src.problem(("calendar", "country"), f"unknown country {calendar.country!r}; write an ISO code "
+                                                     "such as RU")]
+    return []
