@@ -82,7 +82,7 @@ def group_problems(src: YamlSource, raw: Mapping[str, Any], scenarios: Mapping[s
                 prev = (i, offset)
             if isinstance(scenario, str) and scenario not in scenarios and scenario not in scenario_files_broken \
                     and scenarios_dir.is_dir():
-                available = ", ".join(sorted(scenarios)) or "none"
+                available = ", ".join(sorted(set(scenarios) | scenario_files_broken)) or "none"
                 problems.append(src.problem(loc + ("scenario",), f"scenario {scenario!r} not found: there is no "
                                                                  f"{scenarios_dir / (scenario + '.yaml')} "
                                                                  f"(available: {available})"))
