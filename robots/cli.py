@@ -37,7 +37,8 @@ def _positive(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="run_robots.py", description="arbots: receivables-collection robots.")
     p.add_argument("--config", type=Path, default=Path("schedules.yaml"), help="schedules.yaml to use")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                   help="default: info; warning for demo, whose summary is what a person reads")
     p.add_argument("--log-json", action="store_true", help="JSON logs even on a terminal")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("validate", help="check schedules.yaml and the scenarios; report every problem")
@@ -63,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logs.configure(args.log_level, json=True if args.log_json else None)
+    level = args.log_level or ("warning" if args.command == "demo" else "info")
+    logs.configure(level, json=True if args.log_json else None)
     try:
         return _dispatch(args)
     except UsageError as exc:
