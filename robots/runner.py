@@ -104,6 +104,7 @@ class Runner:
         except BusinessError as exc:
             return self._finish(run, RunStatus.FAILED, now, str(exc), bound)
         scenario = self.services.config.scenarios[run.scenario]
+        self.store.plan_steps(run.id, [cfg.kind for cfg in scenario.steps], now)
         states = self.store.step_states(run.id)
         for idx, cfg in enumerate(scenario.steps):
             key = cfg.id or f"step{idx}"

@@ -16,6 +16,7 @@ class RunStatus(enum.StrEnum):
 
 
 class StepStatus(enum.StrEnum):
+    PENDING = "pending"  # planned when the run was first claimed
     RUNNING = "running"  # started; after a crash it runs again (steps are idempotent)
     DONE = "done"
     FAILED = "failed"

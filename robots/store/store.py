@@ -184,6 +184,14 @@ class Store:
             rows = conn.execute(select(t.run_steps).where(t.run_steps.c.run_id == run_id))
             return {r.idx: (StepStatus(r.status), r.output) for r in rows}
 
+    def plan_steps(self, run_id: int, kinds: Sequence[str], now: datetime) -> None:
+        """Record every step of a run as pending, once (the first time the run is claimed)."""
+        with self.engine.begin() as conn:
+            known = set(conn.execute(select(t.run_steps.c.idx).where(t.run_steps.c.run_id == run_id)).scalars())
+            _bulk(conn, t.run_steps, [
+                {"run_id": run_id, "idx": i, "kind": kind, "status": StepStatus.PENDING, "attempts": 0,
+                 "updated_at": now} for i, kind in enumerate(kinds) if i not in known])
+
     def mark_step(self, run_id: int, idx: int, kind: str, status: StepStatus, now: datetime,
                   output: dict[str, Any] | None = None, error: str | None = None) -> None:
         with self.engine.begin() as conn:
