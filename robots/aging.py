@@ -23,6 +23,7 @@ import bisect
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from datetime import date
 from decimal import Decimal
 
@@ -47,8 +48,9 @@ NO_EPOCH = ""
 History = Mapping[tuple[str, str], int]
 
 
-@dataclass(frozen=True, slots=True)
-class Crossing:
+class Crossing(NamedTuple):
+    """A debt entering a column. A NamedTuple, not a dataclass: a first evaluation builds millions of them."""
+
     invoice_id: str
     contract_id: str
     column_id: str
@@ -99,10 +101,6 @@ def check_order(as_of: date, last: date | None) -> None:
         )
 
 
-def epoch_of(policy: AgingPolicy, due: date) -> str:
-    return due.isoformat() if policy.rearm_on_due_date_change else NO_EPOCH
-
-
 def evaluate(
     ledger: Ledger,
     policy: AgingPolicy,
@@ -120,8 +118,13 @@ def evaluate(
     dpd = DaysPastDue(calendar, as_of)
     offsets = {name: [c.offset for c in g.columns] for name, g in policy.groups.items()}
     tolerance = policy.tolerance
+    catch_all = policy.catch_up is CatchUp.ALL
+    rearm = policy.rearm_on_due_date_change
+    RUN, SKIPPED = CrossingStatus.RUN, CrossingStatus.SKIPPED
+    open_of, history_of = balances.open.get, history.get
 
     crossings: list[Crossing] = []
+    add = crossings.append
     grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
     columns_by_key: dict[tuple[str, str], Column] = {}
     closed: list[str] = []
@@ -130,7 +133,7 @@ def evaluate(
     held = open_count = 0
 
     for inv in ledger.invoices:
-        amount = balances.open.get(inv.id)
+        amount = open_of(inv.id)
         if amount is None:  # a credit note, or not issued yet on as_of
             continue
         if amount <= tolerance:
@@ -147,21 +150,22 @@ def evaluate(
             positions[inv.id] = (days, schedule.columns[reached - 1].id if reached else None)
         if reached == 0:
             continue
-        hold = holds.get(inv.id)
-        if hold is not None and hold.active_on(as_of):
-            held += 1
-            continue
-        epoch = epoch_of(policy, inv.due_date)
-        done = history.get((inv.id, epoch))
-        new = [c for c in schedule.columns[:reached] if done is None or c.offset > done]
-        if not new:
-            continue
+        if holds:
+            hold = holds.get(inv.id)
+            if hold is not None and hold.active_on(as_of):
+                held += 1
+                continue
+        epoch = inv.due_date.isoformat() if rearm else NO_EPOCH
+        done = history_of((inv.id, epoch))
+        new = schedule.columns[:reached]
+        if done is not None:  # monotonic: only columns above the highest one recorded
+            new = tuple(c for c in new if c.offset > done)
+            if not new:
+                continue
+        last = len(new) - 1
         for i, col in enumerate(new):
-            runs = policy.catch_up is CatchUp.ALL or i == len(new) - 1
-            status = CrossingStatus.RUN if runs else CrossingStatus.SKIPPED
-            crossings.append(
-                Crossing(inv.id, inv.contract_id, col.id, col.offset, epoch, status, days, amount)
-            )
+            runs = catch_all or i == last
+            add(Crossing(inv.id, inv.contract_id, col.id, col.offset, epoch, RUN if runs else SKIPPED, days, amount))
             if runs:
                 key = (inv.contract_id, col.id)
                 grouped[key].append(inv.id)
