@@ -87,10 +87,10 @@ class Runner:
         """Execute every runnable run once (a run that fails retryably waits for the next pass)."""
         self.reclaim_orphans()
         report = RunnerReport()
-        tried: list[int] = []
         lease = timedelta(seconds=self.services.config.settings.runner.lease_seconds)
-        while (run := self.store.claim_run(self.owner, now, lease, exclude=tried)) is not None:
-            tried.append(run.id)
+        last = 0
+        while (run := self.store.claim_run(self.owner, now, lease, after=last)) is not None:
+            last = run.id
             status = self.execute(run, now)
             {RunStatus.DONE: report.done, RunStatus.FAILED: report.failed}.get(status, report.retry).append(run.id)
             if progress:

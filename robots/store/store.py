@@ -163,14 +163,16 @@ class Store:
 
     # -- runs -----------------------------------------------------------------------------------------------
 
-    def claim_run(self, owner: str, now: datetime, lease: timedelta, exclude: Sequence[int] = ()) -> RunRecord | None:
-        """Claim the oldest runnable run for ``owner``, or None. Losing a race is normal: try the next one."""
+    def claim_run(self, owner: str, now: datetime, lease: timedelta, after: int = 0) -> RunRecord | None:
+        """Claim the oldest runnable run with an id above ``after``, or None. Losing a race is normal.
+
+        Runs are claimed in id order, which is decision order; a pass over the runs passes its last id as
+        ``after``, so a run given back for a retry waits for the next pass instead of spinning.
+        """
         runnable = or_(t.runs.c.status == RunStatus.PENDING,
                        and_(t.runs.c.status == RunStatus.RUNNING, t.runs.c.lease_expires_at < now))
         with self.engine.begin() as conn:
-            query = select(t.runs.c.id).where(runnable).order_by(t.runs.c.as_of, t.runs.c.id).limit(50)
-            if exclude:
-                query = query.where(t.runs.c.id.not_in(list(exclude)))
+            query = select(t.runs.c.id).where(runnable, t.runs.c.id > after).order_by(t.runs.c.id).limit(50)
             for run_id in conn.execute(query).scalars().all():
                 claimed = conn.execute(
                     update(t.runs).where(t.runs.c.id == run_id, runnable).values(

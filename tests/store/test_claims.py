@@ -35,9 +35,10 @@ def run_row(store: Store, run_id: int):
     return store.rows(select(t.runs).where(t.runs.c.id == run_id))[0]
 
 
-def test_claim_returns_the_oldest_pending_run_and_leases_it(store):
-    newer = add_run(store, "newer", date(2024, 3, 5))
+def test_claim_returns_the_first_decided_pending_run_and_leases_it(store):
+    # runs are claimed in decision order (id); evaluations never go back in time, so that is also as_of order
     older = add_run(store, "older", date(2024, 3, 4))
+    newer = add_run(store, "newer", date(2024, 3, 5))
     add_run(store, "done", date(2024, 3, 1), RunStatus.DONE)
     add_run(store, "failed", date(2024, 3, 1), RunStatus.FAILED)
 
@@ -129,13 +130,13 @@ def test_a_finished_run_cannot_be_released(store):
     assert run_row(store, run_id).status == RunStatus.DONE
 
 
-def test_claim_skips_excluded_runs(store):
+def test_claim_takes_only_runs_after_the_given_id(store):
     first = add_run(store, "a", date(2024, 3, 10))
     second = add_run(store, "b", date(2024, 3, 11))
-    assert store.claim_run("x", NOW, LEASE, exclude=[first]).id == second
-    assert store.claim_run("x", NOW, LEASE, exclude=[first, second]) is None
+    assert store.claim_run("x", NOW, LEASE, after=first).id == second
+    assert store.claim_run("x", NOW, LEASE, after=second) is None
     assert run_row(store, first).status == RunStatus.PENDING
-    assert store.claim_run("x", NOW, LEASE, exclude=[second]).id == first
+    assert store.claim_run("x", NOW, LEASE).id == first
 
 
 def test_two_claimants_racing_claim_every_run_exactly_once(store):
