@@ -153,7 +153,7 @@ crossings = Table(
     Column("invoice_id", String(64), nullable=False),
     Column("column_id", String(64), nullable=False),
     Column("epoch", String(10), nullable=False),
-    Column("contract_id", String(64), nullable=False, index=True),
+    Column("contract_id", String(64), nullable=False),  # not indexed: nothing reads crossings by contract (0002)
     Column("col_offset", Integer, nullable=False),
     Column("status", String(16), nullable=False),
     Column("as_of", Date, nullable=False),

@@ -23,8 +23,8 @@ def versions(store: Store) -> list[str]:
     return [r[0] for r in store.rows(text("SELECT version_num FROM alembic_version"))]
 
 
-def test_the_store_is_at_revision_0001(store):
-    assert versions(store) == ["0001"]
+def test_the_store_is_at_the_newest_revision(store):
+    assert versions(store) == ["0002"]
     assert store.rows(select(t.robot_state)) == [(1, None)]  # the evaluation lock row exists
 
 
@@ -34,7 +34,7 @@ def test_opening_a_migrated_store_again_changes_nothing(store):
 
     again = reopen(store)
     try:
-        assert versions(again) == ["0001"]
+        assert versions(again) == ["0002"]
         assert sorted(inspect(again.engine).get_table_names()) == tables_before
         assert again.rows(select(t.robot_state)) == [(1, None)]
         assert again.scalar(select(func.count()).select_from(t.holds)) == 1
@@ -66,3 +66,29 @@ def test_the_exactly_once_unique_constraints_and_indexes_exist(store):
         reflected_ix = {tuple(ix["column_names"]) for ix in insp.get_indexes(name) if not ix["unique"]}
         assert reflected_ix == declared_ix, name
     assert ("invoice_id", "column_id", "epoch") in {tuple(u["column_names"]) for u in insp.get_unique_constraints("crossings")}
+
+
+def test_a_store_created_at_0001_is_upgraded_on_open_and_keeps_its_data(tmp_path):
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    from robots.store.store import MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = Store(url)
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with old.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+    old.add_hold(Hold("i1", HoldKind.PAUSE, "отпуск"), NOW)
+    assert "ix_crossings_contract_id" in {i["name"] for i in inspect(old.engine).get_indexes("crossings")}
+    old.close()
+
+    new = Store.open(url)
+    try:
+        assert versions(new) == ["0002"]
+        assert "ix_crossings_contract_id" not in {i["name"] for i in inspect(new.engine).get_indexes("crossings")}
+        assert new.scalar(select(func.count()).select_from(t.holds)) == 1
+    finally:
+        new.close()
