@@ -147,13 +147,16 @@ def _hold(store, args: argparse.Namespace) -> int:
 
 
 def _plan(config, as_of: date, days: int) -> int:
+    from robots.documents.formatting import format_money
     from robots.plan import plan
 
     total = 0
     for day in plan(config, as_of, days):
-        for run in day.runs:
+        for letter in day.letters:
+            run = letter.run
             total += 1
-            print(f"{day.day}  {run.contract_id:<14} {run.column_id:<14} {run.scenario:<22} "
+            print(f"{day.day}  {run.contract_id:<12} {run.column_id:<14} {run.scenario:<22} "
+                  f"{format_money(letter.amount):>20}  {letter.counterparty}, contract {letter.contract_number}; "
                   f"invoices: {', '.join(run.invoice_ids)}")
     print(f"{total} scenario runs planned over {days} days from {as_of} (assuming no new payments)")
     return EXIT_OK

@@ -8,23 +8,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
 from robots.aging import PlannedRun, check_order, evaluate
 from robots.config import Config
-from robots.domain import Hold, Ledger
+from robots.domain import ZERO, Hold, Ledger
 from robots.store import Store
 from robots.sync import build_connectors, pull
 from robots.tick import calendar_for
 
 
 @dataclass(frozen=True)
+class PlannedLetter:
+    """One scenario run the robots would start, with what a person needs to recognise it."""
+
+    run: PlannedRun
+    counterparty: str
+    contract_number: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
 class PlannedDay:
     day: date
-    runs: tuple[PlannedRun, ...]
+    letters: tuple[PlannedLetter, ...]
     skipped: int
+
+    @property
+    def runs(self) -> tuple[PlannedRun, ...]:
+        return tuple(letter.run for letter in self.letters)
 
 
 def _existing_store(config: Config) -> Store | None:
@@ -53,12 +68,19 @@ def plan(config: Config, as_of: date, days: int, ledger: Ledger | None = None) -
         finally:
             store.close()
     policy, calendar = config.policy(), calendar_for(config)
+    names = {cp.id: cp.name for cp in ledger.counterparties}
+    contracts = {c.id: (names.get(c.counterparty_id, c.counterparty_id), c.number) for c in ledger.contracts}
     out = []
     for n in range(days):
         day = as_of + timedelta(days=n)
         ev = evaluate(ledger, policy, calendar, day, history, holds)
+        amounts: dict[tuple[str, str], Decimal] = {}
         for x in ev.crossings:
             key = (x.invoice_id, x.epoch)
             history[key] = max(history.get(key, x.offset), x.offset)
-        out.append(PlannedDay(day, ev.runs, sum(1 for x in ev.crossings if x.status == "skipped")))
+            if x.status == "run":
+                amounts[(x.contract_id, x.column_id)] = amounts.get((x.contract_id, x.column_id), ZERO) + x.open_amount
+        letters = tuple(PlannedLetter(r, *contracts[r.contract_id], amounts[(r.contract_id, r.column_id)])
+                        for r in ev.runs)
+        out.append(PlannedDay(day, letters, sum(1 for x in ev.crossings if x.status == "skipped")))
     return out

@@ -92,6 +92,8 @@ def test_plan_lists_the_coming_letters_and_changes_nothing(workdir):
     lines = [line for line in r.stdout.splitlines() if line.startswith("2026-")]
     assert [(line.split()[0], line.split()[2]) for line in lines if "C000" in line] == [
         (day(-3), "before_due_3"), (day(1), "overdue_1"), (day(2), "overdue_2"), (day(10), "overdue_10")]
+    first = next(line for line in lines if "C000" in line).replace("\u00a0", " ")
+    assert "1 250,50 руб." in first and "ООО «Клиент 0», contract 0/2026-Б" in first  # both invoices, one letter
     assert not workdir.db.exists() and not workdir.archive.exists()
 
 
