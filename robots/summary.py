@@ -29,7 +29,11 @@ class Summary:
 def summarize(store: Store) -> Summary:
     s = Summary(last_as_of=store.last_as_of())
     c = t.crossings.c
-    for column, status, n in store.rows(select(c.column_id, c.status, func.count()).group_by(c.column_id, c.status)):
+    rows = store.rows(select(c.column_id, c.status, func.count(), func.min(c.col_offset))
+                      .group_by(c.column_id, c.status).order_by(func.min(c.col_offset), c.column_id))
+    for column, status, n, _offset in rows:  # in column order, so counters list columns by offset
+        s.crossings_run.setdefault(column, 0)
+        s.crossings_skipped.setdefault(column, 0)
         (s.crossings_run if status == "run" else s.crossings_skipped)[column] = n
     for status, n in store.rows(select(t.runs.c.status, func.count()).group_by(t.runs.c.status)):
         s.runs[status] = n
@@ -50,7 +54,7 @@ def render_summary(s: Summary) -> str:
 
     lines = [f"Last evaluation: {s.last_as_of.isoformat() if s.last_as_of else 'none yet'}"]
     lines.append(f"Open receivables: {format_money(s.total_open)}; overdue: {format_money(s.total_overdue)}")
-    columns = sorted(set(s.crossings_run) | set(s.crossings_skipped))
+    columns = list(s.crossings_run)  # in column order (see summarize)
     if columns:
         lines.append("Crossings per column (scenario run / skipped by catch-up):")
         lines += [f"  {col:<16} {s.crossings_run[col]:>5} / {s.crossings_skipped[col]}" for col in columns]
