@@ -9,7 +9,9 @@ from typing import Any
 
 import structlog
 
-_SECRET = re.compile(r"(password|passwd|passphrase|pin|secret|token|api_?key)", re.IGNORECASE)
+from robots.redact import SECRET_WORDS
+
+_SECRET = re.compile(f"({SECRET_WORDS})", re.IGNORECASE)
 
 
 def _redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:

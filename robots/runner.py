@@ -160,7 +160,7 @@ class Runner:
             inv = Invoice(r.id, r.number, r.contract_id, r.issued_on, r.due_date, r.amount)
             letters.append(LetterInvoice(inv, Decimal(item["open_amount"]), int(item["days_past_due"])))
         letters.sort(key=lambda x: (x.invoice.due_date, x.invoice.number, x.invoice.id))
-        group = config.policy().groups.get(counterparty.group)
+        group = config.settings.groups.get(counterparty.group)
         column = next((col for col in group.columns if col.id == run.column_id), None) if group else None
         return StepContext(
             run=run, step_idx=0, now=now, counterparty=counterparty, contract=contract, invoices=tuple(letters),

@@ -8,9 +8,9 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from robots.config.yamlsource import Loc, Problem, YamlSource
+from robots.redact import SECRET_WORDS
 
-SECRET_KEY = re.compile(r"(password|passwd|passphrase|pin|secret|token|api_?key|secret_?key|private_?key)$",
-                        re.IGNORECASE)
+SECRET_KEY = re.compile(rf"({SECRET_WORDS})$", re.IGNORECASE)
 
 
 def secret_problems(src: YamlSource) -> list[Problem]:

@@ -21,6 +21,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError
 
+from robots.redact import SECRET_WORDS, hide_url_password
+
 Loc = tuple[str | int, ...]
 
 
@@ -69,7 +71,7 @@ class YamlSource:
         except MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark is not None else None
-            detail = _URL_PASSWORD.sub(r"\1***@", " ".join(str(p) for p in (exc.context, exc.problem) if p))
+            detail = hide_url_password(" ".join(str(p) for p in (exc.context, exc.problem) if p))
             return None, [Problem(shown, line, "", f"invalid YAML: {detail}")]
         return cls(shown, data if data is not None else CommentedMap()), []
 
@@ -126,8 +128,7 @@ def _position(lookup: Any, part: Any) -> int | None:
         return None
 
 
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
-_SECRET_NAME = re.compile(r"(password|passwd|passphrase|pin|secret|token|api_?key|url)", re.IGNORECASE)
+_SECRET_NAME = re.compile(rf"({SECRET_WORDS}|url)", re.IGNORECASE)
 
 
 def _shown(value: Any, loc: Loc) -> str:
@@ -136,7 +137,7 @@ def _shown(value: Any, loc: Loc) -> str:
         return ""
     if any(isinstance(p, str) and _SECRET_NAME.search(p) for p in loc):
         return ""
-    text = _URL_PASSWORD.sub(r"\1***@", str(value)) if isinstance(value, str) else value
+    text = hide_url_password(value) if isinstance(value, str) else value
     return f" (got {text!r})"
 
 

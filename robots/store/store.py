@@ -378,4 +378,4 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-__all__ = ["Store", "EvaluationTx", "utc", "Decimal"]
+__all__ = ["EvaluationTx", "Store", "utc"]
