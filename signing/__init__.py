@@ -1,0 +1,1 @@
+"""Signing: officers, their certificates, PAdES signatures made with pyHanko, and their validation."""
