@@ -50,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--days", type=_positive, default=14)
     sub.add_parser("run", help="the daemon: ticks on the crontab lines of daemon.ticks; stops on SIGTERM")
     sub.add_parser("status", help="what the robots have done so far")
+    sub.add_parser("certs", help="officers' certificates: subject, issuer, serial, validity, days left, status "
+                                 "(exit 1 if any cannot sign)")
+    v = sub.add_parser("verify", help="validate the signatures in PDF files (exit 1 if any is invalid)")
+    v.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    v.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    v.add_argument("--offline", action="store_true", help="use only what the files embed; fetch no OCSP/CRL")
+    v.add_argument("--trust-root", type=Path, action="append", default=[], metavar="PEM",
+                   help="a trusted root certificate (repeatable); default: signing.trust_roots of the config")
     d = sub.add_parser("demo", help="simulate the robots on a generated ledger in a self-contained workdir")
     d.add_argument("--workdir", type=Path, default=Path("var/demo"))
     d.add_argument("--days", type=_positive, default=60)
@@ -87,7 +95,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if args.command == "demo":
         return _demo(args)
+    if args.command == "verify":
+        return _verify(args)
     config = load_config(args.config)
+    if args.command == "certs":
+        return _certs(config)
     if args.command == "validate":
         groups = ", ".join(f"{g} ({len(s.columns)} columns)" for g, s in config.settings.groups.items())
         print(f"{args.config}: OK. Groups: {groups}. Scenarios: {', '.join(sorted(config.scenarios))}.")
@@ -144,6 +156,80 @@ def _hold(store, args: argparse.Namespace) -> int:
             raise UsageError(f"invoice {args.invoice_id} has no open {kind} hold")
         print(f"invoice {args.invoice_id}: {kind} hold released")
     return EXIT_OK
+
+
+def _certs(config) -> int:
+    from signing.certs import CertState
+    from signing.service import SigningService
+
+    officers = config.settings.officers
+    if not officers:
+        print("no officers configured (schedules.yaml officers:)")
+        return EXIT_OK
+    service = SigningService.from_config(config)
+    now = _now()
+    bad = 0
+    try:
+        for oid, officer in officers.items():
+            check = service.check(oid, now)
+            info = check.info
+            level = service.level_for(oid).value
+            deputy = f"; deputy {officer.deputy}{' (may sign)' if officer.deputy_fallback else ''}" \
+                if officer.deputy else ""
+            print(f"{oid}: {officer.name}, {officer.position} [{level}{deputy}]")
+            if info is not None:
+                print(f"  subject:  {info.subject}")
+                print(f"  issuer:   {info.issuer}")
+                print(f"  serial:   {info.serial}")
+                print(f"  valid:    {info.not_before:%Y-%m-%d} .. {info.not_after:%Y-%m-%d} "
+                      f"({info.days_left(now)} days left)")
+            print(f"  status:   {check.state.value.upper()}" + (f": {'; '.join(check.problems)}"
+                                                                if check.problems else ""))
+            bad += check.state not in (CertState.OK, CertState.EXPIRING)
+    finally:
+        service.close()
+    return EXIT_RUNTIME if bad else EXIT_OK
+
+
+def _verify(args: argparse.Namespace) -> int:
+    import json
+
+    from signing.keys import KeyUnavailable, load_cert_files
+    from signing.verify import verify_file
+
+    missing = [str(f) for f in args.files if not f.is_file()]
+    if missing:
+        raise UsageError(f"no such file: {', '.join(missing)}")
+    try:
+        if args.trust_root:
+            roots = load_cert_files(tuple(args.trust_root), Path.cwd(), "--trust-root")
+        else:
+            from robots.config import load_config
+
+            config = load_config(args.config)
+            roots = load_cert_files(config.settings.signing.trust_roots, config.base_dir, "signing.trust_roots")
+    except KeyUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    reports = [verify_file(f, roots, online=not args.offline, at=_now()) for f in args.files]
+    if args.json:
+        print(json.dumps([r.as_json() for r in reports], ensure_ascii=False, indent=2))
+    else:
+        for r in reports:
+            print(f"{r.path}: {'VALID' if r.ok else 'INVALID'}" + (f" ({r.error})" if r.error else ""))
+            for s in r.signatures:
+                yes = {True: "yes", False: "no", None: "-"}
+                who = f"{s.signer}" + (f" ({s.position})" if s.position else "")
+                print(f"  {s.kind} {s.field}: {'OK' if s.ok else 'INVALID'} - {who}, certificate {s.serial}")
+                print(f"    intact: {yes[s.intact]}, trusted: {yes[s.trusted]}, revoked: {yes[s.revoked]}, "
+                      f"changes after: {s.modification_level} (coverage {s.coverage})")
+                when = f"signed at {s.signing_time}" if s.signing_time else ""
+                if s.timestamp:
+                    when += (", " if when else "") + f"timestamp {s.timestamp} " \
+                                                     f"({'valid' if s.timestamp_valid else 'INVALID'})"
+                print(f"    {when}" + (f", level {s.level}" if s.level else ""))
+                for problem in s.problems:
+                    print(f"    problem: {problem}")
+    return EXIT_OK if all(r.ok for r in reports) else EXIT_RUNTIME
 
 
 def _plan(config, as_of: date, days: int) -> int:

@@ -24,6 +24,30 @@ from robots.tick import tick
 log = structlog.get_logger("arbots.daemon")
 
 
+def warn_certificates(services: Services, now: datetime) -> int:
+    """Warn about each officer whose certificate expires within signing.expiry_warning_days or cannot sign."""
+    if not services.config.settings.officers:
+        return 0
+    from signing.certs import CertState
+
+    alerts = 0
+    try:
+        for oid in services.config.settings.officers:
+            check = services.signing.check(oid, now)
+            if check.state is CertState.OK:
+                continue
+            alerts += 1
+            if check.state is CertState.EXPIRING and check.info is not None:
+                log.warning("certificate_expires_soon", officer=oid, days_left=check.info.days_left(now),
+                            not_after=check.info.not_after.isoformat(), serial=check.info.serial)
+            else:
+                log.error("certificate_unusable", officer=oid, state=check.state.value,
+                          problems="; ".join(check.problems))
+    except Exception:  # a broken trust root file must not stop the ticks; the sign steps will report it
+        log.exception("certificate_check_crashed")
+    return alerts
+
+
 def run_daemon(services: Services, *, run_now: bool = True) -> int:
     cfg = services.config.settings.daemon
     tz = ZoneInfo(cfg.timezone)
@@ -34,6 +58,7 @@ def run_daemon(services: Services, *, run_now: bool = True) -> int:
         with lock:
             now = datetime.now(timezone.utc)
             as_of = now.astimezone(tz).date()
+            warn_certificates(services, now)
             try:
                 report = tick(services, as_of, now)
                 log.info("tick_done", as_of=as_of.isoformat(), new_runs=report.new_runs,

@@ -8,6 +8,7 @@ simulated day (re-ticking it, which finds nothing new if it had finished) and du
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from pathlib import Path
 from connectors.demo_ledger import generate_demo_ledger, ledger_as_of
 from connectors.files import write_ledger_csv
 from robots.config import Config, load_config
+from robots.errors import UsageError
 from robots.store import Store
 from robots.summary import Summary, summarize
 from robots.tick import TickReport, services_for, tick
@@ -44,18 +46,47 @@ def prepare_workdir(workdir: Path) -> Path:
     return config_path
 
 
+def demo_pki(config: Config, now: datetime):
+    """The demo PKI the config's officers point at (var/pki), generated on the first run and kept after.
+
+    Its services (TSA, OCSP, CRLs) listen on the loopback port of signing.timestamp.url; the certificates name
+    that port, so the PKI keeps it for good.
+    """
+    from urllib.parse import urlsplit
+
+    from signing.pki import OfficerCert, ensure_pki
+
+    officers = [OfficerCert(oid, o.name, o.position) for oid, o in config.settings.officers.items() if o.pkcs12]
+    tsa = config.settings.signing.timestamp
+    port = urlsplit(tsa.url).port if tsa else None
+    if not officers or port is None:
+        raise UsageError("the demo signs every document: schedules.yaml needs officers with pkcs12 files and "
+                         "signing.timestamp.url on a loopback port (see the repository's schedules.yaml)")
+    return ensure_pki(config.resolve(Path("var/pki")), officers, now=now, port=port)
+
+
 def run_demo(
     workdir: Path,
     days: int,
     clock: Callable[[], datetime],
     on_day: Callable[[date, TickReport], None] | None = None,
 ) -> DemoResult:
+    from signing.pki import PKIServer
+
     config = load_config(prepare_workdir(workdir))
     ledger = generate_demo_ledger(seed=DEMO_SEED, start=DEMO_START, days=days)
     ledger_dir = config.resolve(config.settings.connectors[0].path)
-    store = Store.open(config.database_url())
-    try:
+    pki = demo_pki(config, clock())
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(PKIServer(pki))
+        except OSError as exc:
+            raise UsageError(f"the demo PKI's services cannot listen on {pki.base_url} ({exc.strerror}); stop what "
+                             "uses that port and run the demo again") from None
+        store = Store.open(config.database_url())
+        stack.callback(store.close)
         services = services_for(config, store)
+        stack.callback(services.close)
         last = store.last_as_of()
         first = max(DEMO_START, last) if last else DEMO_START
         end = DEMO_START + timedelta(days=days - 1)
@@ -69,5 +100,3 @@ def run_demo(
                 on_day(day, report)
             day += timedelta(days=1)
         return DemoResult(workdir, config, ran, summarize(store))
-    finally:
-        store.close()

@@ -154,3 +154,12 @@ class AgingPolicy:
     catch_up: CatchUp = CatchUp.LATEST
     #: When True, a changed due date re-arms every column for that invoice (letters may repeat for the new term).
     rearm_on_due_date_change: bool = False
+
+
+class PadesLevel(enum.StrEnum):
+    """How much a signature carries with it (ETSI EN 319 142-1)."""
+
+    B_B = "B-B"      # the signer's signature and certificate
+    B_T = "B-T"      # plus a trusted timestamp proving when it was signed
+    B_LT = "B-LT"    # plus the revocation information needed to validate it later, offline
+    B_LTA = "B-LTA"  # plus a document timestamp over all of it, renewable before the algorithms age

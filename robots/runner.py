@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import structlog
 from sqlalchemy import select
@@ -41,6 +42,21 @@ class Services:
     store: Store
     calendar: WorkCalendar
     renderer: TemplateRenderer
+    #: Built on first use (a scenario without sign steps never opens a key).
+    signing_service: Any = None
+
+    @property
+    def signing(self) -> Any:
+        if self.signing_service is None:
+            from signing.service import SigningService
+
+            self.signing_service = SigningService.from_config(self.config)
+        return self.signing_service
+
+    def close(self) -> None:
+        if self.signing_service is not None:
+            self.signing_service.close()
+            self.signing_service = None
 
 
 @dataclass
@@ -63,6 +79,13 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _keep(ctx: StepContext, key: str, output: dict) -> None:
+    """Record a step's output; one that ``replaces`` a document (the signed PDF) stands in for it from then on."""
+    ctx.outputs[key] = output
+    if isinstance(output.get("replaces"), str):
+        ctx.outputs[output["replaces"]] = output
 
 
 class Runner:
@@ -110,7 +133,7 @@ class Runner:
             key = cfg.id or f"step{idx}"
             status, output = states.get(idx, (None, None))
             if status is StepStatus.DONE and output is not None:
-                ctx.outputs[key] = output
+                _keep(ctx, key, output)
                 continue
             ctx.step_idx = idx
             self.store.mark_step(run.id, idx, cfg.kind, StepStatus.RUNNING, now)
@@ -126,7 +149,7 @@ class Runner:
                 exhausted = run.attempts >= self.services.config.settings.runner.max_attempts
                 return self._finish(run, RunStatus.FAILED if exhausted else RunStatus.PENDING, now, detail, bound)
             self.store.mark_step(run.id, idx, cfg.kind, StepStatus.DONE, now, output=output)
-            ctx.outputs[key] = output
+            _keep(ctx, key, output)
             bound.info("step_done", step=idx, kind=cfg.kind)
         return self._finish(run, RunStatus.DONE, now, None, bound)
 

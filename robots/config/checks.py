@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.engine import make_url
 
-from robots.config.models import CalendarConfig, DaemonConfig, Database, Paths
+from robots.config.models import CalendarConfig, DaemonConfig, Database, OfficerConfig, PadesLevel, Paths, SigningConfig
 from robots.config.yamlsource import Problem, YamlSource
 
 M = TypeVar("M", bound=BaseModel)
@@ -44,6 +44,7 @@ def settings_problems(src: YamlSource, raw: Mapping[str, Any], base: Path) -> li
         problems += _daemon_problems(src, daemon)
     if (calendar := section(CalendarConfig, raw, "calendar")) is not None:
         problems += _calendar_problems(src, calendar)
+    problems += _signing_problems(src, raw)
     if (paths := section(Paths, raw, "paths")) is not None:
         templates = resolve(base, paths.templates)
         if not templates.is_dir():
@@ -145,3 +146,42 @@ def _calendar_problems(src: YamlSource, calendar: CalendarConfig) -> list[Proble
         return [src.problem(("calendar", "country"), f"unknown country {calendar.country!r}; write an ISO code "
                                                      "such as RU")]
     return []
+
+
+def _signing_problems(src: YamlSource, raw: Mapping[str, Any]) -> list[Problem]:
+    """Deputies that exist, levels that have the timestamp authority they need, trust roots for officers."""
+    problems: list[Problem] = []
+    signing = section(SigningConfig, raw, "signing")
+    officers = mapping(raw.get("officers"))
+    tsa = signing is not None and signing.timestamp is not None
+    if signing is not None:
+        if signing.default_level not in (None, PadesLevel.B_B) and not tsa:
+            problems.append(src.problem(("signing", "default_level"), needs_tsa(signing.default_level)))
+        if signing.timestamp and not signing.timestamp.url.startswith(("http://", "https://")):
+            problems.append(src.problem(("signing", "timestamp", "url"), "write an http:// or https:// URL of an "
+                                                                         "RFC 3161 timestamp authority"))
+        if officers and not signing.trust_roots:
+            problems.append(src.problem(("signing",), "officers are configured but signing.trust_roots is empty: "
+                                                      "list the root CA certificate files (PEM) their certificates "
+                                                      "must chain to, e.g. trust_roots: [pki/root.pem]"))
+    for oid, raw_officer in officers.items():
+        try:
+            officer = OfficerConfig.model_validate(mapping(raw_officer))
+        except ValidationError:
+            continue  # reported by the schema check
+        if officer.deputy is not None:
+            if officer.deputy == oid:
+                problems.append(src.problem(("officers", oid, "deputy"), "an officer cannot be their own deputy"))
+            elif officer.deputy not in officers:
+                problems.append(src.problem(("officers", oid, "deputy"), f"no officer {officer.deputy!r} "
+                                            f"(officers: {', '.join(sorted(map(str, officers)))})"))
+        elif officer.deputy_fallback:
+            problems.append(src.problem(("officers", oid, "deputy_fallback"), "is true but no deputy is named"))
+        if signing is not None and officer.level not in (None, PadesLevel.B_B) and not tsa:
+            problems.append(src.problem(("officers", oid, "level"), needs_tsa(officer.level)))
+    return problems
+
+
+def needs_tsa(level: PadesLevel) -> str:
+    return (f"level {level.value} needs a timestamp authority: configure signing.timestamp.url, or use level "
+            "B-B")

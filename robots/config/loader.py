@@ -101,7 +101,9 @@ def load_config(path: Path) -> Config:
     paths = section(Paths, raw, "paths") or Paths()
     scenarios_dir = resolve(base, paths.scenarios)
     roles = frozenset(settings.roles if settings else mapping(raw.get("roles")))
-    loaded = load_scenarios(scenarios_dir, CheckContext(resolve(base, paths.templates), roles))
+    officers = frozenset(settings.officers if settings else mapping(raw.get("officers")))
+    tsa = bool(mapping(mapping(raw.get("signing")).get("timestamp")).get("url"))
+    loaded = load_scenarios(scenarios_dir, CheckContext(resolve(base, paths.templates), roles, officers, tsa))
     if not scenarios_dir.is_dir():
         problems.append(src.problem(("paths", "scenarios"), f"folder not found: {scenarios_dir}"))
     problems += loaded.problems

@@ -95,4 +95,18 @@ def _load_steps(src: YamlSource, raw_steps: Iterable[Any], check: CheckContext,
                                                            f"(also steps[{ids[step.id]}])"))
             ids.setdefault(step.id, i)
         steps.append(step)
+    problems += _signed_before_use(src, steps)
     return tuple(steps)
+
+
+def _signed_before_use(src: YamlSource, steps: list[StepConfig]) -> list[Problem]:
+    """A document that a later step signs must not be archived (or sent) before it is signed."""
+    problems: list[Problem] = []
+    signed_at = {getattr(s, "document"): i for i, s in enumerate(steps) if s.kind == "sign"}
+    for i, step in enumerate(steps):
+        doc = getattr(step, "document", None)
+        if step.kind != "sign" and doc in signed_at and i < signed_at[doc]:
+            problems.append(src.problem(("steps", i), f"this {step.kind} step uses document {doc!r} before "
+                                                      f"steps[{signed_at[doc]}] signs it: the unsigned document would "
+                                                      "go out; move the sign step before it"))
+    return problems

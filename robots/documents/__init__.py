@@ -7,7 +7,7 @@ from robots.documents.formatting import (
     format_money,
     format_percent,
 )
-from robots.documents.pdf import FontNotFoundError, FontSet, LetterMarkupError, render_pdf
+from robots.documents.pdf import FontNotFoundError, FontSet, LetterMarkupError, RenderedPdf, render_letter, render_pdf
 from robots.documents.templates import TemplateRenderer, TemplateRenderError
 
 __all__ = [
@@ -21,5 +21,7 @@ __all__ = [
     "format_date",
     "format_money",
     "format_percent",
+    "RenderedPdf",
+    "render_letter",
     "render_pdf",
 ]

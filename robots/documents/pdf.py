@@ -328,8 +328,43 @@ def _numbered_canvas(font: str, footer_left: str) -> type[Canvas]:
     return NumberedCanvas
 
 
+#: Room kept after the signature block for the visible signature stamp, in points (85 x 25 mm).
+STAMP_SIZE = (85 * mm, 25 * mm)
+
+
+class _StampPlace(Flowable):
+    """Empty room for the signature stamp; remembers where on which page it landed (absolute coordinates)."""
+
+    def __init__(self, width: float, height: float, found: dict[str, Any]):
+        super().__init__()
+        self.width, self.height, self._found = width, height, found
+        self.hAlign = "RIGHT"
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
+        return self.width, self.height
+
+    def draw(self) -> None:
+        x1, y1 = self.canv.absolutePosition(0, 0)
+        self._found.update(page=self.canv.getPageNumber(), box=[round(x1, 2), round(y1, 2),
+                                                                round(x1 + self.width, 2), round(y1 + self.height, 2)])
+
+
+@dataclass(frozen=True)
+class RenderedPdf:
+    data: bytes
+    #: 1-based page and [x1, y1, x2, y2] in points of the room left for the signature stamp, if asked for.
+    stamp_page: int | None = None
+    stamp_box: tuple[float, float, float, float] | None = None
+
+
 def render_pdf(markup: str, *, title: str, author: str = "arbots", fonts: FontSet | None = None) -> bytes:
-    """Render letter markup into an A4 PDF and return its bytes.
+    """Render letter markup into an A4 PDF and return its bytes (see :func:`render_letter`)."""
+    return render_letter(markup, title=title, author=author, fonts=fonts).data
+
+
+def render_letter(markup: str, *, title: str, author: str = "arbots", fonts: FontSet | None = None,
+                  stamp_room: bool = False) -> RenderedPdf:
+    """Render letter markup into an A4 PDF; with ``stamp_room``, keep room for the signature stamp at the end.
 
     The result depends only on the arguments: rendering twice gives byte-identical PDFs. Fonts are
     embedded (subset) TrueType; no standard, unembedded font is referenced. Raises
@@ -346,6 +381,11 @@ def render_pdf(markup: str, *, title: str, author: str = "arbots", fonts: FontSe
         lang="ru-RU", **_MARGINS,
     )
     story = markup_to_flowables(markup, styles, doc.width)
+    found: dict[str, Any] = {}
+    if stamp_room:
+        story += [Spacer(1, 3 * mm), _StampPlace(*STAMP_SIZE, found)]
     # The footer is drawn with the canvas, outside Paragraph: escape nothing, it is plain text.
     doc.build(story, canvasmaker=_numbered_canvas(regular, title))
-    return buf.getvalue()
+    if not found:
+        return RenderedPdf(buf.getvalue())
+    return RenderedPdf(buf.getvalue(), found["page"], tuple(found["box"]))

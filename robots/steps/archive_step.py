@@ -53,7 +53,7 @@ class ArchiveStep(Step):
                           "amount": str(i.invoice.amount), "open_amount": str(i.open_amount),
                           "days_past_due": i.days_past_due} for i in ctx.invoices],
             "total_open": str(ctx.total_open),
-            "signature": None,
+            "signature": doc.get("signature"),
             "delivery": None,
         }
         try:

@@ -21,6 +21,9 @@ class CheckContext:
 
     templates_dir: Path
     roles: frozenset[str]
+    #: Officers who may sign, and whether a timestamp authority is configured (levels B-T and up need one).
+    officers: frozenset[str] = frozenset()
+    timestamp_authority: bool = False
 
 
 class StepConfig(BaseModel):

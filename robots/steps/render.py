@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from robots.documents.pdf import render_pdf
+from robots.documents.pdf import render_letter
 from robots.documents.templates import TemplateRenderError
 from robots.errors import BusinessError
 from robots.steps.base import CheckContext, Step, StepConfig, register
@@ -38,21 +38,44 @@ class RenderStep(Step):
     config = RenderConfig
 
     def run(self, cfg: RenderConfig, ctx: StepContext) -> dict[str, Any]:
-        nth = 1 + sum(1 for o in ctx.outputs.values() if o.get("kind") == "document")
+        nth = 1 + len({o["number"] for o in ctx.outputs.values() if o.get("kind") == "document"})
         number = ctx.document_number(nth)
         context = {**ctx.template_context(), "document": {"number": number, "date": ctx.run.as_of}}
+        signer = None
+        officer_id = signer_for(ctx, cfg.id) if cfg.id else None
+        if officer_id is not None:
+            # The letter names who signs it; the sign step checks that the same person still can.
+            choice = ctx.services.signing.choose(officer_id, ctx.now)
+            signer = {"officer": choice.officer_id, "name": choice.officer.name, "position": choice.officer.position,
+                      "on_behalf_of": choice.on_behalf_of}
+            context["signer"] = signer
         try:
             markup = ctx.services.renderer.render(cfg.template, context)
         except TemplateRenderError as exc:
             raise BusinessError(str(exc)) from exc
-        pdf = render_pdf(markup, title=f"{cfg.title} № {number}", author=ctx.services.config.settings.company.name)
+        rendered = render_letter(markup, title=f"{cfg.title} № {number}",
+                                 author=ctx.services.config.settings.company.name, stamp_room=signer is not None)
+        pdf = rendered.data
         path = ctx.services.config.work_dir / f"run-{ctx.run.id:06d}" / f"{ctx.step_idx:02d}-{cfg.id or 'document'}.pdf"
-        _write_atomic(path, pdf)
-        return {"kind": "document", "path": str(path), "sha256": hashlib.sha256(pdf).hexdigest(),
-                "title": cfg.title, "number": number, "template": cfg.template}
+        write_atomic(path, pdf)
+        out: dict[str, Any] = {"kind": "document", "path": str(path), "sha256": hashlib.sha256(pdf).hexdigest(),
+                               "title": cfg.title, "number": number, "template": cfg.template}
+        if signer is not None:
+            out["signer"] = signer
+            if rendered.stamp_box is not None:
+                out["stamp"] = {"page": rendered.stamp_page, "box": list(rendered.stamp_box)}
+        return out
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def signer_for(ctx: StepContext, document_id: str) -> str | None:
+    """The officer named by the scenario's sign step for ``document_id``, if it has one."""
+    for step in ctx.services.config.scenarios[ctx.run.scenario].steps:
+        if step.kind == "sign" and getattr(step, "document", None) == document_id:
+            return getattr(step, "officer", None)
+    return None
+
+
+def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".part")
     with open(tmp, "wb") as fh:

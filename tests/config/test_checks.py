@@ -160,8 +160,8 @@ def test_problems_in_schedules_yaml_and_several_scenarios_come_in_one_error(cfg)
          "scenario 'pretrial_demnad' not found"),
         (cfg.at("daemon.timezone", "timezone:"), "unknown time zone 'Mars/Olympus'"),
         (cfg.at("database.url", "url: postgresql"), "the URL contains a password"),
-        (cfg.at("steps[2].role", "role: accountant", "scenarios/payment_request.yaml"), "role 'accountant'"),
-        (cfg.at("steps[1].kind", "kind: archiv", "scenarios/pretrial_demand.yaml"), "unknown step kind 'archiv'"),
+        (cfg.at("steps[3].role", "role: accountant", "scenarios/payment_request.yaml"), "role 'accountant'"),
+        (cfg.at("steps[2].kind", "kind: archiv", "scenarios/pretrial_demand.yaml"), "unknown step kind 'archiv'"),
     ]
     assert len(report.lines) >= len(expected), report.listing()
     for prefix, fragment in expected:
@@ -201,7 +201,7 @@ def test_a_typo_does_not_hide_column_and_scenario_problems(cfg):
     report.find(cfg.at("groups.default.columns[3].offset", "id: overdue_10,"), "must be greater than")
     report.find(cfg.at("groups.key_accounts.columns[2].id", "id: overdue_2, offset: 5"), "used twice")
     report.find(cfg.at("groups.key_accounts.columns[2].scenario", "pretrial_demnad"), "not found")
-    report.find(cfg.at("steps[2].role", "role: accountant", "scenarios/payment_request.yaml"), "role 'accountant'")
+    report.find(cfg.at("steps[3].role", "role: accountant", "scenarios/payment_request.yaml"), "role 'accountant'")
 
 
 def test_a_bad_value_in_one_column_does_not_hide_the_order_of_the_others(cfg):
@@ -262,5 +262,5 @@ def test_cli_validate_prints_every_problem_on_stderr_and_exits_2(cfg):
     assert "OK" not in done.stdout
     assert "2 problems in the configuration; nothing was done:" in done.stderr
     assert cfg.at("groups.default.columns[3].offset", "id: overdue_10,") + "must be greater than" in done.stderr
-    assert cfg.at("steps[2].role", "role: accountant", "scenarios/payment_request.yaml") in done.stderr
+    assert cfg.at("steps[3].role", "role: accountant", "scenarios/payment_request.yaml") in done.stderr
     assert "Traceback" not in done.stderr

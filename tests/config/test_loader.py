@@ -27,7 +27,7 @@ def test_shipped_schedules_yaml_loads_with_all_four_scenarios(cfg):
     assert sorted(config.scenarios) == ["legal_escalation", "payment_request", "pretrial_demand",
                                         "reminder_before_due"]
     letter = config.scenarios["payment_request"]
-    assert [s.kind for s in letter.steps] == ["render", "archive", "task"]
+    assert [s.kind for s in letter.steps] == ["render", "sign", "archive", "task"]
     assert letter.source == "scenarios/payment_request.yaml"
 
 

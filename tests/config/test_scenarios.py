@@ -19,8 +19,9 @@ def test_scenario_id_defaults_to_the_file_name_and_an_explicit_matching_id_is_ac
 
 def test_steps_are_typed_by_kind_with_their_values(cfg):
     steps = cfg.load().scenarios["payment_request"].steps
-    render, archive, task = steps
+    render, sign, archive, task = steps
     assert (render.kind, render.id, render.template) == ("render", "letter", "payment_request.j2")
+    assert (sign.kind, sign.document, sign.officer, sign.level) == ("sign", "letter", "chief_accountant", None)
     assert (archive.kind, archive.document) == ("archive", "letter")
     assert (task.kind, task.role, task.due_in_days, task.working_days) == ("task", "account_manager", 1, True)
 
@@ -33,33 +34,33 @@ def test_a_scenario_file_no_column_uses_is_checked_too(cfg):
 def test_unknown_step_kind_lists_the_known_kinds(cfg):
     cfg.edit("  - kind: task", "  - kind: tusk", PAY)
     report = cfg.problems()
-    assert report.lines == (cfg.at("steps[2].kind", "kind: tusk", PAY)
-                            + "unknown step kind 'tusk'; known kinds: archive, render, task",)
+    assert report.lines == (cfg.at("steps[3].kind", "kind: tusk", PAY)
+                            + "unknown step kind 'tusk'; known kinds: archive, render, sign, task",)
 
 
 def test_step_without_kind_is_reported_at_the_step(cfg):
     cfg.edit("  - kind: task", "  - knd: task", PAY)
     report = cfg.problems()
-    assert report.lines == (cfg.at("steps[2]", "knd: task", PAY)
-                            + "each step needs a kind; known kinds: archive, render, task",)
+    assert report.lines == (cfg.at("steps[3]", "knd: task", PAY)
+                            + "each step needs a kind; known kinds: archive, render, sign, task",)
 
 
 def test_step_that_is_not_a_mapping_is_reported_as_needing_a_kind(cfg):
     cfg.edit("  - kind: task", "  - task\n  - kind: task", PAY)
-    cfg.problems().find(cfg.at("steps[2]", "- task", PAY), "each step needs a kind")
+    cfg.problems().find(cfg.at("steps[3]", "- task", PAY), "each step needs a kind")
 
 
 def test_step_kind_that_is_not_a_string_is_reported_not_a_crash(cfg):
     cfg.edit("  - kind: task", "  - kind: [task]", PAY)
-    cfg.problems().find(cfg.at("steps[2].kind", "kind: [task]", PAY), "known kinds: archive, render, task")
+    cfg.problems().find(cfg.at("steps[3].kind", "kind: [task]", PAY), "known kinds: archive, render, sign, task")
 
 
 @pytest.mark.parametrize("old, new, needle, path, message", [
-    pytest.param("    due_in_days: 1", "    due_in_dayz: 1", "due_in_dayz", "steps[2].due_in_dayz",
+    pytest.param("    due_in_days: 1", "    due_in_dayz: 1", "due_in_dayz", "steps[3].due_in_dayz",
                  "unknown key 'due_in_dayz'; did you mean 'due_in_days'?", id="task"),
     pytest.param("    template: payment_request.j2", "    templat: payment_request.j2", "templat:",
                  "steps[0].templat", "unknown key 'templat'; did you mean 'template'?", id="render"),
-    pytest.param("    document: letter", "    document: letter\n    colour: red", "colour:", "steps[1].colour",
+    pytest.param("  - kind: archive\n    document: letter", "  - kind: archive\n    document: letter\n    colour: red", "colour:", "steps[2].colour",
                  "unknown key 'colour'; allowed keys: document, id, kind", id="archive-no-near-match"),
     pytest.param("steps:", "stepz:", "stepz:", "stepz", "unknown key 'stepz'; did you mean 'steps'?",
                  id="scenario-top-level"),
@@ -71,13 +72,13 @@ def test_unknown_key_in_a_scenario_is_reported_with_a_hint(cfg, old, new, needle
 
 def test_wrong_value_in_a_step_is_reported_at_its_line(cfg):
     cfg.edit("    due_in_days: 1", "    due_in_days: tomorrow", PAY)
-    cfg.problems().find(cfg.at("steps[2].due_in_days", "due_in_days:", PAY), "valid integer", "(got 'tomorrow')")
+    cfg.problems().find(cfg.at("steps[3].due_in_days", "due_in_days:", PAY), "valid integer", "(got 'tomorrow')")
 
 
 def test_step_missing_a_required_key_is_reported_at_the_step(cfg):
     cfg.edit("    role: account_manager\n", "", PAY)
     report = cfg.problems()
-    assert report.lines == (cfg.at("steps[2].role", "- kind: task", PAY) + "missing required key 'role'",)
+    assert report.lines == (cfg.at("steps[3].role", "- kind: task", PAY) + "missing required key 'role'",)
 
 
 def test_render_template_that_does_not_exist_is_reported_with_the_templates_folder(cfg):
@@ -89,32 +90,62 @@ def test_render_template_that_does_not_exist_is_reported_with_the_templates_fold
 
 
 def test_archive_of_an_unknown_render_step_names_the_earlier_render_steps(cfg):
-    cfg.edit("    document: letter", "    document: lettre", PAY)
+    cfg.edit("  - kind: archive\n    document: letter", "  - kind: archive\n    document: lettre", PAY)
     report = cfg.problems()
-    assert report.lines == (cfg.at("steps[1].document", "document: lettre", PAY)
+    assert report.lines == (cfg.at("steps[2].document", "document: lettre", PAY)
                             + "no earlier render step has id 'lettre' (earlier render steps: letter)",)
 
 
 def test_archive_of_a_render_step_that_comes_later_is_refused(cfg):
     render = ("  - kind: render\n    id: letter\n    template: payment_request.j2\n"
               "    title: Просьба об оплате задолженности\n")
+    sign = "  - kind: sign\n    document: letter\n    officer: chief_accountant\n"
     archive = "  - kind: archive\n    document: letter\n"
-    cfg.edit(render + archive, archive + render, PAY)
+    cfg.edit(render + sign + archive, archive + render + sign, PAY)
     report = cfg.problems()
-    assert report.lines == (cfg.at("steps[0].document", "document: letter", PAY)
-                            + "no earlier render step has id 'letter' (earlier render steps: none)",)
+    archive_document_line = cfg.line("- kind: archive", PAY) + 1
+    report.find(f"{PAY}:{archive_document_line} steps[0].document: ",
+                "no earlier render step has id 'letter' (earlier render steps: none)")
+
+
+def test_a_document_archived_before_it_is_signed_is_refused(cfg):
+    sign = "  - kind: sign\n    document: letter\n    officer: chief_accountant\n"
+    archive = "  - kind: archive\n    document: letter\n"
+    cfg.edit(sign + archive, archive + sign, PAY)
+    cfg.problems().find(cfg.at("steps[1]", "- kind: archive", PAY),
+                        "uses document 'letter' before steps[2] signs it", "unsigned document would go out")
+
+
+def test_a_sign_step_names_a_configured_officer_and_a_level_it_can_reach(cfg):
+    cfg.edit("    officer: chief_accountant", "    officer: cfo\n    level: B-LT", PAY)
+    cfg.edit("  timestamp:                            # an RFC 3161", "  timestamp_off:                        # an RFC 3161")
+    report = cfg.problems()
+    report.find(cfg.at("steps[1].officer", "officer: cfo", PAY), "no officer 'cfo'", "chief_accountant, head_of_legal")
+
+
+def test_a_sign_step_level_needs_a_timestamp_authority(cfg):
+    cfg.edit("    officer: chief_accountant", "    officer: chief_accountant\n    level: B-LT", PAY)
+    cfg.edit("  timestamp:                            # an RFC 3161 timestamp authority (here: the demo PKI's, on loopback)\n"
+             "    url: http://127.0.0.1:8779/arbots/tsa/tsa\n", "")
+    cfg.edit("  default_level: B-T", "  default_level: B-B")
+    report = cfg.problems()
+    assert report.lines == (cfg.at("officers.head_of_legal.level", "level: B-LTA")
+                            + "level B-LTA needs a timestamp authority: configure signing.timestamp.url, or use level "
+                              "B-B",
+                            cfg.at("steps[1].level", "level: B-LT", PAY) + "level B-LT needs a timestamp authority: "
+                            "configure signing.timestamp.url in schedules.yaml, or use level B-B")
 
 
 def test_archive_may_refer_only_to_a_render_step_not_to_a_task(cfg):
-    cfg.edit("    document: letter", "    document: call", PAY)
+    cfg.edit("  - kind: archive\n    document: letter", "  - kind: archive\n    document: call", PAY)
     cfg.edit("    due_in_days: 1", "    due_in_days: 1\n    id: call", PAY)
-    cfg.problems().find(cfg.at("steps[1].document", "document: call", PAY), "no earlier render step has id 'call'")
+    cfg.problems().find(cfg.at("steps[2].document", "document: call", PAY), "no earlier render step has id 'call'")
 
 
 def test_task_role_not_defined_under_roles_lists_the_defined_roles(cfg):
     cfg.edit("role: account_manager", "role: accountant", PAY)
     report = cfg.problems()
-    assert report.lines == (cfg.at("steps[2].role", "role: accountant", PAY)
+    assert report.lines == (cfg.at("steps[3].role", "role: accountant", PAY)
                             + "role 'accountant' is not defined under roles: in schedules.yaml "
                               "(defined: account_manager, head_of_sales, legal)",)
 
@@ -122,7 +153,7 @@ def test_task_role_not_defined_under_roles_lists_the_defined_roles(cfg):
 def test_removing_a_role_from_schedules_yaml_is_reported_in_every_scenario_that_uses_it(cfg):
     cfg.edit("  head_of_sales: {name: Орлова Марина Сергеевна, email: m.orlova@arbots.example}\n", "")
     report = cfg.problems()
-    assert report.lines == (cfg.at("steps[2].role", "role: head_of_sales", DEMAND)
+    assert report.lines == (cfg.at("steps[3].role", "role: head_of_sales", DEMAND)
                             + "role 'head_of_sales' is not defined under roles: in schedules.yaml "
                               "(defined: account_manager, legal)",)
 
@@ -131,13 +162,13 @@ def test_task_title_with_a_jinja_syntax_error_is_refused(cfg):
     cfg.edit("title: \"Позвонить {{ counterparty.name }}:", "title: \"Позвонить {{ counterparty.name }:", PAY)
     report = cfg.problems()
     assert len(report.lines) == 1, report.listing()
-    report.find(cfg.at("steps[2].title", "Позвонить", PAY), "not a valid template", "unexpected '}'")
+    report.find(cfg.at("steps[3].title", "Позвонить", PAY), "not a valid template", "unexpected '}'")
 
 
 def test_task_title_with_an_unclosed_block_is_refused(cfg):
     cfg.edit("title: \"Позвонить {{ counterparty.name }}:", "title: \"{% if x %}Позвонить {{ counterparty.name }}:",
              PAY)
-    cfg.problems().find(cfg.at("steps[2].title", "Позвонить", PAY), "not a valid template")
+    cfg.problems().find(cfg.at("steps[3].title", "Позвонить", PAY), "not a valid template")
 
 
 def test_scenario_id_that_does_not_match_its_file_name_is_refused(cfg):
@@ -161,7 +192,7 @@ def test_duplicate_step_ids_are_refused(cfg):
 
 def test_duplicate_step_id_is_reported_at_the_second_step(cfg):
     _second_letter_step(cfg)
-    cfg.problems().find(cfg.at("steps[1].id", "id: letter", PAY, occurrence=2), "step id 'letter' is used twice",
+    cfg.problems().find(cfg.at("steps[2].id", "id: letter", PAY, occurrence=2), "step id 'letter' is used twice",
                         "steps[0]")
 
 
@@ -190,12 +221,12 @@ def test_a_broken_scenario_file_is_not_reported_a_second_time_as_missing(cfg):
 
 
 @pytest.mark.parametrize("old, new, needle, path, key", [
-    pytest.param("    due_in_days: 1", f"    due_in_days: 1\n    pin: {SECRET}", "pin:", "steps[2].pin", "pin",
+    pytest.param("    due_in_days: 1", f"    due_in_days: 1\n    pin: {SECRET}", "pin:", "steps[3].pin", "pin",
                  id="pin-in-a-step"),
     pytest.param("title: Просьба об оплате (1", f"password: {SECRET}\ntitle: Просьба об оплате (1", "password:",
                  "password", "password", id="password-at-top"),
-    pytest.param("    document: letter", f"    document: letter\n    api_key: {SECRET}", "api_key:",
-                 "steps[1].api_key", "api_key", id="api-key-in-a-step"),
+    pytest.param("  - kind: archive\n    document: letter", f"  - kind: archive\n    document: letter\n    api_key: {SECRET}", "api_key:",
+                 "steps[2].api_key", "api_key", id="api-key-in-a-step"),
 ])
 def test_inline_secret_in_a_scenario_is_refused_without_echoing_it(cfg, old, new, needle, path, key):
     cfg.edit(old, new, PAY)
@@ -214,8 +245,8 @@ def test_every_step_problem_in_every_scenario_file_comes_in_one_error(cfg):
     report = cfg.problems()
     expected = [
         (cfg.at("steps[0].template", "template: missing.j2", PAY), "template 'missing.j2' not found"),
-        (cfg.at("steps[2].role", "role: accountant", PAY), "role 'accountant'"),
-        (cfg.at("steps[1].kind", "kind: archiv", DEMAND), "unknown step kind 'archiv'"),
+        (cfg.at("steps[3].role", "role: accountant", PAY), "role 'accountant'"),
+        (cfg.at("steps[2].kind", "kind: archiv", DEMAND), "unknown step kind 'archiv'"),
         (cfg.at("id", "id: demand_letter", DEMAND), "must match the file name 'pretrial_demand'"),
         (cfg.at("steps[0].pin", "pin:", "scenarios/extra.yaml"), "secrets are never written"),
     ]
