@@ -82,8 +82,10 @@ def check_certificate(cert: x509.Certificate, chain: tuple[x509.Certificate, ...
         return CertCheck(CertState.NOT_YET_VALID, info, (f"not valid before {info.not_before:%Y-%m-%d %H:%M} UTC",))
     if at > info.not_after:
         return CertCheck(CertState.EXPIRED, info, (f"expired on {info.not_after:%Y-%m-%d %H:%M} UTC",))
+    # The latest revocation information counts, even when it was issued after ``at``: a certificate revoked
+    # yesterday must not sign today's run, whatever moment the run is pinned to.
     ctx = ValidationContext(trust_roots=list(trust_roots), other_certs=list(chain), moment=at,
-                            allow_fetching=allow_fetching, revocation_mode=revocation)
+                            allow_fetching=allow_fetching, revocation_mode=revocation, retroactive_revinfo=True)
     async def validate() -> None:
         try:
             await CertificateValidator(cert, list(chain), ctx).async_validate_path()

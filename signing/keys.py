@@ -78,7 +78,7 @@ class InMemoryKeySigner(SimpleSigner):
 
     def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
         mechanism = self.get_signature_mechanism_for_digest(digest_algorithm)['algorithm'].native
-        if mechanism == "sha256_rsa" or mechanism.endswith("_rsa") or mechanism == "rsassa_pkcs1v15":
+        if mechanism.endswith("_rsa") or mechanism == "rsassa_pkcs1v15":
             if isinstance(self._key, RSAPrivateKey):
                 return self._key.sign(data, PKCS1v15(), get_pyca_cryptography_hash(digest_algorithm))
         if mechanism.endswith("_ecdsa") or mechanism == "ecdsa":
@@ -142,6 +142,7 @@ def _open_pkcs12(officer_id: str, src: Pkcs12Source, extra: tuple[x509.Certifica
 def _open_pkcs11(officer_id: str, src: Pkcs11Source, extra: tuple[x509.Certificate, ...],
                  environ: Mapping[str, str], base: Path) -> OpenedKey:
     import pkcs11
+    from pyhanko.config.pkcs11 import TokenCriteria
     from pyhanko.sign.pkcs11 import PKCS11Signer, open_pkcs11_session
 
     module = src.module if src.module.is_absolute() else base / src.module
@@ -150,7 +151,7 @@ def _open_pkcs11(officer_id: str, src: Pkcs11Source, extra: tuple[x509.Certifica
         raise KeyUnavailable(f"{what}: the module file does not exist")
     pin = read_secret(src.pin_env, src.pin_file, f"officer {officer_id}: token PIN", environ, base)
     try:
-        session = open_pkcs11_session(str(module), token_label=src.token_label, user_pin=pin)
+        session = open_pkcs11_session(str(module), token_criteria=TokenCriteria(label=src.token_label), user_pin=pin)
     except pkcs11.exceptions.PinIncorrect:
         raise KeyUnavailable(f"{what}: the PIN (from {src.pin_env or src.pin_file}) is wrong") from None
     except pkcs11.exceptions.PinLocked:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+
+from signing.pki import PKI, OfficerCert, PKIServer, create_pki, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get("ARBOTS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -41,3 +44,35 @@ def store(request, tmp_path):
         s = Store.open(url, schema=schema)
     yield s
     s.close()
+
+
+#: The loopback port of the demo PKI in the repository's schedules.yaml; tests move it to a free port.
+DEMO_PKI_ADDRESS = "127.0.0.1:8779"
+
+
+@pytest.fixture(scope="session")
+def officer_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PKI]:
+    """A PKI for the officers of the repository's schedules.yaml, its TSA/OCSP/CRL served for the whole session.
+
+    Created "on" 2026-02-01, so the officers' certificates are valid both at the dates the tests pin (early 2026)
+    and at the wall clock the TSA stamps with; they expire in 2028.
+    """
+    from datetime import datetime, timezone
+
+    from robots.config import load_config
+
+    config = load_config(REPO / "schedules.yaml")
+    officers = [OfficerCert(oid, o.name, o.position) for oid, o in config.settings.officers.items()]
+    pki = create_pki(tmp_path_factory.mktemp("officer-pki"), officers, now=datetime(2026, 2, 1, tzinfo=timezone.utc),
+                     port=free_port())
+    with PKIServer(pki):
+        yield pki
+
+
+def install_pki(root: Path, pki: PKI) -> None:
+    """Give a copied config (root/schedules.yaml) the session's PKI: its files in var/pki, its port in the URLs."""
+    shutil.copytree(pki.folder, root / "var" / "pki")
+    config = root / "schedules.yaml"
+    text_ = config.read_text(encoding="utf-8")
+    assert DEMO_PKI_ADDRESS in text_, "schedules.yaml no longer names the demo PKI's address"
+    config.write_text(text_.replace(DEMO_PKI_ADDRESS, f"127.0.0.1:{pki.port}"), encoding="utf-8")

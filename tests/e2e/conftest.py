@@ -15,6 +15,7 @@ import pytest
 
 from connectors.files import write_ledger_csv
 from robots.domain import Contract, Counterparty, Invoice, Ledger, Payment
+from tests.conftest import install_pki
 
 REPO = Path(__file__).resolve().parents[2]
 DUE = date(2026, 3, 10)
@@ -66,9 +67,10 @@ class Workdir:
 
 
 @pytest.fixture
-def workdir(tmp_path: Path) -> Workdir:
+def workdir(tmp_path: Path, officer_pki) -> Workdir:
     shutil.copy2(REPO / "schedules.yaml", tmp_path / "schedules.yaml")
     shutil.copytree(REPO / "scenarios", tmp_path / "scenarios")
+    install_pki(tmp_path, officer_pki)
     return Workdir(tmp_path)
 
 

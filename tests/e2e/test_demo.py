@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
 import pytest
 
+from signing.pki import free_port
+from tests.conftest import DEMO_PKI_ADDRESS
 from tests.e2e.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
 
-def test_the_demo_simulates_days_leaves_everything_in_its_workdir_and_reruns_without_duplicates(tmp_path):
+def _demo_workdir(tmp_path):
+    """The demo's own workdir, prepared as the demo would, but with its PKI services on a free port."""
     work = tmp_path / "demo"
+    work.mkdir()
+    shutil.copytree(REPO / "scenarios", work / "scenarios")
+    text = (REPO / "schedules.yaml").read_text(encoding="utf-8")
+    (work / "schedules.yaml").write_text(text.replace(DEMO_PKI_ADDRESS, f"127.0.0.1:{free_port()}"), encoding="utf-8")
+    return work
+
+
+def test_the_demo_simulates_days_leaves_everything_in_its_workdir_and_reruns_without_duplicates(tmp_path):
+    work = _demo_workdir(tmp_path)
     cmd = [sys.executable, str(REPO / "run_robots.py"), "demo", "--workdir", str(work), "--days", "14"]
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr
@@ -26,6 +39,20 @@ def test_the_demo_simulates_days_leaves_everything_in_its_workdir_and_reruns_wit
     assert len(pdfs) > 20
     sidecar = json.loads(pdfs[0].with_name(pdfs[0].name + ".json").read_text(encoding="utf-8"))
     assert sidecar["invoices"] and sidecar["counterparty"]["name"]
+    # every document came out signed, at the level its officer has, and validates against the demo root
+    levels = {}
+    for pdf in pdfs:
+        meta = json.loads(pdf.with_name(pdf.name + ".json").read_text(encoding="utf-8"))
+        assert meta["signature"] is not None, pdf
+        levels[meta["signature"]["officer"]] = meta["signature"]["level"]
+    assert levels == {"chief_accountant": "B-T", "head_of_sales": "B-T", "head_of_legal": "B-LTA"}
+    verify = subprocess.run([sys.executable, str(REPO / "run_robots.py"), "--config", str(work / "schedules.yaml"),
+                             "verify", "--offline", "--json", *map(str, pdfs)], capture_output=True, text=True,
+                            timeout=600)
+    assert verify.returncode == 0, verify.stdout[-3000:] + verify.stderr
+    reports = json.loads(verify.stdout)
+    assert len(reports) == len(pdfs) and all(r["ok"] for r in reports)
+    assert {s["level"] for r in reports for s in r["signatures"] if s["kind"] == "signature"} == {"B-T", "B-LTA"}
 
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr

@@ -13,6 +13,7 @@ from robots.config import load_config
 from robots.store import Store
 from robots.store import schema as t
 from robots.tick import services_for, tick
+from tests.conftest import install_pki
 from tests.e2e.conftest import DUE, REPO, simple_ledger
 from connectors.files import write_ledger_csv
 
@@ -21,9 +22,10 @@ AS_OF = DUE + timedelta(days=2)
 
 
 @pytest.fixture
-def env(tmp_path: Path):
+def env(tmp_path: Path, officer_pki):
     shutil.copy2(REPO / "schedules.yaml", tmp_path / "schedules.yaml")
     shutil.copytree(REPO / "scenarios", tmp_path / "scenarios")
+    install_pki(tmp_path, officer_pki)
     write_ledger_csv(simple_ledger(2), tmp_path / "var" / "ledger")
     return tmp_path
 
@@ -62,16 +64,18 @@ def test_an_application_error_is_retried_and_resumes_after_the_steps_already_don
     report = tick(services, AS_OF, NOW)
     assert sorted(report.runner.retry) == sorted(r.id for r in _runs(store).values())
     steps = store.rows(select(t.run_steps).order_by(t.run_steps.c.run_id, t.run_steps.c.idx))
-    assert [(s.idx, s.status) for s in steps if s.run_id == steps[0].run_id] == [(0, "done"), (1, "failed"), (2, "pending")]
+    assert [(s.idx, s.status) for s in steps if s.run_id == steps[0].run_id] == [(0, "done"), (1, "done"), (2, "failed"),
+                                                                             (3, "pending")]
     rendered = {s.run_id: s.output["path"] for s in steps if s.idx == 0}
 
     archive.unlink()  # the disk is fixed
     report = tick(services, AS_OF, NOW + timedelta(minutes=5))
     assert len(report.runner.done) == 2
     steps = store.rows(select(t.run_steps).order_by(t.run_steps.c.run_id, t.run_steps.c.idx))
-    assert all(s.status == "done" for s in steps) and len(steps) == 6
+    assert all(s.status == "done" for s in steps) and len(steps) == 8
     render_attempts = [s.attempts for s in steps if s.idx == 0]
     assert render_attempts == [1, 1]  # the render step was not repeated
+    assert [s.attempts for s in steps if s.idx == 1] == [1, 1]  # nor the signature
     assert {s.run_id: s.output["path"] for s in steps if s.idx == 0} == rendered
     assert len(list(archive.rglob("*.pdf"))) == 2
     store.close()

@@ -1,0 +1,93 @@
+"""Signing fixtures (session scope): a generated PKI, its HTTP services (OCSP, CRL, TSA) and a SoftHSM2 token.
+
+    test_pki        signing.pki.PKI with officers good, deputy, expired, revoked, not_yet, no_sign
+    pki_server      signing.pki.PKIServer serving test_pki on 127.0.0.1:test_pki.port (request it for OCSP/CRL/TSA)
+    softhsm_token   Token(module, label, pin, conf): SoftHSM2 token "arbots-test" holding officers good and deputy
+                    (key and certificate labelled with the officer id, plus intermediate-ca and root-ca certificates)
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from signing.pki import PKI, OfficerCert, PKIServer, create_pki, free_port, load_into_token
+
+SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+TOKEN_LABEL = "arbots-test"
+
+TEST_OFFICERS = (
+    OfficerCert("good", "Смирнова Елена Викторовна", "Главный бухгалтер"),
+    OfficerCert("deputy", "Орлова Марина Сергеевна", "Директор по продажам"),
+    OfficerCert("expired", "Кузнецов Андрей Павлович", "Бухгалтер", state="expired"),
+    OfficerCert("revoked", "Волков Игорь Дмитриевич", "Финансовый директор", state="revoked"),
+    OfficerCert("not_yet", "Морозова Анна Игоревна", "Заместитель главного бухгалтера", state="not_yet_valid"),
+    OfficerCert("no_sign", "Лебедев Олег Николаевич", "Юрист", key_usage=("key_encipherment",)),
+)
+
+
+@dataclass(frozen=True)
+class Token:
+    module: str
+    label: str
+    pin: str
+    conf: Path
+
+
+@pytest.fixture(scope="session")
+def test_pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
+    folder = tmp_path_factory.mktemp("pki")
+    return create_pki(folder, TEST_OFFICERS, now=datetime.now(timezone.utc), port=free_port())
+
+
+@pytest.fixture(scope="session")
+def pki_server(test_pki: PKI) -> Iterator[PKIServer]:
+    with PKIServer(test_pki) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def softhsm_token(test_pki: PKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Token]:
+    util = shutil.which("softhsm2-util")
+    if util is None or not Path(SOFTHSM_MODULE).is_file():
+        pytest.fail(f"SoftHSM2 is not installed (softhsm2-util on PATH: {util}, module {SOFTHSM_MODULE} present: "
+                    f"{Path(SOFTHSM_MODULE).is_file()}). Install the Debian package softhsm2 (the repo's bootstrap "
+                    f"does); these tests must not be skipped.", pytrace=False)
+
+    base = tmp_path_factory.mktemp("softhsm")
+    tokendir = base / "tokens"
+    tokendir.mkdir(mode=0o700)
+    conf = base / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tokendir}\nobjectstore.backend = file\nlog.level = ERROR\n"
+                    "slots.removable = false\n", encoding="utf-8")
+    previous = os.environ.get("SOFTHSM2_CONF")
+    # Must be set before the PKCS#11 library is first loaded in this process: SoftHSM reads it in C_Initialize.
+    os.environ["SOFTHSM2_CONF"] = str(conf)
+    import pkcs11
+
+    if SOFTHSM_MODULE in getattr(pkcs11, "_loaded", {}):  # loaded earlier with another config: re-read ours
+        pkcs11.lib(SOFTHSM_MODULE).reinitialize()
+
+    pin, so_pin = secrets.token_hex(8), secrets.token_hex(8)
+    proc = subprocess.run([util, "--init-token", "--free", "--label", TOKEN_LABEL, "--pin", pin, "--so-pin", so_pin],
+                          capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0:  # the output never contains the PINs
+        pytest.fail(f"softhsm2-util --init-token failed ({proc.returncode}): {proc.stdout} {proc.stderr}",
+                    pytrace=False)
+    for officer_id in ("good", "deputy"):
+        load_into_token(test_pki, officer_id, module=SOFTHSM_MODULE, token_label=TOKEN_LABEL, pin=pin)
+    try:
+        yield Token(module=SOFTHSM_MODULE, label=TOKEN_LABEL, pin=pin, conf=conf)
+    finally:
+        if previous is None:
+            os.environ.pop("SOFTHSM2_CONF", None)
+        else:
+            os.environ["SOFTHSM2_CONF"] = previous
