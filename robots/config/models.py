@@ -183,7 +183,7 @@ class SigningConfig(Frozen):
     #: soft-fail: a certificate whose revocation status cannot be fetched may sign; hard-fail: it may not.
     revocation: Literal["soft-fail", "hard-fail"] = "soft-fail"
     #: The daemon warns this many days before an officer's certificate expires.
-    expiry_warning_days: int = Field(default=30, ge=0, le=365)
+    expiry_warning_days: int = Field(default=30, ge=0, le=730)
     #: Put the visible "Документ подписан электронной подписью" stamp on the last page.
     visible_stamp: bool = True
     #: Where the signature says it was made (PDF /Location).

@@ -134,3 +134,21 @@ def test_status_reports_what_the_robots_did(workdir):
     r = workdir.cli("status")
     assert r.returncode == 0
     assert f"Last evaluation: {day(2)}" in r.stdout and "Documents archived: 2" in r.stdout
+
+
+def test_certs_lists_each_officer_with_subject_serial_validity_and_status(workdir):
+    done = workdir.cli("certs")
+    assert done.returncode == 0, done.stderr
+    for oid, name in (("chief_accountant", "Смирнова Елена Викторовна"), ("head_of_sales", "Орлова Марина Сергеевна"),
+                      ("head_of_legal", "Беляев Игорь Николаевич")):
+        assert f"{oid}: {name}" in done.stdout
+    assert done.stdout.count("status:   OK") == 3
+    assert "head_of_legal" in done.stdout and "[B-LTA; deputy chief_accountant]" in done.stdout
+    assert "issuer:   Common Name: Арботс Демо Выпускающий УЦ" in done.stdout and "days left" in done.stdout
+
+
+def test_certs_exits_1_when_an_officer_cannot_sign(workdir):
+    (workdir.root / "var" / "pki" / "officers" / "head_of_legal.p12").unlink()
+    done = workdir.cli("certs")
+    assert done.returncode == 1
+    assert "status:   UNAVAILABLE: officer head_of_legal: PKCS#12 file" in done.stdout

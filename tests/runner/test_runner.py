@@ -112,3 +112,37 @@ def test_rendering_the_same_run_twice_gives_the_same_bytes(env):
     again = REGISTRY["render"]().run(out, ctx)
     assert Path(again["path"]).read_bytes() == first and again["sha256"] == doc.output["sha256"]
     store.close()
+
+
+def test_a_document_that_cannot_be_signed_is_never_archived_and_the_run_fails_at_once(env):
+    (env / "var" / "pki" / "p12-password").write_text("not the password")
+    config, store, services = _open(env)
+    report = tick(services, AS_OF, NOW)
+    assert len(report.runner.failed) == 2 and not report.runner.done and not report.runner.retry
+    runs = _runs(store)
+    assert all(r.attempts == 1 for r in runs.values())
+    assert "cannot open it: wrong password (from" in runs["C000"].error
+    assert "not the password" not in runs["C000"].error
+    assert store.scalar(select(t.documents.c.id)) is None
+    assert not list((env / "var" / "archive").rglob("*.pdf")) if (env / "var" / "archive").exists() else True
+    store.close()
+
+
+def test_signed_documents_reach_the_archive_with_their_signature_in_the_sidecar(env):
+    import json
+
+    from signing.keys import load_cert_files
+    from signing.verify import verify_file
+
+    config, store, services = _open(env)
+    assert len(tick(services, AS_OF, NOW).runner.done) == 2
+    pdfs = sorted((env / "var" / "archive").rglob("*.pdf"))
+    assert len(pdfs) == 2
+    roots = load_cert_files(config.settings.signing.trust_roots, config.base_dir, "roots")
+    for pdf in pdfs:
+        meta = json.loads(pdf.with_name(pdf.name + ".json").read_text(encoding="utf-8"))
+        assert meta["signature"]["officer"] == "head_of_sales" and meta["signature"]["level"] == "B-T"
+        report = verify_file(pdf, roots, online=False)
+        assert report.ok and report.signatures[0].signer == "Орлова Марина Сергеевна", report
+        assert report.signatures[0].signing_time == NOW.isoformat()
+    store.close()

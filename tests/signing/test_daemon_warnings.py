@@ -1,0 +1,56 @@
+"""The daemon warns before an officer's certificate expires, and loudly when one cannot sign."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from structlog.testing import capture_logs
+
+from robots.config import load_config
+from robots.daemon import warn_certificates
+from robots.store import Store
+from robots.tick import services_for
+from tests.e2e.conftest import workdir  # noqa: F401  (fixture)
+
+
+def _services(root: Path, warn_days: int):
+    cfg = root / "schedules.yaml"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("expiry_warning_days: 30", f"expiry_warning_days: "
+                                                                                          f"{warn_days}"),
+                   encoding="utf-8")
+    config = load_config(cfg)
+    store = Store.open(config.database_url())
+    return services_for(config, store), store
+
+
+def test_certificates_expiring_within_the_warning_window_are_warned_about(workdir):
+    # the session PKI's officer certificates end on 2028-02-01, about 430 days after the wall clock of these tests
+    services, store = _services(workdir.root, 600)
+    try:
+        with capture_logs() as logs:
+            moment = datetime.now(timezone.utc)
+            alerts = warn_certificates(services, moment)
+        expected_days = (datetime(2028, 2, 1, tzinfo=timezone.utc) - moment).days
+        warned = [e for e in logs if e["event"] == "certificate_expires_soon"]
+        assert alerts == 3 and {e["officer"] for e in warned} == {"chief_accountant", "head_of_sales",
+                                                                   "head_of_legal"}
+        assert all(abs(e["days_left"] - expected_days) <= 1 and e["log_level"] == "warning" for e in warned)
+    finally:
+        services.close()
+        store.close()
+
+
+def test_no_warning_outside_the_window_and_an_error_for_an_unusable_certificate(workdir):
+    (workdir.root / "var" / "pki" / "officers" / "head_of_sales.p12").unlink()
+    services, store = _services(workdir.root, 30)
+    try:
+        with capture_logs() as logs:
+            alerts = warn_certificates(services, datetime(2026, 1, 15, tzinfo=timezone.utc))
+        assert alerts == 1
+        assert [(e["event"], e["officer"], e["log_level"]) for e in logs] == [
+            ("certificate_unusable", "head_of_sales", "error")]
+        assert "cannot read it" in logs[0]["problems"]
+    finally:
+        services.close()
+        store.close()
