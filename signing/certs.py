@@ -51,7 +51,7 @@ class CertInfo:
     def of(cls, cert: x509.Certificate) -> "CertInfo":
         return cls(subject=cert.subject.human_friendly, issuer=cert.issuer.human_friendly,
                    serial=format(cert.serial_number, "X"), not_before=cert.not_valid_before,
-                   not_after=cert.not_valid_after, common_name=_cn(cert))
+                   not_after=cert.not_valid_after, common_name=common_name_of(cert))
 
     def days_left(self, at: datetime) -> int:
         return (self.not_after - at).days
@@ -112,7 +112,7 @@ def check_certificate(cert: x509.Certificate, chain: tuple[x509.Certificate, ...
     return CertCheck(CertState.OK, info)
 
 
-def _cn(cert: x509.Certificate) -> str:
+def common_name_of(cert: x509.Certificate) -> str:
     native = cert.subject.native
     return str(native.get("common_name", "")) if isinstance(native, dict) else ""
 

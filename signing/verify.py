@@ -14,6 +14,7 @@ from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timesta
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko_certvalidator import ValidationContext
 
+from signing.certs import common_name_of as _cn
 from signing.certs import title_of
 
 
@@ -156,7 +157,3 @@ def _doc_timestamp(ts: Any, context: Any) -> SignatureReport:
         signing_time=None, timestamp=st.timestamp.isoformat(), timestamp_valid=not problems, level=None,
         problems=problems)
 
-
-def _cn(cert: x509.Certificate) -> str:
-    native = cert.subject.native
-    return str(native.get("common_name", "")) if isinstance(native, dict) else ""

@@ -11,7 +11,6 @@ from robots.config import load_config
 from robots.daemon import warn_certificates
 from robots.store import Store
 from robots.tick import services_for
-from tests.e2e.conftest import workdir  # noqa: F401  (fixture)
 
 
 def _services(root: Path, warn_days: int):
