@@ -17,6 +17,7 @@ test: setup
 
 bench: setup
 	$(PY) bench/aging_bench.py
+	$(PY) bench/sign_bench.py
 
 clean:
 	rm -rf var .pytest_cache .hypothesis
