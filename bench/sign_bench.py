@@ -4,7 +4,7 @@ pyHanko used the documented way, on the same letters, in the same run.
     .venv/bin/python bench/sign_bench.py                  # full run, a few minutes (make bench)
     .venv/bin/python bench/sign_bench.py --quick          # a smoke run, about half a minute
 
-What it measures (bench/README.md, section "Signing", explains the figures):
+What it measures (bench/README.md, section "Signing benchmark", explains the figures):
 
 1. render + sign B-B in one process: ours (TemplateRenderer, render_letter with the stamp room, SigningService.sign
    with the visible stamp) against the same render followed by stock pyHanko (SimpleSigner.load_pkcs12 and

@@ -198,8 +198,10 @@ class SigningService:
             del self._reserved[reserved_key]  # the reservation was too small (a bigger TSA answer): estimate again
             out = self._sign_once(pdf, key, officer, level, at, reason, stamp_page, stamp_box, stamp_pdf, None)
         if reserved_key not in self._reserved:
-            cms = PdfFileReader(io.BytesIO(out)).embedded_regular_signatures[0].pkcs7_content
-            self._reserved[reserved_key] = 2 * len(cms) + 8192  # hex-encoded, with room for TSA answer jitter
+            sig = PdfFileReader(io.BytesIO(out)).embedded_regular_signatures[-1]  # ours: the newest signature
+            used = len(sig.signed_data.dump()) + 32  # the CMS itself, not the padded /Contents
+            slack = 0 if level is PadesLevel.B_B else 2048  # TSA answers vary a little in size
+            self._reserved[reserved_key] = 2 * (used + slack + 256)  # hex-encoded
         record = SignatureRecord(
             officer=choice.officer_id, on_behalf_of=choice.on_behalf_of, signer_name=officer.name,
             position=officer.position, certificate_serial=info.serial, certificate_subject=info.subject,
