@@ -7,7 +7,6 @@ material anywhere, and no message names a password or PIN (only the variable or 
 
 from __future__ import annotations
 
-import os
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -181,7 +180,3 @@ def load_cert_files(paths: tuple[Path, ...], base: Path, what: str) -> tuple[x50
         except (OSError, ValueError) as exc:
             raise KeyUnavailable(f"{what}: cannot read certificates from {path} ({exc})") from None
     return tuple(out)
-
-
-def environ_default() -> Mapping[str, str]:
-    return os.environ

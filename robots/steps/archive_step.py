@@ -6,15 +6,14 @@ finds its own file in place and records the document once (documents are unique 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from archive import ArchiveConflict, contract_folder, put_document, safe_name
 from robots.errors import BusinessError
 from robots.steps.base import CheckContext, Step, StepConfig, register
 from robots.steps.context import StepContext
+from robots.steps.render import read_document
 
 
 class ArchiveConfig(StepConfig):
@@ -37,9 +36,7 @@ class ArchiveStep(Step):
 
     def run(self, cfg: ArchiveConfig, ctx: StepContext) -> dict[str, Any]:
         doc = ctx.outputs[cfg.document]
-        pdf = Path(doc["path"]).read_bytes()
-        if hashlib.sha256(pdf).hexdigest() != doc["sha256"]:
-            raise BusinessError(f"rendered document {doc['path']} changed after rendering; refusing to archive it")
+        pdf = read_document(doc, "archive")
         cp, ct, run = ctx.counterparty, ctx.contract, ctx.run
         folder = contract_folder(ctx.services.config.archive_dir, cp.name, cp.inn or cp.id, ct.number)
         filename = safe_name(f"{run.as_of.isoformat()} {doc['number']} {doc['title']}") + ".pdf"

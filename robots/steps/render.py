@@ -75,6 +75,14 @@ def signer_for(ctx: StepContext, document_id: str) -> str | None:
     return None
 
 
+def read_document(doc: dict[str, Any], action: str) -> bytes:
+    """The bytes of an earlier step's document, refused if they are not the bytes that step recorded."""
+    pdf = Path(doc["path"]).read_bytes()
+    if hashlib.sha256(pdf).hexdigest() != doc["sha256"]:
+        raise BusinessError(f"document {doc['path']} changed after it was made; refusing to {action} it")
+    return pdf
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".part")

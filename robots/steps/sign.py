@@ -20,7 +20,7 @@ from robots.domain import PadesLevel
 from robots.errors import BusinessError
 from robots.steps.base import CheckContext, Step, StepConfig, register
 from robots.steps.context import StepContext
-from robots.steps.render import write_atomic
+from robots.steps.render import read_document, write_atomic
 
 
 class SignConfig(StepConfig):
@@ -59,9 +59,7 @@ class SignStep(Step):
     def run(self, cfg: SignConfig, ctx: StepContext) -> dict[str, Any]:
         doc = ctx.outputs[cfg.document]
         path = Path(doc["path"])
-        pdf = path.read_bytes()
-        if hashlib.sha256(pdf).hexdigest() != doc["sha256"]:
-            raise BusinessError(f"rendered document {path} changed after rendering; refusing to sign it")
+        pdf = read_document(doc, "sign")
         signing = ctx.services.signing
         choice = signing.choose(cfg.officer, ctx.now)
         named = doc.get("signer", {}).get("officer")
