@@ -1,6 +1,6 @@
-"""The per-contract archive: ``<root>/<counterparty>/<contract>/`` with each document and its JSON sidecar."""
+"""The legal archive: one BagIt bag per contract folder, a hash-chained journal, verification and export."""
 
+from archive.bag import Archive, ArchiveConflict, JournalError, NewFile, PutResult
 from archive.folders import contract_folder, safe_name
-from archive.writer import ArchiveConflict, put_document
 
-__all__ = ["ArchiveConflict", "contract_folder", "put_document", "safe_name"]
+__all__ = ["Archive", "ArchiveConflict", "JournalError", "NewFile", "PutResult", "contract_folder", "safe_name"]

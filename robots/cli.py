@@ -58,6 +58,41 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--offline", action="store_true", help="use only what the files embed; fetch no OCSP/CRL")
     v.add_argument("--trust-root", type=Path, action="append", default=[], metavar="PEM",
                    help="a trusted root certificate (repeatable); default: signing.trust_roots of the config")
+    a = sub.add_parser("archive", help="the legal archive: verify, export for auditors, list, retention, holds")
+    asub = a.add_subparsers(dest="archive_command", required=True, metavar="ACTION")
+    av = asub.add_parser("verify", help="check bags, journals, the index and signatures (exit 1 on any problem)")
+    _select(av)
+    av.add_argument("--bag", type=Path, metavar="PATH",
+                    help="verify an exported package (zip or folder) offline, without the database")
+    av.add_argument("--no-signatures", action="store_true", help="skip the PDF signature checks (hashes only)")
+    av.add_argument("--offline", action="store_true", help="fetch no OCSP/CRL; use what the files embed")
+    av.add_argument("--trust-root", type=Path, action="append", default=[], metavar="PEM",
+                    help="a trusted root certificate (repeatable); default: signing.trust_roots of the config")
+    av.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    av.add_argument("--workers", type=_positive, help="hashing threads (default: 2 x CPUs, at most 8)")
+    ae = asub.add_parser("export", help="the auditor's package: a zip holding a BagIt bag, verifiable offline")
+    _select(ae, required=True)
+    ae.add_argument("--from", dest="date_from", type=_day, help="first document date, YYYY-MM-DD")
+    ae.add_argument("--to", dest="date_to", type=_day, help="last document date, YYYY-MM-DD")
+    ae.add_argument("--out", type=Path, required=True, metavar="FILE.zip")
+    al = asub.add_parser("list", help="a contract's or counterparty's documents (or every contract folder)")
+    _select(al)
+    ar = asub.add_parser("retention", help="documents past their retention period (arbots never deletes)")
+    ar.add_argument("--as-of", type=_day, help="default: today")
+    ah = asub.add_parser("hold", help="a legal hold keeps a contract's documents past retention")
+    ah.add_argument("action", choices=["add", "release"])
+    ah.add_argument("--contract", required=True, help="contract id or number")
+    ah.add_argument("--reason", default="", help="why (required for add)")
+    e = sub.add_parser("export", help="BI export (star schema) and the readable report")
+    esub = e.add_subparsers(dest="export_command", required=True, metavar="WHAT")
+    eb = esub.add_parser("bi", help="facts and dimensions as CSV (UTF-8 with BOM) and Parquet, with a README")
+    eb.add_argument("--out", type=Path, required=True, metavar="DIR")
+    eb.add_argument("--as-of", type=_day, help="default: the last evaluated day, else today")
+    eb.add_argument("--from", dest="date_from", type=_day, help="first day of the daily debt snapshot "
+                                                                "(default: the as-of day only)")
+    er = esub.add_parser("report", help="the readable report: aging chart, top debtors, cash plan, KPIs")
+    er.add_argument("--out", type=Path, required=True, metavar="FILE", help="FILE.pdf or FILE.html")
+    er.add_argument("--as-of", type=_day, help="default: the last evaluated day, else today")
     d = sub.add_parser("demo", help="simulate the robots on a generated ledger in a self-contained workdir")
     d.add_argument("--workdir", type=Path, default=Path("var/demo"))
     d.add_argument("--days", type=_positive, default=60)
@@ -68,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--reason", default="")
     h.add_argument("--until", type=_day, help="last day of the hold (default: until released)")
     return p
+
+
+def _select(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    g = parser.add_mutually_exclusive_group(required=required)
+    g.add_argument("--contract", metavar="X", help="contract id or number")
+    g.add_argument("--counterparty", metavar="Y", help="counterparty id, INN or exact name")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -97,6 +138,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _demo(args)
     if args.command == "verify":
         return _verify(args)
+    if args.command == "archive" and args.archive_command == "verify" and args.bag is not None:
+        return _archive_verify_package(args)
     config = load_config(args.config)
     if args.command == "certs":
         return _certs(config)
@@ -138,6 +181,14 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(render_summary(summarize(store)))
         elif args.command == "hold":
             return _hold(store, args)
+        elif args.command == "archive":
+            from robots import archive_cli
+
+            return archive_cli.run(args, config, store, _now())
+        elif args.command == "export":
+            from robots import export_cli
+
+            return export_cli.run(args, config, store, _now())
     finally:
         store.close()
     return EXIT_OK
@@ -156,6 +207,12 @@ def _hold(store, args: argparse.Namespace) -> int:
             raise UsageError(f"invoice {args.invoice_id} has no open {kind} hold")
         print(f"invoice {args.invoice_id}: {kind} hold released")
     return EXIT_OK
+
+
+def _archive_verify_package(args: argparse.Namespace) -> int:
+    from robots import archive_cli
+
+    return archive_cli.verify_package_cmd(args, _now())
 
 
 def _certs(config) -> int:

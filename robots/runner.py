@@ -53,6 +53,12 @@ class Services:
             self.signing_service = SigningService.from_config(self.config)
         return self.signing_service
 
+    @property
+    def archive(self) -> Any:
+        from archive import Archive
+
+        return Archive(self.config.archive_dir, organization=self.config.settings.company.name)
+
     def close(self) -> None:
         if self.signing_service is not None:
             self.signing_service.close()

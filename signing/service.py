@@ -62,6 +62,8 @@ class SignatureRecord:
     level: str
     signed_at: str
     key_source: str
+    #: The message digest of the signature (CMS messageDigest over the signed byte ranges).
+    digest_algorithm: str = "sha256"
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

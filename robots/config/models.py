@@ -199,6 +199,26 @@ class SigningConfig(Frozen):
         return PadesLevel.B_T if self.timestamp else PadesLevel.B_B
 
 
+class ArchivePolicy(Frozen):
+    """How long the legal archive keeps documents. arbots never deletes; it reports what may be disposed of."""
+
+    #: Years a document is kept after the end of the year it was made in (Russian accounting law: at least 5).
+    retention_years: int = Field(default=5, ge=1, le=100)
+
+
+class KpiConfig(Frozen):
+    """Inputs of the KPIs that the ledger does not hold."""
+
+    #: Working capital (оборотные активы), for Kdz = receivables / working capital; unset = Kdz not computed.
+    working_capital: Decimal | None = Field(default=None, gt=0)
+    #: Debt overdue by more than this many days is "problem debt".
+    problem_debt_days: int = Field(default=90, ge=1, le=3650)
+    #: Revenue, turnover, DSO and the CEI are measured over this many days up to the as-of date.
+    period_days: int = Field(default=365, ge=28, le=3660)
+    #: How many debtors the report lists.
+    top_debtors: int = Field(default=10, ge=1, le=1000)
+
+
 class Settings(Frozen):
     """The whole of schedules.yaml."""
 
@@ -215,6 +235,8 @@ class Settings(Frozen):
     daemon: DaemonConfig = DaemonConfig()
     signing: SigningConfig = SigningConfig()
     officers: Mapping[Identifier, OfficerConfig] = Field(default_factory=dict, validate_default=True)
+    archive: ArchivePolicy = ArchivePolicy()
+    kpi: KpiConfig = KpiConfig()
 
     @field_validator("groups", "roles", "officers", mode="after")
     @classmethod

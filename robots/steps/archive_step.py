@@ -1,4 +1,4 @@
-"""``archive``: put a rendered document into ``<archive>/<counterparty>/<contract>/`` with a JSON sidecar.
+"""``archive``: put a document and its JSON sidecar into its contract's bag ``<archive>/<counterparty>/<contract>/``.
 
 The file name and the sidecar depend only on the run, never on the wall clock, so a step re-executed after a crash
 finds its own file in place and records the document once (documents are unique per run and step).
@@ -6,10 +6,12 @@ finds its own file in place and records the document once (documents are unique 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from archive import ArchiveConflict, contract_folder, put_document, safe_name
+from archive import ArchiveConflict, NewFile, safe_name
 from robots.errors import BusinessError
 from robots.steps.base import CheckContext, Step, StepConfig, register
 from robots.steps.context import StepContext
@@ -38,25 +40,46 @@ class ArchiveStep(Step):
         doc = ctx.outputs[cfg.document]
         pdf = read_document(doc, "archive")
         cp, ct, run = ctx.counterparty, ctx.contract, ctx.run
-        folder = contract_folder(ctx.services.config.archive_dir, cp.name, cp.inn or cp.id, ct.number)
+        archive = ctx.services.archive
+        folder = archive.folder(cp.name, cp.inn or cp.id, ct.number)
         filename = safe_name(f"{run.as_of.isoformat()} {doc['number']} {doc['title']}") + ".pdf"
+        signature = doc.get("signature")
         sidecar = {
+            "file": filename, "sha256": hashlib.sha256(pdf).hexdigest(), "bytes": len(pdf),
             "type": doc["title"], "number": doc["number"], "date": run.as_of.isoformat(),
             "scenario": run.scenario, "column": run.column_id, "template": doc["template"],
-            "run_id": run.id, "run_key": run.run_key,
+            "step": {"index": ctx.step_idx, "document_step": cfg.document},
+            "run_id": run.id, "run_key": run.run_key, "created_at": ctx.now.isoformat(),
             "counterparty": {"id": cp.id, "name": cp.name, "inn": cp.inn},
-            "contract": {"id": ct.id, "number": ct.number, "currency": ct.currency},
+            "contract": {"id": ct.id, "number": ct.number, "currency": ct.currency,
+                         "penalty_rate_per_day": None if ct.penalty_rate_per_day is None
+                         else str(ct.penalty_rate_per_day)},
             "invoices": [{"id": i.invoice.id, "number": i.invoice.number, "due_date": i.invoice.due_date.isoformat(),
                           "amount": str(i.invoice.amount), "open_amount": str(i.open_amount),
                           "days_past_due": i.days_past_due} for i in ctx.invoices],
             "total_open": str(ctx.total_open),
-            "signature": doc.get("signature"),
+            "penalties": doc.get("penalties"),
+            "officer": signature["officer"] if signature else None,
+            "signature": signature,
             "delivery": None,
         }
+        meta = json.dumps(sidecar, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
+        info = {"External-Identifier": ct.id,
+                "External-Description": f"{cp.name}, ИНН {cp.inn or '-'}, договор {ct.number}",
+                "Contact-Email": ctx.services.config.settings.company.email}
         try:
-            path, digest = put_document(folder, filename, pdf, sidecar)
+            # The sidecar is written once, with its document: a step re-executed after a crash keeps the first one.
+            put = archive.put(folder, [NewFile(filename, pdf), NewFile(f"{filename}.json", meta, keep_existing=True)],
+                              now=ctx.now, run_id=run.id, info=info)
         except ArchiveConflict as exc:
             raise BusinessError(str(exc)) from exc
-        rel = path.relative_to(ctx.services.config.archive_dir).as_posix()
-        ctx.services.store.add_document(run.id, ctx.step_idx, ct.id, doc["title"], rel, digest, ctx.now)
-        return {"kind": "archived", "path": rel, "sha256": digest}
+        stored = put.files[0]
+        rel_folder = archive.relative(folder)
+        path = f"{rel_folder}/{stored.path}"
+        ctx.services.store.record_archived(
+            document={"run_id": run.id, "step_idx": ctx.step_idx, "contract_id": ct.id, "title": doc["title"],
+                      "path": path, "sha256": stored.sha256, "created_at": ctx.now},
+            bag={"path": rel_folder, "contract_id": ct.id, "contract_number": ct.number, "counterparty_id": cp.id,
+                 "counterparty_name": cp.name, "counterparty_inn": cp.inn, "seq": put.seq, "head": put.head,
+                 "updated_at": ctx.now})
+        return {"kind": "archived", "path": path, "sha256": stored.sha256, "bag": rel_folder, "journal_seq": put.seq}

@@ -219,3 +219,27 @@ closed_invoices = Table(
     Column("invoice_id", String(64), primary_key=True),
     Column("closed_on", Date, nullable=False),
 )
+
+archive_bags = Table(
+    "archive_bags", metadata,
+    # One row per contract folder (bag): who it belongs to and the head of its journal (migration 0003).
+    Column("path", Text, primary_key=True),
+    Column("contract_id", String(64), nullable=False, index=True),
+    Column("contract_number", Text, nullable=False),
+    Column("counterparty_id", String(64), nullable=False, index=True),
+    Column("counterparty_name", Text, nullable=False),
+    Column("counterparty_inn", String(12), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("head", String(64), nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+legal_holds = Table(
+    "legal_holds", metadata,
+    # A contract's documents are kept past their retention period while a hold is open.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("contract_id", String(64), nullable=False, index=True),
+    Column("reason", Text, nullable=False),
+    Column("opened_at", TS, nullable=False),
+    Column("released_at", TS, nullable=True),
+)

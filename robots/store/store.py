@@ -236,6 +236,48 @@ class Store:
             run_id=run_id, step_idx=step_idx, contract_id=contract_id, title=title, path=path, sha256=sha256,
             created_at=now))
 
+    def record_archived(self, document: dict[str, Any], bag: dict[str, Any]) -> None:
+        """Index an archived document and move its bag's journal head forward, in one transaction.
+
+        ``document``: run_id, step_idx, contract_id, title, path, sha256, created_at (once per run and step).
+        ``bag``: path, contract_id, contract_number, counterparty_id/_name/_inn, seq, head, updated_at. The head
+        only moves forward: a slower writer that journaled earlier never sets it back.
+        """
+        ins = _dialect_insert(self.engine)
+        with self.engine.begin() as conn:
+            conn.execute(ins(t.documents).values(**document).on_conflict_do_nothing())
+            stmt = ins(t.archive_bags).values(**bag)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=[t.archive_bags.c.path],
+                set_={k: stmt.excluded[k] for k in bag if k != "path"},
+                where=t.archive_bags.c.seq < stmt.excluded.seq))
+
+    def archive_bags(self) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(t.archive_bags).order_by(t.archive_bags.c.path)))
+
+    def archived_documents(self) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(t.documents).order_by(t.documents.c.id)))
+
+    def add_legal_hold(self, contract_id: str, reason: str, now: datetime) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(insert(t.legal_holds).values(
+                contract_id=contract_id, reason=reason, opened_at=now)).inserted_primary_key[0]
+
+    def release_legal_holds(self, contract_id: str, now: datetime) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(update(t.legal_holds).where(
+                t.legal_holds.c.contract_id == contract_id, t.legal_holds.c.released_at.is_(None),
+            ).values(released_at=now)).rowcount
+
+    def open_legal_holds(self) -> dict[str, str]:
+        """contract_id -> reason of every open legal hold."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.legal_holds.c.contract_id, t.legal_holds.c.reason).where(
+                t.legal_holds.c.released_at.is_(None)).order_by(t.legal_holds.c.id))
+            return {r.contract_id: r.reason for r in rows}
+
     def add_task(self, run_id: int, step_idx: int, contract_id: str, role: str, assignee: str, title: str,
                  due_on: date, now: datetime) -> None:
         _insert_once(self.engine, t.tasks, dict(
@@ -359,14 +401,19 @@ def _bulk(conn: Connection, table: Any, rows: list[dict[str, Any]], chunk: int =
         conn.execute(insert(table), rows[start:start + chunk])
 
 
-def _insert_once(engine: Engine, table: Any, values: dict[str, Any]) -> None:
-    """Insert unless the row's unique key exists already (a step re-executed after a crash)."""
+def _dialect_insert(engine: Engine) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL both do)."""
     if engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert
+
+
+def _insert_once(engine: Engine, table: Any, values: dict[str, Any]) -> None:
+    """Insert unless the row's unique key exists already (a step re-executed after a crash)."""
     with engine.begin() as conn:
-        conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
+        conn.execute(_dialect_insert(engine)(table).values(**values).on_conflict_do_nothing())
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -376,3 +376,30 @@ def test_steps_go_from_running_to_done_with_their_output_and_count_attempts(stor
     rows = {r.idx: r for r in store.rows(select(t.run_steps).where(t.run_steps.c.run_id == 1))}
     assert rows[1].attempts == 2 and rows[1].error is None
     assert store.step_states(2) == {}
+
+
+def _bag(seq: int, head: str) -> dict:
+    return {"path": "ООО «Ромашка» (7700000001)/12∕2024-Б", "contract_id": "k1", "contract_number": "12/2024-Б",
+            "counterparty_id": "p1", "counterparty_name": "ООО «Ромашка»", "counterparty_inn": "7700000001",
+            "seq": seq, "head": head, "updated_at": NOW}
+
+
+def _doc(run_id: int) -> dict:
+    return {"run_id": run_id, "step_idx": 2, "contract_id": "k1", "title": "Претензия",
+            "path": f"ООО «Ромашка» (7700000001)/12∕2024-Б/data/{run_id}.pdf", "sha256": "a" * 64, "created_at": NOW}
+
+
+def test_the_archive_index_head_only_moves_forward(store):
+    store.record_archived(_doc(1), _bag(2, "b" * 64))
+    store.record_archived(_doc(2), _bag(4, "d" * 64))
+    store.record_archived(_doc(1), _bag(2, "b" * 64))  # a slow writer (or a retried step) reporting an older head
+    (bag,) = store.archive_bags()
+    assert (bag.seq, bag.head, bag.contract_number) == (4, "d" * 64, "12/2024-Б")
+    assert [d.run_id for d in store.archived_documents()] == [1, 2]
+
+
+def test_legal_holds_open_and_release(store):
+    store.add_legal_hold("k1", "дело А40-1/2026", NOW)
+    assert store.open_legal_holds() == {"k1": "дело А40-1/2026"}
+    assert store.release_legal_holds("k1", NOW) == 1
+    assert store.open_legal_holds() == {} and store.release_legal_holds("k1", NOW) == 0

@@ -1,0 +1,74 @@
+"""An archive made by the real robots: ticks over a small ledger sign and archive real letters.
+
+The world is built once per session and copied for each test, so a test may tamper with its copy freely.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from connectors.files import write_ledger_csv
+from robots.config import load_config
+from robots.store import Store
+from robots.tick import services_for, tick
+from tests.conftest import install_pki
+from tests.e2e.conftest import DUE, REPO, simple_ledger
+
+NOW = datetime(2026, 3, 20, 9, 0, tzinfo=timezone.utc)
+#: Reminder (-3), request (1), demand (2), legal notice (10): four documents per contract, over four ticks.
+DAYS = (-3, 1, 2, 10)
+
+
+@dataclass
+class World:
+    root: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "schedules.yaml"
+
+    @property
+    def archive(self) -> Path:
+        return self.root / "var" / "archive"
+
+    def open(self):
+        config = load_config(self.config_path)
+        return config, Store.open(config.database_url())
+
+    def bags(self) -> list[Path]:
+        return sorted(p.parent for p in self.archive.rglob("bagit.txt"))
+
+    def pdfs(self) -> list[Path]:
+        return sorted(self.archive.rglob("*.pdf"))
+
+
+@pytest.fixture(scope="session")
+def archive_world_template(tmp_path_factory, officer_pki) -> Path:
+    root = tmp_path_factory.mktemp("archive-world")
+    shutil.copy2(REPO / "schedules.yaml", root / "schedules.yaml")
+    shutil.copytree(REPO / "scenarios", root / "scenarios")
+    install_pki(root, officer_pki)
+    write_ledger_csv(simple_ledger(3), root / "var" / "ledger")
+    config = load_config(root / "schedules.yaml")
+    store = Store.open(config.database_url())
+    services = services_for(config, store)
+    try:
+        for offset in DAYS:
+            report = tick(services, DUE + timedelta(days=offset), NOW + timedelta(days=offset))
+            assert not report.runner.failed and not report.runner.retry
+    finally:
+        services.close()
+        store.close()
+    return root
+
+
+@pytest.fixture
+def world(archive_world_template: Path, tmp_path: Path) -> World:
+    root = tmp_path / "world"
+    shutil.copytree(archive_world_template, root)
+    return World(root)
