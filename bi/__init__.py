@@ -1,0 +1,1 @@
+"""BI export and the readable report: star schema (CSV + Parquet), KPIs, charts."""

@@ -1,0 +1,77 @@
+"""Build the KPI snapshot (:class:`robots.kpi.KpiInputs`) from the loaded config and the store.
+
+This is the I/O side of the KPIs: it reads the ledger, the tasks and the scenario runs, and counts each
+invoice's days past due the way the aging engine does (the debtor group's calendar or working days).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from robots.config import Config
+from robots.domain import DayCount, Ledger
+from robots.errors import ConfigError, UsageError
+from robots.kpi import KpiInputs, RunFact, TaskFact
+from robots.store import Store
+from robots.store import schema as t
+from robots.store.records import RunStatus
+from robots.tick import calendar_for
+from robots.workdays import DaysPastDue
+
+
+def load_inputs(config: Config, store: Store, as_of: date | None = None) -> KpiInputs:
+    """The KPI snapshot on ``as_of`` (default: the day of the last evaluation)."""
+    as_of = as_of or store.last_as_of()
+    if as_of is None:
+        raise UsageError("no evaluation yet: run a tick first, or give the as-of date")
+    ledger = store.load_ledger()
+    kpi = config.settings.kpi
+    return KpiInputs(
+        ledger=ledger,
+        as_of=as_of,
+        period_days=kpi.period_days,
+        problem_debt_days=kpi.problem_debt_days,
+        working_capital=kpi.working_capital,
+        days_past_due=days_past_due(config, ledger, as_of),
+        tasks=_tasks(store, as_of),
+        runs=_runs(store, as_of),
+        top_debtors=kpi.top_debtors,
+    )
+
+
+def days_past_due(config: Config, ledger: Ledger, as_of: date) -> dict[str, int]:
+    """invoice id -> days past due on ``as_of``, counted per the debtor group's ``days`` (as robots/aging.py)."""
+    groups = config.settings.groups
+    group_of = {cp.id: cp.group for cp in ledger.counterparties}
+    counting: dict[str, DayCount] = {}
+    for contract in ledger.contracts:
+        group = group_of.get(contract.counterparty_id, "default")
+        if group not in groups:
+            raise ConfigError(
+                f"counterparty {contract.counterparty_id!r} is in debtor group {group!r}, which schedules.yaml "
+                f"does not define (groups: {', '.join(sorted(groups))})"
+            )
+        counting[contract.id] = groups[group].days
+    dpd = DaysPastDue(calendar_for(config), as_of)
+    return {inv.id: dpd(inv.due_date, counting[inv.contract_id]) for inv in ledger.invoices
+            if inv.date <= as_of and not inv.is_credit_note}
+
+
+def _tasks(store: Store, as_of: date) -> tuple[TaskFact, ...]:
+    """Tasks given by runs of ``as_of`` or earlier."""
+    k, r = t.tasks.c, t.runs.c
+    rows = store.rows(select(k.id, k.role, k.due_on, k.status).join_from(t.tasks, t.runs, k.run_id == r.id)
+                      .where(r.as_of <= as_of).order_by(k.id))
+    return tuple(TaskFact(row.id, row.role, row.due_on, row.status) for row in rows)
+
+
+def _runs(store: Store, as_of: date) -> tuple[RunFact, ...]:
+    """Finished runs of ``as_of`` or earlier: only a run that did its steps can have had an effect."""
+    r = t.runs.c
+    rows = store.rows(select(r.id, r.scenario, r.column_id, r.as_of, r.invoices)
+                      .where(r.as_of <= as_of, r.status == RunStatus.DONE).order_by(r.id))
+    return tuple(RunFact(row.id, row.scenario, row.column_id, row.as_of,
+                         tuple((i["id"], Decimal(i["open_amount"])) for i in row.invoices)) for row in rows)

@@ -1,0 +1,68 @@
+"""A small realistic world for BI tests: the demo ledger, the repository's config, real ticks.
+
+The config is the repository's schedules.yaml and scenarios with signing stripped (no officers, no sign steps),
+so the world needs no PKI; everything else (render, archive, tasks, the store) is the real thing.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from connectors.demo_ledger import generate_demo_ledger, ledger_as_of
+from connectors.files import write_ledger_csv
+from robots.config import Config, load_config
+from robots.store import Store
+from robots.tick import services_for, tick
+
+REPO = Path(__file__).resolve().parents[2]
+WORLD_START = date(2026, 1, 12)
+WORLD_DAYS = 56
+#: The robots tick every this many days (catch-up handles the days in between).
+WORLD_STEP = 2
+
+
+def unsigned_config(root: Path) -> Path:
+    """Copy the repository's config into ``root`` without signing; return the schedules.yaml path."""
+    yaml = YAML()
+    settings = yaml.load((REPO / "schedules.yaml").read_text(encoding="utf-8"))
+    for key in ("officers", "signing"):
+        settings.pop(key, None)
+    with (root / "schedules.yaml").open("w", encoding="utf-8") as f:
+        yaml.dump(settings, f)
+    shutil.copytree(REPO / "scenarios", root / "scenarios")
+    for path in (root / "scenarios").glob("*.yaml"):
+        scenario = yaml.load(path.read_text(encoding="utf-8"))
+        scenario["steps"] = [s for s in scenario["steps"] if s["kind"] != "sign"]
+        with path.open("w", encoding="utf-8") as f:
+            yaml.dump(scenario, f)
+    return root / "schedules.yaml"
+
+
+def build_world(root: Path, *, days: int = WORLD_DAYS, step: int = WORLD_STEP) -> tuple[Config, Store, date]:
+    """Tick the demo ledger every ``step`` days over ``days`` days; return (config, open store, last as-of)."""
+    config = load_config(unsigned_config(root))
+    ledger = generate_demo_ledger(seed=7, start=WORLD_START, days=days)
+    ledger_dir = config.resolve(config.settings.connectors[0].path)
+    store = Store.open(config.database_url())
+    services = services_for(config, store)
+    day = last = WORLD_START
+    end = WORLD_START + timedelta(days=days - 1)
+    while day <= end:
+        write_ledger_csv(ledger_as_of(ledger, day), ledger_dir)
+        tick(services, day, datetime.combine(day, time(8), timezone.utc))
+        last, day = day, day + timedelta(days=step)
+    services.close()
+    return config, store, last
+
+
+@pytest.fixture(scope="session")
+def bi_world(tmp_path_factory: pytest.TempPathFactory):
+    """(config, store, as_of) after real ticks over eight weeks of the demo ledger. Read it, don't change it."""
+    config, store, as_of = build_world(tmp_path_factory.mktemp("bi-world"))
+    yield config, store, as_of
+    store.close()
