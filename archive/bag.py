@@ -176,6 +176,13 @@ class Archive:
         if self.root.resolve() not in folder.resolve().parents:
             raise ValueError(f"{folder} is outside the archive root {self.root}")
         with self.locked(folder):
+            if folder.is_dir() and not (folder / "bagit.txt").exists():
+                stray = sorted(x.name for x in folder.iterdir() if x.name != "data")
+                if stray:
+                    raise ArchiveConflict(
+                        f"{folder} holds files but is not a BagIt bag ({', '.join(stray[:3])}...): it was written by "
+                        "an older arbots or by hand. Move those files out (nothing is deleted by arbots), or point "
+                        "paths.archive at a new folder")
             data = folder / "data"
             data.mkdir(parents=True, exist_ok=True)
             if not (folder / "bagit.txt").exists():

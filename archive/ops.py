@@ -221,7 +221,7 @@ def export_package(root: Path, rows: Sequence[BagRow], *, out: Path, now: dateti
         (pkg / "bagit.txt").write_bytes(BAGIT_TXT)
         payload = payload_files(pkg)
         hashes = hash_all([pkg / p for p in payload])
-        (pkg / MANIFEST).write_bytes(manifest_text({p: hashes[pkg / p] or "" for p in payload}))
+        (pkg / MANIFEST).write_bytes(manifest_text({p: hashes[str(pkg / p)][0] for p in payload}))
         total = sum((pkg / p).stat().st_size for p in payload)
         _write_info(pkg, {
             "Source-Organization": organization,
@@ -363,7 +363,8 @@ def verify_package(path: Path, *, signatures: Any = None, workers: int | None = 
     payload = payload_files(path)
     hashes = hash_all([path / p for p in payload], workers)
     for rel, sha in sorted(manifest.items()):
-        actual = hashes.get(path / rel)
+        got = hashes.get(str(path / rel))
+        actual = got[0] if got else None
         if actual is None:
             report.findings.append(Finding("missing", rel, "listed in the package manifest but missing"))
         elif actual != sha:

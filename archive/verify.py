@@ -82,21 +82,25 @@ class VerifyReport:
 SignatureCheck = Callable[[Path], tuple[bool, str]]
 
 
-def sha256_file(path: Path) -> str | None:
+def sha256_file(path: str | Path) -> tuple[str, int] | None:
+    """(sha256, size) of a file, or None when it cannot be read. Archive files are small: one read, one hash."""
     try:
-        with path.open("rb") as fh:
-            return hashlib.file_digest(fh, "sha256").hexdigest()
+        with open(path, "rb", buffering=0) as fh:
+            data = fh.readall()
     except OSError:
         return None
+    return hashlib.sha256(data).hexdigest(), len(data)
 
 
-def hash_all(paths: Iterable[Path], workers: int | None = None) -> dict[Path, str | None]:
-    paths = list(paths)
-    workers = workers or min(8, 2 * (os.cpu_count() or 1))
-    if workers <= 1 or len(paths) < 8:
-        return {p: sha256_file(p) for p in paths}
+def hash_all(paths: Iterable[str | Path], workers: int | None = None) -> dict[str, tuple[str, int] | None]:
+    """``str(path) -> (sha256, size)``. Threads help when files are large or storage has latency (hashlib and
+    reads release the GIL); on small cached files one thread is as fast, so that is the default below 4 CPUs."""
+    keys = [str(p) for p in paths]
+    workers = workers or (1 if (os.cpu_count() or 1) < 4 else min(8, os.cpu_count() or 1))
+    if workers <= 1 or len(keys) < 64:
+        return {k: sha256_file(k) for k in keys}
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(zip(paths, pool.map(sha256_file, paths, chunksize=16)))
+        return dict(zip(keys, pool.map(sha256_file, keys, chunksize=64)))
 
 
 def find_bags(root: Path) -> list[Path]:
@@ -108,12 +112,15 @@ def find_bags(root: Path) -> list[Path]:
 
 
 def payload_files(folder: Path) -> list[str]:
-    data = folder / "data"
+    """Bag-relative paths (``data/...``) of every file under ``data/``."""
+    base = str(folder)
+    cut = len(base) + 1
     out = []
-    for dirpath, dirnames, filenames in os.walk(data):
+    for dirpath, dirnames, filenames in os.walk(os.path.join(base, "data")):
         dirnames.sort()
-        for name in filenames:
-            out.append((Path(dirpath) / name).relative_to(folder).as_posix())
+        out.extend(os.path.join(dirpath, name)[cut:] for name in filenames)
+    if os.sep != "/":
+        out = [p.replace(os.sep, "/") for p in out]
     return sorted(out)
 
 
@@ -145,8 +152,8 @@ def verify_bags(folders: Sequence[Path], root: Path, *, index: Mapping[str, BagI
         lines = journal.read_bytes().splitlines(keepends=True) if journal.is_file() else []
         bags.append(_Bag(folder, label, lines, payload_files(folder)))
     # One hashing pass over every payload and tag file of every bag.
-    targets = [b.folder / rel for b in bags for rel in b.payload]
-    targets += [b.folder / name for b in bags for name in (*TAG_FILES, TAGMANIFEST) if (b.folder / name).is_file()]
+    targets = [f"{b.folder}/{rel}" for b in bags for rel in b.payload]
+    targets += [f"{b.folder}/{name}" for b in bags for name in (*TAG_FILES, TAGMANIFEST)]
     hashes = hash_all(targets, workers)
     report.bags = len(bags)
     for bag in bags:
@@ -161,10 +168,15 @@ def verify_bags(folders: Sequence[Path], root: Path, *, index: Mapping[str, BagI
     return report
 
 
-def _check_bag(bag: _Bag, hashes: Mapping[Path, str | None], db: BagIndex | None, indexed: bool, partial: bool,
+def _check_bag(bag: _Bag, hashes: Mapping[str, tuple[str, int] | None], db: BagIndex | None, indexed: bool, partial: bool,
                signatures: SignatureCheck | None, report: VerifyReport) -> None:
     add = report.findings.append
     folder, label = bag.folder, bag.label
+    base = str(folder)
+
+    def digest(rel: str) -> str | None:
+        got = hashes.get(f"{base}/{rel}")
+        return got[0] if got else None
     if (folder / "bagit.txt").read_bytes().replace(b"\r\n", b"\n") != BAGIT_TXT:
         add(Finding("not_a_bag", f"{label}/bagit.txt", "not the BagIt 1.0 declaration arbots writes"))
 
@@ -212,7 +224,7 @@ def _check_bag(bag: _Bag, hashes: Mapping[Path, str | None], db: BagIndex | None
             if (folder / name).is_file() and name not in tags:
                 add(Finding("manifest_mismatch", f"{label}/{name}", "not listed in the tag manifest"))
         for name, sha in tags.items():
-            actual = hashes.get(folder / name) if name in (*TAG_FILES, TAGMANIFEST) else None
+            actual = digest(name) if name in (*TAG_FILES, TAGMANIFEST) else None
             if actual is None and not (folder / name).is_file():
                 add(Finding("missing", f"{label}/{name}", "listed in the tag manifest but missing"))
             elif actual is not None and actual != sha:
@@ -242,7 +254,7 @@ def _check_bag(bag: _Bag, hashes: Mapping[Path, str | None], db: BagIndex | None
     # The payload.
     on_disk = set(bag.payload)
     for path, sha in sorted(expected.items()):
-        actual = hashes.get(folder / path)
+        actual = digest(path)
         if path not in on_disk or actual is None:
             add(Finding("missing", f"{label}/{path}", "journaled but missing from the folder"))
         elif actual != sha:
@@ -251,7 +263,7 @@ def _check_bag(bag: _Bag, hashes: Mapping[Path, str | None], db: BagIndex | None
     for path in sorted(on_disk - set(expected)):
         add(Finding("extra", f"{label}/{path}", "in the folder but never archived (not in the journal)"))
     report.files += len(on_disk)
-    report.bytes += sum((folder / p).stat().st_size for p in on_disk if (folder / p).exists())
+    report.bytes += sum(got[1] for p in on_disk if (got := hashes.get(f"{base}/{p}")))
 
     # The database's index of documents.
     if db is not None:

@@ -148,3 +148,13 @@ def test_two_processes_writing_one_bag_at_once_never_corrupt_it(tmp_path):
     entries = read_journal(folder)
     assert len(entries) == 100 and len({e.path for e in entries}) == 100
     assert problems(tmp_path, folder) == []
+
+
+def test_a_folder_of_loose_files_is_not_silently_turned_into_a_bag(tmp_path):
+    archive = Archive(tmp_path)
+    folder = archive.folder("P", "1", "C")
+    folder.mkdir(parents=True)
+    (folder / "old letter.pdf").write_bytes(PDF)
+    with pytest.raises(ArchiveConflict, match="not a BagIt bag"):
+        put_doc(archive, folder, "a.pdf")
+    assert sorted(x.name for x in folder.iterdir()) == ["old letter.pdf"]
