@@ -18,6 +18,8 @@ test: setup
 bench: setup
 	$(PY) bench/aging_bench.py
 	$(PY) bench/sign_bench.py
+	$(PY) bench/archive_bench.py
+	$(PY) bench/bi_bench.py
 
 clean:
 	rm -rf var .pytest_cache .hypothesis

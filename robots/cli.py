@@ -326,4 +326,12 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"Database: {result.config.database_url()}")
     print(f"Archive: {result.config.archive_dir}")
     print(render_summary(result.summary))
+    if result.verify is not None:
+        v = result.verify
+        print(f"Archive check: {v.bags} contract folders (BagIt bags), {v.files} files, {v.signatures} signatures: "
+              + ("OK" if v.ok else f"{len(v.findings)} PROBLEMS (run `archive verify`)"))
+        print(f"Report: {result.report}")
+        print(f"BI export: {result.bi} (CSV and Parquet, README.md inside)")
+        if not v.ok:
+            return EXIT_RUNTIME
     return EXIT_OK

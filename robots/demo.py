@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from connectors.demo_ledger import generate_demo_ledger, ledger_as_of
 from connectors.files import write_ledger_csv
@@ -34,6 +35,10 @@ class DemoResult:
     config: Config
     days_run: list[date]
     summary: Summary
+    #: What the robots made of the simulation for people: the readable report, the BI export, the archive check.
+    report: Path | None = None
+    bi: Path | None = None
+    verify: Any = None
 
 
 def prepare_workdir(workdir: Path) -> Path:
@@ -99,4 +104,25 @@ def run_demo(
             if on_day:
                 on_day(day, report)
             day += timedelta(days=1)
-        return DemoResult(workdir, config, ran, summarize(store))
+        result = DemoResult(workdir, config, ran, summarize(store))
+        last_day = store.last_as_of()
+        if last_day is not None:
+            result.report, result.bi, result.verify = outputs(config, store, last_day)
+        return result
+
+
+def outputs(config: Config, store: Store, as_of: date) -> tuple[Path, Path, Any]:
+    """The report and the BI export of ``as_of``, and a full check of the archive (signatures included)."""
+    from archive.ops import verify_archive
+    from archive.verify import signature_checker
+    from bi.export import export_bi
+    from bi.inputs import load_inputs
+    from bi.report import write_report
+    from signing.keys import load_cert_files
+
+    report = write_report(load_inputs(config, store, as_of), config, config.resolve(Path("var/report.pdf")))
+    bi = config.resolve(Path("var/bi"))
+    export_bi(config, store, bi, as_of)
+    roots = load_cert_files(config.settings.signing.trust_roots, config.base_dir, "signing.trust_roots")
+    check = verify_archive(config.archive_dir, store, signatures=signature_checker(roots, online=True))
+    return report, bi, check

@@ -22,7 +22,10 @@ def run(args: argparse.Namespace, config: Any, store: Any, now: datetime) -> int
         if args.date_from and args.date_from > as_of:
             raise UsageError(f"--from {args.date_from} is after the as-of day {as_of}")
         result = export_bi(config, store, args.out, as_of, args.date_from)
-        print(f"{args.out}: BI export as of {as_of}: {result}")
+        print(f"{args.out}: BI export as of {as_of} (debt snapshot {result.date_from} .. {as_of}); CSV and Parquet, "
+              "README.md describes every table")
+        for table, n in result.rows.items():
+            print(f"  {table:<28} {n:>10,} rows")
         return 0
     from bi.inputs import load_inputs
     from bi.report import write_report

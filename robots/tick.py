@@ -51,7 +51,7 @@ def services_for(config: Config, store: Store) -> Services:
 def evaluate_and_record(services: Services, as_of: date, now: datetime) -> tuple[Evaluation, list[int]]:
     """Age the ledger in the store and record the result, serialised against other robots."""
     store = services.store
-    with _no_cyclic_gc():
+    with no_cyclic_gc():
         ledger = store.load_ledger()
         policy = services.config.policy()
         with store.evaluation() as tx:
@@ -62,7 +62,7 @@ def evaluate_and_record(services: Services, as_of: date, now: datetime) -> tuple
 
 
 @contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
+def no_cyclic_gc() -> Iterator[None]:
     """Millions of small acyclic objects (invoices, crossings) make the cyclic GC rescan them again and again;
     nothing here forms cycles, so it is paused for the evaluation and resumed after."""
     was_enabled = gc.isenabled()

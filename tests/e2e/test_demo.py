@@ -54,6 +54,14 @@ def test_the_demo_simulates_days_leaves_everything_in_its_workdir_and_reruns_wit
     assert len(reports) == len(pdfs) and all(r["ok"] for r in reports)
     assert {s["level"] for r in reports for s in r["signatures"] if s["kind"] == "signature"} == {"B-T", "B-LTA"}
 
+    # the demo ends by checking its whole archive and writing the report and the BI export
+    checked = next(line for line in first.stdout.splitlines() if line.startswith("Archive check:"))
+    assert checked.endswith(": OK") and f"{len(pdfs)} signatures" in checked
+    bags = sorted(p.parent for p in (work / "var" / "archive").rglob("bagit.txt"))
+    assert bags and all(any(b in pdf.parents for b in bags) for pdf in pdfs)
+    assert (work / "var" / "report.pdf").read_bytes().startswith(b"%PDF")
+    assert (work / "var" / "bi" / "README.md").is_file()
+
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr
     assert "(1 ticks)" in second.stdout  # it re-ticked the last day only
