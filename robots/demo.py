@@ -79,6 +79,11 @@ def run_demo(
     from signing.pki import PKIServer
 
     config = load_config(prepare_workdir(workdir))
+    from archive.verify import find_bags
+
+    if any(not (folder / "bagit.txt").exists() for folder in find_bags(config.archive_dir)):
+        raise UsageError(f"the demo workdir {workdir} was made by an older arbots (its archive folders are not "
+                         "BagIt bags); remove it (`make clean`) and run the demo again")
     ledger = generate_demo_ledger(seed=DEMO_SEED, start=DEMO_START, days=days)
     ledger_dir = config.resolve(config.settings.connectors[0].path)
     pki = demo_pki(config, clock())

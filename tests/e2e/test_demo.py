@@ -69,3 +69,18 @@ def test_the_demo_simulates_days_leaves_everything_in_its_workdir_and_reruns_wit
     documents = [line for line in first.stdout.splitlines() if line.startswith("Documents archived")]
     assert documents and documents == [line for line in second.stdout.splitlines()
                                        if line.startswith("Documents archived")]
+
+
+def test_a_demo_workdir_from_before_the_bagit_archive_is_refused_with_the_fix(tmp_path):
+    from datetime import datetime, timezone
+
+    from robots.demo import run_demo
+    from robots.errors import UsageError
+
+    work = _demo_workdir(tmp_path)
+    legacy = work / "var" / "archive" / "ООО «Ромашка» (7700000001)" / "1∕2026"
+    legacy.mkdir(parents=True)
+    (legacy / "2026-01-12 ARB-2026-000001 Претензия.pdf").write_bytes(b"%PDF-1.7\n")
+    with pytest.raises(UsageError, match="make clean"):
+        run_demo(work, 1, lambda: datetime(2026, 1, 12, tzinfo=timezone.utc))
+    assert not (work / "var" / "arbots.db").exists()  # refused before anything was touched
