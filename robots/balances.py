@@ -14,8 +14,9 @@ Because the pool is applied as a whole, the result does not depend on the order 
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -81,3 +82,50 @@ def allocate(invoices: Iterable[Invoice], payments: Iterable[Payment]) -> Balanc
         if amount > ZERO:
             credit[contract_id] = amount
     return Balances(open=remaining, credit=credit)
+
+
+def total_open_on(ledger: Ledger, days: Sequence[date]) -> dict[date, Decimal]:
+    """``open_balances(ledger, day).total_open()`` for each day, without allocating invoice by invoice.
+
+    Whatever the order of allocation, a contract's payments and credit notes pay its debts up to their total:
+    a directed payment pays its invoice and its excess joins the pool, which pays the rest. So a contract's open
+    total on a day is ``max(0, debts - payments - credit notes)`` of what exists that day, and the sum over
+    contracts is the receivables. Exact (Decimal), and one pass over the ledger for any number of days.
+    """
+    debts: dict[str, list[tuple[date, Decimal]]] = defaultdict(list)
+    paid: dict[str, list[tuple[date, Decimal]]] = defaultdict(list)
+    for inv in ledger.invoices:
+        if inv.is_credit_note:
+            paid[inv.contract_id].append((inv.date, -inv.amount))
+        else:
+            debts[inv.contract_id].append((inv.date, inv.amount))
+    for pay in ledger.payments:
+        paid[pay.contract_id].append((pay.date, pay.amount))
+    totals = {day: ZERO for day in days}
+    for contract_id, items in debts.items():
+        d_dates, d_sums = _cumulative(items)
+        p_dates, p_sums = _cumulative(paid.get(contract_id, ()))
+        for day in totals:
+            i = bisect.bisect_right(d_dates, day)
+            if not i:
+                continue
+            j = bisect.bisect_right(p_dates, day)
+            left = d_sums[i - 1] - (p_sums[j - 1] if j else ZERO)
+            if left > ZERO:
+                totals[day] += left
+    return totals
+
+
+def _cumulative(items: Iterable[tuple[date, Decimal]]) -> tuple[list[date], list[Decimal]]:
+    """Dates in order and the running sum of the amounts up to each date (inclusive)."""
+    dates: list[date] = []
+    sums: list[Decimal] = []
+    running = ZERO
+    for day, amount in sorted(items, key=lambda x: x[0]):
+        running += amount
+        if dates and dates[-1] == day:
+            sums[-1] = running
+        else:
+            dates.append(day)
+            sums.append(running)
+    return dates, sums

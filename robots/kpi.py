@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from robots.balances import Balances, open_balances
+from robots.balances import Balances, open_balances, total_open_on
 from robots.domain import ZERO, Invoice, Ledger
 
 CENT = Decimal("0.01")
@@ -266,7 +266,8 @@ def average_receivables(ledger: Ledger, as_of: date, period_days: int,
             points.add(d)
         d = month_end(d + timedelta(days=1))
     known = known or {}
-    totals = [known[p] if p in known else open_balances(ledger, p).total_open() for p in sorted(points)]
+    computed = total_open_on(ledger, sorted(points - set(known)))
+    totals = [known[p] if p in known else computed[p] for p in sorted(points)]
     return sum(totals, ZERO) / len(totals), len(totals)
 
 
@@ -278,7 +279,7 @@ def compute_kpis(inputs: KpiInputs) -> tuple[Kpi, ...]:
     overdue = pos.overdue_over(0)
     current = total - overdue
     start = as_of - timedelta(days=period)
-    begin = open_balances(ledger, start).total_open()
+    begin = total_open_on(ledger, [start])[start]
     sales = revenue(ledger, start, as_of)
     avg, points = average_receivables(ledger, as_of, period, {as_of: total, start: begin})
     slices = month_slices(as_of, period)

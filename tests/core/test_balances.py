@@ -4,7 +4,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from robots.balances import allocate, open_balances
+from robots.balances import allocate, open_balances, total_open_on
 from robots.domain import Invoice, Payment
 from tests.core.builders import D, inv, ledger, pay
 
@@ -84,3 +84,29 @@ def test_allocation_does_not_depend_on_the_order_payments_arrived_in(data, rnd):
     shuffled = list(payments)
     rnd.shuffle(shuffled)
     assert allocate(invoices, payments) == allocate(invoices, shuffled)
+
+
+@st.composite
+def dated_ledgers(draw):
+    """Several contracts; invoices, credit notes and payments (directed, undirected, naming another contract's
+    invoice or one not issued yet) on dates spread over three months."""
+    day = st.dates(date(2026, 1, 1), date(2026, 3, 31))
+    invoices, payments = [], []
+    for c in range(draw(st.integers(1, 4))):
+        for i in range(draw(st.integers(0, 5))):
+            issued = draw(day)
+            amount = draw(money)
+            invoices.append(Invoice(f"I{c}-{i}", f"{i}", f"C{c}", issued, draw(day),
+                                    -amount if draw(st.integers(0, 6)) == 0 else amount))
+    ids = [i.id for i in invoices]
+    for j in range(draw(st.integers(0, 8))):
+        target = draw(st.one_of(st.none(), st.sampled_from(ids))) if ids else None
+        payments.append(Payment(f"P{j}", f"C{draw(st.integers(0, 3))}", draw(day), draw(money), target))
+    return ledger(invoices=invoices, payments=payments, contracts=("C0", "C1", "C2", "C3"))
+
+
+@given(dated_ledgers(), st.lists(st.dates(date(2025, 12, 1), date(2026, 4, 30)), min_size=1, max_size=5))
+def test_the_receivables_total_is_the_allocations_total_on_every_day(lg, days):
+    totals = total_open_on(lg, days)
+    for day in days:
+        assert totals[day] == open_balances(lg, day).total_open()
