@@ -252,12 +252,8 @@ TITLES = {
 }
 
 
-def average_receivables(ledger: Ledger, as_of: date, period_days: int,
-                        known: Mapping[date, Decimal] | None = None) -> tuple[Decimal, int]:
-    """Mean of the receivables at the period's two ends and at every month-end inside it; (mean, points).
-
-    ``known`` passes totals already computed (as_of, the period's start) so they are not computed again.
-    """
+def period_points(as_of: date, period_days: int) -> set[date]:
+    """The days the average receivables are taken on: the period's two ends and every month-end inside it."""
     start = as_of - timedelta(days=period_days)
     points = {start, as_of}
     d = month_end(start)
@@ -265,6 +261,16 @@ def average_receivables(ledger: Ledger, as_of: date, period_days: int,
         if d > start:
             points.add(d)
         d = month_end(d + timedelta(days=1))
+    return points
+
+
+def average_receivables(ledger: Ledger, as_of: date, period_days: int,
+                        known: Mapping[date, Decimal] | None = None) -> tuple[Decimal, int]:
+    """Mean of the receivables at the period's two ends and at every month-end inside it; (mean, points).
+
+    ``known`` passes totals already computed (as_of, the period's start) so they are not computed again.
+    """
+    points = period_points(as_of, period_days)
     known = known or {}
     computed = total_open_on(ledger, sorted(points - set(known)))
     totals = [known[p] if p in known else computed[p] for p in sorted(points)]
@@ -279,9 +285,10 @@ def compute_kpis(inputs: KpiInputs) -> tuple[Kpi, ...]:
     overdue = pos.overdue_over(0)
     current = total - overdue
     start = as_of - timedelta(days=period)
-    begin = total_open_on(ledger, [start])[start]
+    past = total_open_on(ledger, sorted(period_points(as_of, period) - {as_of}))  # one pass for every day
+    begin = past[start]
     sales = revenue(ledger, start, as_of)
-    avg, points = average_receivables(ledger, as_of, period, {as_of: total, start: begin})
+    avg, points = average_receivables(ledger, as_of, period, {**past, as_of: total})
     slices = month_slices(as_of, period)
     revenues = _slice_revenue(ledger, slices)
     dso, exhausted = countback(total, slices, revenues)
