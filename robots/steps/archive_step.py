@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from archive import ArchiveConflict, NewFile, safe_name
 from robots.errors import BusinessError
+from robots.penalties import ContractualRate, accrue, contract_timelines
 from robots.steps.base import CheckContext, Step, StepConfig, register
 from robots.steps.context import StepContext
 from robots.steps.render import read_document
@@ -58,7 +60,7 @@ class ArchiveStep(Step):
                           "amount": str(i.invoice.amount), "open_amount": str(i.open_amount),
                           "days_past_due": i.days_past_due} for i in ctx.invoices],
             "total_open": str(ctx.total_open),
-            "penalties": doc.get("penalties"),
+            "penalties": doc.get("penalties") or contractual_penalties(ctx),
             "officer": signature["officer"] if signature else None,
             "signature": signature,
             "delivery": None,
@@ -83,3 +85,27 @@ class ArchiveStep(Step):
                  "counterparty_name": cp.name, "counterparty_inn": cp.inn, "seq": put.seq, "head": put.head,
                  "updated_at": ctx.now})
         return {"kind": "archived", "path": path, "sha256": stored.sha256, "bag": rel_folder, "journal_seq": put.seq}
+
+
+def contractual_penalties(ctx: StepContext) -> dict[str, Any] | None:
+    """The contractual penalty accrued on each invoice of the letter up to the run's day, period by period
+    (robots/penalties.py), from the ledger as it stood on that day; None when the contract sets no rate."""
+    rate = ctx.contract.penalty_rate_per_day
+    if not rate:
+        return None
+    through = ctx.run.as_of
+    invoices, payments = ctx.services.store.contract_entries(ctx.contract.id, through)
+    timelines = contract_timelines(invoices, payments)
+    schedule = ContractualRate(rate)
+    rows, total = [], Decimal("0.00")
+    for item in ctx.invoices:
+        inv = item.invoice
+        accrual = accrue(timelines.get(inv.id, ()), inv.due_date, through, schedule)
+        total += accrual.total
+        rows.append({"id": inv.id, "number": inv.number, "due_date": inv.due_date.isoformat(),
+                     "amount": str(accrual.total), "days": accrual.days,
+                     "periods": [{"start": x.start.isoformat(), "end": x.end.isoformat(), "base": str(x.base),
+                                  "days": x.days, "rate_per_day": str(x.rate), "amount": str(x.amount)}
+                                 for x in accrual.periods]})
+    return {"method": "contractual", "rate_per_day": str(rate), "through": through.isoformat(),
+            "total": str(total), "invoices": rows}

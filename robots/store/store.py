@@ -127,6 +127,16 @@ class Store:
                 "SELECT id, contract_id, invoice_id, paid_on, amount FROM ledger_payments ORDER BY id"))
         return Ledger(cps, cts, invs, pays)
 
+    def contract_entries(self, contract_id: str, through: date) -> tuple[list[Invoice], list[Payment]]:
+        """One contract's invoices (credit notes included) and payments dated on or before ``through``."""
+        i, p = t.invoices.c, t.payments.c
+        with self.engine.connect() as conn:
+            invs = [Invoice(r.id, r.number, r.contract_id, r.issued_on, r.due_date, r.amount) for r in conn.execute(
+                select(t.invoices).where(i.contract_id == contract_id, i.issued_on <= through).order_by(i.id))]
+            pays = [Payment(r.id, r.contract_id, r.paid_on, r.amount, r.invoice_id) for r in conn.execute(
+                select(t.payments).where(p.contract_id == contract_id, p.paid_on <= through).order_by(p.id))]
+        return invs, pays
+
     def last_sync_at(self) -> datetime | None:
         with self.engine.connect() as conn:
             return utc(conn.execute(select(func.max(t.syncs.c.finished_at))).scalar())

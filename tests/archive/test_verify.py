@@ -197,3 +197,20 @@ def test_list_finds_a_contract_by_number_or_id(world, contract):
     r = cli(world, "archive", "list", "--contract", contract)
     assert r.returncode == 0
     assert "4 documents" in r.stdout and "Досудебное требование" in r.stdout
+
+
+def test_the_sidecar_has_the_penalty_figures_and_the_signature(world):
+    notice = next(p for p in world.pdfs() if "юридический" in p.name and "Клиент 0" in str(p))
+    side = json.loads(notice.with_name(notice.name + ".json").read_text(encoding="utf-8"))
+    pen = side["penalties"]
+    # 0.1 % a day on the whole debt, 11.03..20.03 (10 days): 1000.00 -> 10.00 and 250.50 -> 2.505, half up 2.51
+    assert (pen["method"], pen["rate_per_day"], pen["through"]) == ("contractual", "0.001", "2026-03-20")
+    assert {i["number"]: i["amount"] for i in pen["invoices"]} == {"100": "10.00", "999": "2.51"}
+    assert pen["total"] == "12.51"
+    assert pen["invoices"][0]["periods"] == [{"start": "2026-03-11", "end": "2026-03-20", "base": "1000.00",
+                                              "days": 10, "rate_per_day": "0.001", "amount": "10.00"}]
+    assert side["officer"] == "head_of_legal" and side["signature"]["level"] == "B-LTA"
+    assert side["signature"]["digest_algorithm"] == "sha256"
+    assert side["sha256"] == hashlib.sha256(notice.read_bytes()).hexdigest()
+    assert side["step"] == {"index": 2, "document_step": "notice"}
+    assert side["created_at"] == "2026-03-30T09:00:00+00:00"  # the tick's now (conftest: NOW + 10 days)
