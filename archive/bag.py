@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from archive.folders import contract_folder
+from robots.durable import fsync_path
 
 BAGIT_TXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 MANIFEST = "manifest-sha256.txt"
@@ -115,12 +116,17 @@ def read_journal(folder: Path) -> list[JournalEntry]:
     with path.open("rb") as fh:
         for n, line in enumerate(fh, 1):
             try:
-                d = json.loads(line)
-                entries.append(JournalEntry(int(d["seq"]), str(d["at"]), str(d["action"]), str(d["path"]),
-                                            str(d["sha256"]), int(d["bytes"]), d.get("run_id"), str(d["prev"]), line))
+                entries.append(parse_entry(line))
             except (ValueError, KeyError, TypeError) as exc:
                 raise JournalError(f"{path}:{n}: not a journal entry ({type(exc).__name__}: {exc})") from None
     return entries
+
+
+def parse_entry(line: bytes) -> JournalEntry:
+    """One raw journal line (newline included); ValueError, KeyError or TypeError if it is not an entry."""
+    d = json.loads(line)
+    return JournalEntry(int(d["seq"]), str(d["at"]), str(d["action"]), str(d["path"]), str(d["sha256"]),
+                        int(d["bytes"]), d.get("run_id"), str(d["prev"]), line)
 
 
 def current_files(entries: Sequence[JournalEntry]) -> dict[str, JournalEntry]:
@@ -244,7 +250,7 @@ class Archive:
             return existing
         finally:
             os.unlink(tmp)
-        _fsync_dir(target.parent)
+        fsync_path(target.parent)
         return content
 
     def _replace(self, target: Path, data: bytes) -> None:
@@ -256,7 +262,7 @@ class Archive:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
-        _fsync_dir(target.parent)
+        fsync_path(target.parent)
 
     def _append(self, journal: Path, lines: bytes) -> None:
         created = not journal.exists()
@@ -267,7 +273,7 @@ class Archive:
         finally:
             os.close(fd)
         if created:
-            _fsync_dir(journal.parent)
+            fsync_path(journal.parent)
 
     def _write_tag_files(self, folder: Path, known: Mapping[str, JournalEntry], now: datetime,
                          info: Mapping[str, str]) -> None:
@@ -289,10 +295,3 @@ class Archive:
 def _one_line(value: str) -> str:
     return " ".join(str(value).split())
 
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

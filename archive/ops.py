@@ -36,9 +36,10 @@ from archive.bag import (
     TAGMANIFEST,
     current_files,
     manifest_text,
+    parse_manifest,
     read_journal,
 )
-from archive.verify import BagIndex, VerifyReport, find_bags, hash_all, payload_files, verify_bags
+from archive.verify import BagIndex, Finding, VerifyReport, find_bags, hash_all, payload_files, verify_bags
 from robots.errors import UsageError
 
 HEADS = "journal-heads.csv"
@@ -82,22 +83,24 @@ def select_bags(rows: Sequence[BagRow], contract: str | None = None, counterpart
     return list(rows)
 
 
+def bag_of(document_path: str) -> tuple[str, str]:
+    """An indexed document's archive-relative path split into (its bag, its bag-relative ``data/...`` path)."""
+    bag, _, rel = document_path.rpartition("/data/")
+    return bag, f"data/{rel}"
+
+
 def db_index(store: Any, rows: Sequence[BagRow]) -> dict[str, BagIndex]:
     docs: dict[str, dict[str, str]] = {r.path: {} for r in rows}
     for d in store.archived_documents():
-        bag, sep, rel = d.path.rpartition("/data/")
-        if sep and bag in docs:
-            docs[bag][f"data/{rel}"] = d.sha256
-        elif sep:
-            docs.setdefault(bag, {})[f"data/{rel}"] = d.sha256
-    return {r.path: BagIndex(r.seq, r.head, docs.get(r.path, {})) for r in rows}
+        bag, rel = bag_of(d.path)
+        if bag in docs:
+            docs[bag][rel] = d.sha256
+    return {r.path: BagIndex(r.seq, r.head, docs[r.path]) for r in rows}
 
 
 def verify_archive(root: Path, store: Any, *, contract: str | None = None, counterparty: str | None = None,
                    signatures: Any = None, workers: int | None = None) -> VerifyReport:
     """Verify every bag on disk against the index (or only the selected contracts' bags)."""
-    from archive.verify import Finding
-
     rows = bag_rows(store)
     whole = contract is None and counterparty is None
     chosen = rows if whole else select_bags(rows, contract, counterparty)
@@ -107,7 +110,7 @@ def verify_archive(root: Path, store: Any, *, contract: str | None = None, count
     if whole:
         known = {r.path for r in rows}
         for d in store.archived_documents():
-            if d.path.rpartition("/data/")[0] not in known:
+            if bag_of(d.path)[0] not in known:
                 report.findings.append(Finding("index_mismatch", d.path, "the database lists this document, "
                                                                        "but not its contract folder"))
     return report
@@ -352,13 +355,9 @@ def verify_package(path: Path, *, signatures: Any = None, workers: int | None = 
             return verify_package(tops[0], signatures=signatures, workers=workers)
     if not (path / "bagit.txt").is_file():
         raise UsageError(f"{path}: not a bag (no bagit.txt); give an exported package or its zip")
-    from archive.verify import Finding
-
     report = VerifyReport()
     # The outer bag: its manifest against its payload.
     manifest_path = path / MANIFEST
-    from archive.bag import parse_manifest
-
     manifest = parse_manifest(manifest_path.read_bytes()) if manifest_path.is_file() else {}
     payload = payload_files(path)
     hashes = hash_all([path / p for p in payload], workers)

@@ -20,7 +20,6 @@ Hashing is the expensive part; it runs over all files at once in a thread pool (
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,12 +32,12 @@ from archive.bag import (
     BAGIT_TXT,
     GENESIS,
     JOURNAL,
-    JournalEntry,
     MANIFEST,
     SERVICE_DIR,
     TAG_FILES,
     TAGMANIFEST,
     current_files,
+    parse_entry,
     parse_manifest,
 )
 
@@ -185,9 +184,7 @@ def _check_bag(bag: _Bag, hashes: Mapping[str, tuple[str, int] | None], db: BagI
     prev = GENESIS
     for n, line in enumerate(bag.lines, 1):
         try:
-            d = json.loads(line)
-            e = JournalEntry(int(d["seq"]), str(d["at"]), str(d["action"]), str(d["path"]), str(d["sha256"]),
-                             int(d["bytes"]), d.get("run_id"), str(d["prev"]), line)
+            e = parse_entry(line)
         except (ValueError, KeyError, TypeError):
             add(Finding("chain_broken", f"{label}/{JOURNAL}", f"line {n} is not a journal entry"))
             prev = hashlib.sha256(line).hexdigest()

@@ -7,7 +7,6 @@ Nothing reads the clock: the same inputs and config give byte-identical files.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,6 +17,7 @@ from typing import Literal
 from robots.config import Config
 from robots.documents.formatting import NBSP, format_date, format_number
 from robots.domain import DayCount
+from robots.durable import write_atomic
 from robots.errors import UsageError
 from robots.kpi import (
     COUNT,
@@ -290,8 +290,5 @@ def write_report(inputs: KpiInputs, config: Config, out: Path, fmt: Format | Non
         from bi.report_html import render_html
 
         data = render_html(report).encode("utf-8")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, out)  # a reader never sees half a report
+    write_atomic(out, data)  # a reader never sees half a report
     return out

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from robots.durable import fsync_path
 from robots.errors import UsageError
 
 BOM = b"\xef\xbb\xbf"
@@ -35,7 +36,7 @@ def write_table(folder: Path, name: str, table: pa.Table) -> None:
         pacsv.write_csv(table, f, pacsv.WriteOptions(include_header=True, delimiter=","))
     pq.write_table(table, parquet_path, compression="snappy")
     for path in (csv_path, parquet_path):
-        fsync(path)
+        fsync_path(path)
 
 
 class TableWriter:
@@ -68,19 +69,11 @@ class TableWriter:
 
 def write_text(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
-    fsync(path)
+    fsync_path(path)
 
 
 def write_manifest(folder: Path, manifest: dict) -> None:
     write_text(folder / "manifest.json", json.dumps({"format": FORMAT, "version": 1, **manifest}, indent=2) + "\n")
-
-
-def fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def check_replaceable(out_dir: Path) -> None:
@@ -106,7 +99,7 @@ def replace_dir(out_dir: Path, build: Callable[[Path], None]) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.new-", dir=out_dir.parent))
     try:
         build(tmp)
-        fsync(tmp)
+        fsync_path(tmp)
         if not out_dir.exists():
             os.rename(tmp, out_dir)
         elif not _exchange(tmp, out_dir):  # where there is no atomic exchange: two renames, undone on failure
@@ -119,7 +112,7 @@ def replace_dir(out_dir: Path, build: Callable[[Path], None]) -> None:
                 raise
             tmp = old
         # after an exchange or the renames, tmp holds the previous export
-        fsync(out_dir.parent)
+        fsync_path(out_dir.parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

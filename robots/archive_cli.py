@@ -106,12 +106,12 @@ def _export(args: argparse.Namespace, config: Any, store: Any, now: datetime) ->
 
 
 def _list(args: argparse.Namespace, config: Any, store: Any) -> int:
-    from archive.ops import bag_rows, select_bags
+    from archive.ops import bag_of, bag_rows, select_bags
 
     rows = select_bags(bag_rows(store), args.contract, args.counterparty)
     docs: dict[str, list[Any]] = {}
     for d in store.archived_documents():
-        docs.setdefault(d.path.rpartition("/data/")[0], []).append(d)
+        docs.setdefault(bag_of(d.path)[0], []).append(d)
     for r in rows:
         items = docs.get(r.path, [])
         print(f"{r.counterparty_name} (ИНН {r.counterparty_inn or '-'}), договор {r.contract_number} "

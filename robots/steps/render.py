@@ -7,13 +7,13 @@ writer is deterministic), so re-rendering after a crash reproduces the document 
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from robots.documents.pdf import render_letter
 from robots.documents.templates import TemplateRenderError
+from robots.durable import write_atomic
 from robots.errors import BusinessError
 from robots.steps.base import CheckContext, Step, StepConfig, register
 from robots.steps.context import StepContext
@@ -81,13 +81,3 @@ def read_document(doc: dict[str, Any], action: str) -> bytes:
     if hashlib.sha256(pdf).hexdigest() != doc["sha256"]:
         raise BusinessError(f"document {doc['path']} changed after it was made; refusing to {action} it")
     return pdf
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".part")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

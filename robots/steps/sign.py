@@ -20,7 +20,8 @@ from robots.domain import PadesLevel
 from robots.errors import BusinessError
 from robots.steps.base import CheckContext, Step, StepConfig, register
 from robots.steps.context import StepContext
-from robots.steps.render import read_document, write_atomic
+from robots.durable import write_atomic
+from robots.steps.render import read_document
 
 
 class SignConfig(StepConfig):
