@@ -1,7 +1,9 @@
 """What every connector shares: the protocol, its two errors and the problem record.
 
-A connector turns an outside source (a folder of CSV files, later an accounting system's API) into a full
-:class:`~robots.domain.Ledger` snapshot. It fails in one of two ways, because they call for different reactions:
+A connector reads an outside source (a folder of CSV/XLSX files, a REST or OData API, a web UI driven by a
+browser) into raw :class:`Record` s per entity; :mod:`connectors.records` validates them into one
+:class:`~robots.domain.Ledger` snapshot. A sync fails in one of two ways, because they call for different
+reactions:
 
 * :class:`SyncRejected`: the source answered, but its data is wrong. A person must fix it; retrying is useless,
   and nothing of the snapshot is applied (all or nothing, so a half-valid ledger never drives letters).
@@ -12,11 +14,12 @@ Messages never carry secrets (tokens, passwords, connection strings): they end u
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from robots.domain import Ledger
 from robots.errors import RuntimeFailure, UsageError
 
 #: How many problems :class:`SyncRejected` spells out in its message; the rest are counted, not listed.
@@ -33,22 +36,53 @@ INVALID: Any = _Invalid()
 
 
 @dataclass(frozen=True, slots=True)
+class Where:
+    """Where a record came from, as precisely as its source allows, in the words the ops engineer knows.
+
+    ``source`` names the file or endpoint (``invoices.csv``, ``erp: GET invoices``, ``fava-ui: /query/``);
+    ``line`` is the 1-based physical line of a file (the header is line 1; for XLSX the sheet row);
+    ``page`` the 1-based page of a paged answer and ``record`` the 1-based record within that page.
+    """
+
+    source: str
+    line: int | None = None
+    page: int | None = None
+    record: int | None = None
+
+    def __str__(self) -> str:
+        text = self.source if self.line is None else f"{self.source}:{self.line}"
+        if self.page is not None:
+            text += f" page {self.page}"
+        if self.record is not None:
+            text += f" record {self.record}"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
 class Problem:
     """One thing wrong with the input, located as precisely as the source allows.
 
-    ``source`` is the name the user knows (``invoices.csv``), ``line`` the 1-based physical line of the file
-    (the header is line 1), ``column`` the header name as the format documents it.
+    ``source`` is the name the user knows (``invoices.csv``, ``erp: GET invoices``), ``line`` the 1-based
+    physical line of a file (the header is line 1), ``page``/``record`` the 1-based page of a paged answer and
+    the record in it, ``column`` the field (CSV header, mapped field) as the format documents it.
     """
 
     source: str
     message: str
     line: int | None = None
     column: str | None = None
+    page: int | None = None
+    record: int | None = None
+
+    @classmethod
+    def at(cls, where: Where, message: str, column: str | None = None) -> Problem:
+        return cls(where.source, message, where.line, column, where.page, where.record)
 
     def __str__(self) -> str:
-        where = self.source if self.line is None else f"{self.source}:{self.line}"
+        where = str(Where(self.source, self.line, self.page, self.record))
         if self.column is not None:
-            where += f" column '{self.column}'"
+            where += f" field '{self.column}'" if self.page is not None or self.record is not None \
+                else f" column '{self.column}'"
         return f"{where}: {self.message}"
 
 
@@ -93,15 +127,127 @@ class ConnectorUnavailable(RuntimeFailure):
         return (type(self), (self.connector_id, self.reason))
 
 
+#: The four kinds of ledger records, in the order they reference each other.
+ENTITIES = ("counterparties", "contracts", "invoices", "payments")
+
+#: The ledger fields a connector fills per entity (CSV columns, mapped fields). Optional ones may be empty.
+FIELDS: dict[str, tuple[str, ...]] = {
+    "counterparties": ("id", "name", "inn", "email", "group"),
+    "contracts": ("id", "number", "counterparty_id", "payment_days", "currency", "penalty_rate_per_day"),
+    "invoices": ("id", "number", "contract_id", "date", "due_date", "amount"),
+    "payments": ("id", "contract_id", "invoice_id", "date", "amount"),
+}
+#: Fields that may be left out or empty (with their meaning when empty: see docs/connectors.md).
+OPTIONAL_FIELDS: dict[str, frozenset[str]] = {
+    "counterparties": frozenset({"inn", "email", "group"}),
+    "contracts": frozenset({"payment_days", "currency", "penalty_rate_per_day"}),
+    "invoices": frozenset({"due_date"}),
+    "payments": frozenset({"invoice_id"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One raw ledger record as a connector read it, before validation.
+
+    ``values`` maps ledger field names (see :data:`FIELDS`) to what the source gave: text (CSV cells, HTML
+    cells), or typed JSON values (``Decimal`` for numbers read with ``parse_float=Decimal``, ``int``, ``bool``,
+    ``None``), or ``date``/``datetime`` when the connector parsed a configured date format. A missing optional
+    field may simply be absent. :func:`connectors.records.build_ledger` checks and converts them all.
+    """
+
+    where: Where
+    values: Mapping[str, Any]
+
+
+@dataclass
+class Fetched:
+    """What one connector read: raw records per entity it provides, and what was wrong with the source itself.
+
+    ``tables[entity]`` is None when that entity's source could not be used at all (a file without its header, a
+    sheet missing); its problem is in ``problems`` and references to it are then not checked.
+    """
+
+    connector_id: str
+    tables: dict[str, list[Record] | None]
+    problems: list[Problem]
+
+
 @runtime_checkable
 class Connector(Protocol):
-    """A source of the receivables ledger. ``pull`` returns a full, validated snapshot or raises."""
+    """A source of ledger records. Several connectors may feed one ledger (invoices from an API, payments from a
+    bank's file); :func:`robots.sync.pull` merges what they fetched and validates it as one snapshot.
+    """
+
+    id: str
+    #: The entities (of :data:`ENTITIES`) this connector delivers.
+    entities: tuple[str, ...]
+
+    def fetch(self) -> Fetched:
+        """Read every record of every entity it provides. Raises :class:`ConnectorUnavailable` when the source
+        cannot be reached or read (after its own retries); data problems go into ``Fetched.problems``."""
+        ...
+
+    def close(self) -> None:
+        """Release sessions, browsers and files. Called once the sync is over, whatever its outcome."""
+        ...
+
+
+class WriteBackUnsupported(UsageError):
+    """The connector has no ``write_back`` section for this action (config error: exit 2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What the accounting system answered to a write-back: its status and a short, secret-free detail."""
+
+    connector_id: str
+    action: str
+    ok: bool
+    detail: str = ""
+
+
+@runtime_checkable
+class WriteBack(Protocol):
+    """Connectors that can change the accounting system: stop or resume shipments to a debtor, post a note.
+
+    ``contract_id`` None means the whole counterparty. Each call is idempotent on the system's side as far as
+    the system allows (blocking a blocked debtor is not an error). Raises :class:`WriteBackUnsupported` when the
+    action is not configured, :class:`ConnectorUnavailable` when the system cannot be reached after retries,
+    :class:`robots.errors.BusinessError` when the system refuses.
+    """
 
     id: str
 
-    def pull(self) -> Ledger:
-        """Read the whole ledger. Raises :class:`SyncRejected` or :class:`ConnectorUnavailable`."""
-        ...
+    def block_shipments(self, counterparty_id: str, contract_id: str | None, reason: str) -> WriteResult: ...
+
+    def unblock_shipments(self, counterparty_id: str, contract_id: str | None, reason: str) -> WriteResult: ...
+
+    def post_note(self, counterparty_id: str, contract_id: str | None, text: str) -> WriteResult: ...
+
+
+def read_secret(env: str | None, file: Path | None, what: str, base: Path,
+                environ: Mapping[str, str] | None = None) -> str:
+    """A connector's secret from the environment variable ``env`` or the file ``file`` (relative to ``base``).
+
+    Raises UsageError naming the variable or file, never the value.
+    """
+    environ = os.environ if environ is None else environ
+    if env:
+        value = environ.get(env)
+        if not value:
+            raise UsageError(f"{what}: environment variable {env} is not set")
+        return value
+    if file is None:
+        raise UsageError(f"{what}: no secret configured (give *_env or *_file)")
+    path = file if file.is_absolute() else base / file
+    try:
+        value = path.read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise UsageError(f"{what}: cannot read the secret file {path} ({exc.strerror})") from None
+    if not value:
+        raise UsageError(f"{what}: the secret file {path} is empty")
+    return value
 
 
 def required(text: str) -> str:

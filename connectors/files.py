@@ -1,12 +1,13 @@
-"""The folder connector: four CSV files in, one validated :class:`~robots.domain.Ledger` out (and back).
+"""The file connector: CSV or XLSX files in, raw ledger records out (and the demo's CSV writer).
 
-The files are often exported by hand from Excel in a Russian locale, so each file's encoding (UTF-8 with or
+The files are often exported by hand from Excel in a Russian locale, so each CSV file's encoding (UTF-8 with or
 without BOM, else cp1251) and delimiter (``,`` or ``;``) are detected on their own, and every value accepts both
-spellings (``2026-03-31`` / ``31.03.2026``, ``1234.56`` / ``1 234,56``). The format is documented for ops
-engineers in ``docs/csv-format.md``; keep the two in step.
+spellings (``2026-03-31`` / ``31.03.2026``, ``1234.56`` / ``1 234,56``). An XLSX workbook is read with openpyxl:
+a folder may hold ``invoices.xlsx`` instead of ``invoices.csv``, or ``path`` may be one workbook with a sheet per
+entity. The format is documented for ops engineers in ``docs/csv-format.md``; keep the two in step.
 
-Validation is all or nothing: every problem in every file is collected first, then one :class:`SyncRejected`
-lists them all. A half-read ledger would make robots send letters about debts that do not exist.
+Nothing is validated here beyond the table's shape; :func:`connectors.records.build_ledger` checks the values of
+all connectors together, all or nothing.
 """
 
 from __future__ import annotations
@@ -16,105 +17,24 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import Iterator
-from datetime import date, timedelta
+import zipfile
+from collections.abc import Iterator, Mapping
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
-from connectors.base import INVALID, ConnectorUnavailable, Problem, RowChecker, SyncRejected, required, valid
-from robots.domain import Contract, Counterparty, Invoice, Ledger, Payment
+from connectors.base import ENTITIES, FIELDS, OPTIONAL_FIELDS, ConnectorUnavailable, Fetched, Problem, Record, \
+    SyncRejected, Where
+from connectors.records import build_ledger, parse_date, parse_money, parse_penalty_percent  # noqa: F401 (API)
+from robots.domain import Ledger
 
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "counterparties.csv": ("id", "name", "inn", "email", "group"),
-    "contracts.csv": ("id", "number", "counterparty_id", "payment_days", "currency", "penalty_rate_per_day"),
-    "invoices.csv": ("id", "number", "contract_id", "date", "due_date", "amount"),
-    "payments.csv": ("id", "contract_id", "invoice_id", "date", "amount"),
-}
+COLUMNS: dict[str, tuple[str, ...]] = {f"{e}.csv": FIELDS[e] for e in ENTITIES}
 FILES = tuple(COLUMNS)
 DIALECTS = ("utf8", "excel-ru")
 
-CENT = Decimal("0.01")
-_SPACES = " \u00a0\u202f\u2009"  # Excel-ru writes U+00A0 as its thousands separator; people type plain spaces
-# re.ASCII: \d must not accept other scripts' digits, which Decimal() and int() would silently convert.
-_MONEY_RE = re.compile(rf"\d{{1,3}}(?:[{_SPACES}]\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?", re.ASCII)
-_ISO_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
-_RU_RE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})", re.ASCII)
-_MONEY_HINT = "write it as 1234.56 or 1 234,56"
-_DATE_HINT = "write it as 2026-03-31 or 31.03.2026"
 
-
-# Value parsers: each returns the value or raises ValueError with the message the user will read.
-def parse_money(text: str) -> Decimal:
-    """Parse an amount exactly: ``1234.56``, ``1 234,56``, ``-50``; at most 2 decimals, never via float."""
-    s = text.strip()
-    if not s:
-        raise ValueError(f"the amount is empty; {_MONEY_HINT}")
-    negative = s.startswith("-")
-    body = s[1:] if negative else s
-    if any(c.isalpha() for c in body):
-        raise ValueError(f"'{s}' contains letters; write only the number (no currency, no exponent), {_MONEY_HINT}")
-    if "," in body and "." in body:
-        raise ValueError(f"'{s}' has both ',' and '.'; use one as the decimal separator and spaces for thousands, "
-                         f"{_MONEY_HINT}")
-    body = body.replace(",", ".")
-    if not _MONEY_RE.fullmatch(body):
-        raise ValueError(f"'{s}' is not a number; {_MONEY_HINT}")
-    whole, _, frac = body.partition(".")
-    whole = re.sub(f"[{_SPACES}]", "", whole)
-    if len(whole) > 15:  # beyond any real invoice, and beyond what Decimal's default precision keeps exact
-        raise ValueError(f"'{s}' is too large for an amount; {_MONEY_HINT}")
-    if len(frac) > 2:
-        raise ValueError(f"'{s}' has more than 2 decimal places (amounts go down to kopecks); {_MONEY_HINT}")
-    value = Decimal(f"{whole}.{frac or '0'}").quantize(CENT)
-    return -value if negative else value
-
-
-def parse_date(text: str) -> date:
-    """Parse ``2026-03-31`` or ``31.03.2026`` (any file, either dialect); anything else is refused."""
-    s = text.strip()
-    if not s:
-        raise ValueError(f"the date is empty; {_DATE_HINT}")
-    if m := _ISO_RE.fullmatch(s):
-        y, mo, d = m.groups()
-    elif m := _RU_RE.fullmatch(s):
-        d, mo, y = m.groups()
-    else:
-        raise ValueError(f"'{s}' is not a date in an accepted form; {_DATE_HINT}")
-    try:
-        return date(int(y), int(mo), int(d))
-    except ValueError:
-        raise ValueError(f"'{s}' is not a real calendar date; {_DATE_HINT}") from None
-
-
-def parse_penalty_percent(text: str) -> Decimal | None:
-    """Read a penalty written as in contracts (``0.1``, ``0,1``, ``0.1%`` = 0.1 % a day) as a fraction (0.001)."""
-    s = text.strip()
-    if not s:
-        return None
-    body = (s[:-1] if s.endswith("%") else s).strip().replace(",", ".")
-    if not re.fullmatch(r"\d{1,2}(?:\.\d{1,20})?", body, re.ASCII):  # under 100 % a day, not absurdly precise
-        raise ValueError(f"'{s}' is not a percent per day; write it as in the contract: 0.1, 0,1 or 0.1% "
-                         "(empty means no penalty)")
-    return Decimal(body) / 100
-
-
-def _payment_days(s: str) -> int:
-    if not s:
-        return 0
-    if not s.isascii() or not s.isdigit():
-        raise ValueError(f"'{s}' is not a whole number of days; write e.g. 30 (empty means 0)")
-    return int(s)
-
-
-def _currency(s: str) -> str:
-    if not s:
-        return "RUB"
-    if not (len(s) == 3 and s.isascii() and s.isalpha()):
-        raise ValueError(f"'{s}' is not a currency code; write 3 latin letters such as RUB, USD, EUR (empty means RUB)")
-    return s.upper()
-
-
-# Reading one file.
+# Reading one table.
 class _BadFile(Exception):
     """The file exists but cannot be read as a table; the message becomes one Problem for the whole file."""
 
@@ -142,14 +62,15 @@ def _delimiter(text: str) -> str:
     return ";" if header.count(";") > header.count(",") else ","
 
 
-def _norm_header(name: str) -> str:
+def _norm_header(name: Any) -> str:
     # Lenient on purpose: 'Due Date', ' due_date ' and '\ufeffdue-date' all mean due_date.
-    return re.sub(r"[\s\-]+", "_", name.replace("\ufeff", "").strip().lower())
+    return re.sub(r"[\s\-]+", "_", str(name if name is not None else "").replace("\ufeff", "").strip().lower())
 
 
-def _records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+def _csv_rows(raw: bytes) -> Iterator[tuple[int, list[Any]]]:
     """Yield (first physical line, cells) for every non-blank record; quoted fields may span lines."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    text = _decode(raw)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
     while True:
         start = reader.line_num + 1
         try:
@@ -163,154 +84,190 @@ def _records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
             yield start, row
 
 
-Rows = list[tuple[int, dict[str, str]]]
+def _blank(cell: Any) -> bool:
+    return cell is None or (isinstance(cell, str) and not cell.strip())
 
 
-def read_table(folder: Path, name: str, problems: list[Problem]) -> Rows | None:
-    """Read one CSV file into (line, {column: stripped value}) rows; None if the file as a whole is unusable.
+def _xlsx_rows(sheet: Any) -> Iterator[tuple[int, list[Any]]]:
+    for n, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+        if not all(_blank(c) for c in row):
+            yield n, list(row)
 
-    Problems go to ``problems``; an OSError other than a missing file propagates (the caller makes it
-    :class:`ConnectorUnavailable`).
-    """
+
+def _cell(value: Any) -> Any:
+    """XLSX cells come typed: text stripped, whole floats as ints (Excel stores 30 as 30.0), the rest as is."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _table(rows: Iterator[tuple[int, list[Any]]], entity: str, source: str, aliases: Mapping[str, str],
+           problems: list[Problem], delimiter_hint: str = ",") -> list[Record] | None:
+    """Rows with a header into Records; None (with a problem) when the header lacks a required column."""
+    fields = FIELDS[entity]
+    header_line, header = next(rows, (1, []))
+    index = {_norm_header(h): i for i, h in reversed(list(enumerate(header)))}  # the first one wins
+    where_of = {f: index.get(_norm_header(aliases.get(f, f))) for f in fields}
+    missing = [aliases.get(f, f) for f in fields if where_of[f] is None and f not in OPTIONAL_FIELDS[entity]]
+    if missing:
+        found = ", ".join(str(h).strip() for h in header if h is not None) or "(nothing: the table is empty)"
+        problems.append(Problem(source, f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
+                                        f"the header found is: {found}", header_line))
+        return None
+    records: list[Record] = []
+    width = len(header)
+    for line, cells in rows:
+        if len(cells) > width and any(not _blank(c) for c in cells[width:]):
+            # Usually an unquoted '1234,56' in a comma file: the values after it are shifted, trust none.
+            problems.append(Problem(source, f"the row has {len(cells)} values but the header has {width} columns; "
+                                            f"a value containing '{delimiter_hint}' must be in double quotes", line))
+            continue
+        values = {f: _cell(cells[i]) if i < len(cells) else "" for f, i in where_of.items() if i is not None}
+        records.append(Record(Where(source, line=line), values))
+    return records
+
+
+def read_table(folder: Path, name: str, problems: list[Problem]) -> list[Record] | None:
+    """Read ``folder/name`` (``invoices.csv``) into Records; None (with a problem) if the file is unusable."""
+    entity = name.removesuffix(".csv")
     try:
         raw = (folder / name).read_bytes()
     except FileNotFoundError:
-        problems.append(Problem(name, f"the file is missing; expected columns: {', '.join(COLUMNS[name])}"))
+        problems.append(Problem(name, f"the file is missing; expected columns: {', '.join(FIELDS[entity])}"))
         return None
+    return _csv_table(raw, entity, name, {}, problems)
+
+
+def _csv_table(raw: bytes, entity: str, source: str, aliases: Mapping[str, str],
+               problems: list[Problem]) -> list[Record] | None:
     try:
         text = _decode(raw)
-        delimiter = _delimiter(text)
-        records = _records(text, delimiter)
-        header_line, header = next(records, (1, []))
-        index = {_norm_header(h): i for i, h in reversed(list(enumerate(header)))}  # first one wins
-        missing = [c for c in COLUMNS[name] if c not in index]
-        if missing:
-            found = ", ".join(h.strip() for h in header) or "(nothing: the file is empty)"
-            problems.append(Problem(name, f"missing column{'s' if len(missing) > 1 else ''} "
-                                          f"{', '.join(missing)}; the header found is: {found}", header_line))
-            return None
-        rows: Rows = []
-        for line, cells in records:
-            if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
-                # Usually an unquoted '1234,56' in a comma file: the values after it are shifted, trust none.
-                problems.append(Problem(name, f"the row has {len(cells)} values but the header has {len(header)} "
-                                              f"columns; a value containing '{delimiter}' must be in double quotes",
-                                        line))
-                continue
-            cells += [""] * (len(header) - len(cells))
-            rows.append((line, {c: cells[index[c]].strip() for c in COLUMNS[name]}))
-        return rows
+        return _table(_csv_rows(raw), entity, source, aliases, problems, _delimiter(text))
     except _BadFile as e:
-        problems.append(Problem(name, str(e), e.line))
+        problems.append(Problem(source, str(e), e.line))
         return None
+
+
+def _open_workbook(path: Path) -> Any:
+    from openpyxl import load_workbook
+
+    try:
+        return load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError) as e:
+        raise _BadFile(f"not a readable .xlsx workbook ({e}); save it from Excel as 'Excel Workbook (*.xlsx)'")
+
+
+def _xlsx_table(wb: Any, sheet: str | None, entity: str, source: str, aliases: Mapping[str, str],
+                problems: list[Problem]) -> list[Record] | None:
+    if sheet is None:
+        ws = wb.worksheets[0]
+    else:
+        names = {n.strip().lower(): n for n in wb.sheetnames}
+        if sheet.lower() not in names:
+            problems.append(Problem(source, f"the workbook has no sheet '{sheet}'; its sheets are: "
+                                            f"{', '.join(wb.sheetnames)}"))
+            return None
+        ws = wb[names[sheet.lower()]]
+    return _table(_xlsx_rows(ws), entity, source, aliases, problems)
 
 
 # The connector.
 class FileConnector:
-    """Reads ``counterparties.csv``, ``contracts.csv``, ``invoices.csv`` and ``payments.csv`` from one folder."""
+    """Reads the ledger's entities from files: ``<entity>.csv`` or ``<entity>.xlsx`` in one folder, or one
+    workbook with a sheet per entity (``path: ledger.xlsx``).
 
-    def __init__(self, id: str, path: Path, known_groups: frozenset[str] | None = None):
+    ``entities`` limits what it delivers (a bank's payments file, say); ``files`` names a file per entity instead
+    of the default ``<entity>.csv``/``.xlsx``; ``columns`` maps a ledger field to the file's header (``amount:
+    Сумма``).
+    """
+
+    def __init__(self, id: str, path: Path, known_groups: frozenset[str] | None = None, *,
+                 entities: tuple[str, ...] = ENTITIES, files: Mapping[str, str] | None = None,
+                 columns: Mapping[str, Mapping[str, str]] | None = None):
         self.id = id
         self.path = Path(path)
         self.known_groups = known_groups
+        self.entities = tuple(e for e in ENTITIES if e in entities)
+        self.files = dict(files or {})
+        self.columns = {e: dict(m) for e, m in (columns or {}).items()}
 
-    def pull(self) -> Ledger:
-        """Read and validate the whole folder; return the Ledger only if every file is valid.
+    def close(self) -> None:
+        pass
 
-        Raises :class:`ConnectorUnavailable` when the folder cannot be read at all, :class:`SyncRejected`
-        with every problem found otherwise.
-        """
+    def fetch(self) -> Fetched:
+        """Read every table. Raises :class:`ConnectorUnavailable` when the folder or workbook cannot be read at
+        all; problems with single files, headers and rows go into the result."""
+        problems: list[Problem] = []
+        tables: dict[str, list[Record] | None] = {}
         try:
+            if self.path.suffix.lower() in (".xlsx", ".xlsm") and not self.path.is_dir():
+                if not self.path.is_file():
+                    raise ConnectorUnavailable(self.id, f"workbook {self.path} does not exist")
+                try:
+                    wb = _open_workbook(self.path)
+                except _BadFile as e:
+                    problems.append(Problem(self.path.name, str(e)))
+                    return Fetched(self.id, {e: None for e in self.entities}, problems)
+                try:
+                    for entity in self.entities:
+                        sheet = self.files.get(entity, entity)
+                        tables[entity] = _xlsx_table(wb, sheet, entity, f"{self.path.name}[{sheet}]",
+                                                     self.columns.get(entity, {}), problems)
+                finally:
+                    wb.close()
+                return Fetched(self.id, tables, problems)
             if not self.path.is_dir():
                 what = "is not a folder" if self.path.exists() else "does not exist"
                 raise ConnectorUnavailable(self.id, f"folder {self.path} {what}")
-            problems: list[Problem] = []
-            tables = {name: read_table(self.path, name, problems) for name in FILES}
+            for entity in self.entities:
+                tables[entity] = self._read(entity, problems)
         except OSError as e:  # permission denied, I/O error, a share gone: the environment's, retry later
             raise ConnectorUnavailable(self.id, f"cannot read {self.path}: {e.strerror or e}") from None
-        ledger = self._build(tables, problems)
+        return Fetched(self.id, tables, problems)
+
+    def _read(self, entity: str, problems: list[Problem]) -> list[Record] | None:
+        aliases = self.columns.get(entity, {})
+        if entity in self.files:
+            candidates = [self.files[entity]]
+        else:
+            candidates = [n for n in (f"{entity}.csv", f"{entity}.xlsx") if (self.path / n).exists()]
+            if len(candidates) > 1:
+                problems.append(Problem(candidates[0], f"both {entity}.csv and {entity}.xlsx exist; keep one"))
+                return None
+            if not candidates:
+                problems.append(Problem(f"{entity}.csv", "the file is missing (or put the table in "
+                                        f"{entity}.xlsx); expected columns: {', '.join(FIELDS[entity])}"))
+                return None
+        name = candidates[0]
+        path = self.path / name
+        if not path.exists():
+            problems.append(Problem(name, f"the file is missing; expected columns: {', '.join(FIELDS[entity])}"))
+            return None
+        if path.suffix.lower() in (".xlsx", ".xlsm"):
+            try:
+                wb = _open_workbook(path)
+            except _BadFile as e:
+                problems.append(Problem(name, str(e)))
+                return None
+            try:
+                return _xlsx_table(wb, None, entity, name, aliases, problems)
+            finally:
+                wb.close()
+        return _csv_table(path.read_bytes(), entity, name, aliases, problems)
+
+    def pull(self) -> Ledger:
+        """Fetch and validate on its own (a connector that delivers all four entities): the Ledger, or
+        :class:`SyncRejected` with every problem, file by file and line by line."""
+        fetched = self.fetch()
+        problems = list(fetched.problems)
+        ledger = build_ledger(fetched.tables, problems, self.known_groups)
         if problems:
-            # Ordered by file, then line, so the report reads top to bottom like the files themselves.
-            problems.sort(key=lambda p: (FILES.index(p.source) if p.source in FILES else len(FILES), p.line or 0))
+            order = {f"{e}.csv": i for i, e in enumerate(ENTITIES)}
+            problems.sort(key=lambda p: (order.get(p.source, len(order)), p.line or 0))
             raise SyncRejected(self.id, tuple(problems))
         return ledger
-
-    def _group(self, s: str) -> str:
-        group = s or "default"
-        if self.known_groups is not None and group not in self.known_groups:
-            raise ValueError(f"unknown group '{group}'; known groups: {', '.join(sorted(self.known_groups))}")
-        return group
-
-    def _build(self, tables: dict[str, Rows | None], problems: list[Problem]) -> Ledger:
-        empty: Rows = []
-        # Ids are registered even for rows with other problems, so one bad cell does not cascade into
-        # "unknown contract" problems on every row that refers to it.
-        chk = RowChecker("counterparties.csv", problems)
-        counterparties = []
-        for line, r in tables["counterparties.csv"] or empty:
-            v = (chk.new_id(line, r), chk.cell(line, r, "name", required), r["inn"], r["email"],
-                 chk.cell(line, r, "group", self._group))
-            if valid(*v):
-                counterparties.append(Counterparty(*v))
-        cp_ids = None if tables["counterparties.csv"] is None else chk.first_line
-
-        chk = RowChecker("contracts.csv", problems)
-        contracts, payment_days = [], {}
-        for line, r in tables["contracts.csv"] or empty:
-            v = (chk.new_id(line, r), chk.cell(line, r, "number", required),
-                 chk.ref(line, r, "counterparty_id", cp_ids, "counterparties.csv"),
-                 chk.cell(line, r, "payment_days", _payment_days), chk.cell(line, r, "currency", _currency),
-                 chk.cell(line, r, "penalty_rate_per_day", parse_penalty_percent))
-            if v[0] is not INVALID:
-                payment_days[v[0]] = v[3]
-            if valid(*v):
-                contracts.append(Contract(*v))
-        ct_ids = None if tables["contracts.csv"] is None else payment_days
-
-        chk = RowChecker("invoices.csv", problems)
-        invoices, invoice_contract = [], {}
-        for line, r in tables["invoices.csv"] or empty:
-            iid, number = chk.new_id(line, r), chk.cell(line, r, "number", required)
-            contract_id = chk.ref(line, r, "contract_id", ct_ids, "contracts.csv")
-            issued, amount = chk.cell(line, r, "date", parse_date), chk.cell(line, r, "amount", parse_money)
-            if iid is not INVALID:
-                invoice_contract[iid] = contract_id
-            if amount is not INVALID and amount == 0:
-                amount = chk.add(line, "amount", "the amount is 0; a credit note is negative, e.g. -1500.00")
-            if r["due_date"]:
-                due = chk.cell(line, r, "due_date", parse_date)
-                if valid(due, issued) and due < issued:
-                    due = chk.add(line, "due_date", f"due date {due.isoformat()} is before the invoice date "
-                                                    f"{issued.isoformat()}")
-            elif valid(issued, contract_id) and payment_days.get(contract_id, INVALID) is not INVALID:
-                due = issued + timedelta(days=payment_days[contract_id])  # the contract's payment term
-            else:
-                due = INVALID  # cannot compute; the date or contract problem is already reported
-            v = (iid, number, contract_id, issued, due, amount)
-            if valid(*v):
-                invoices.append(Invoice(*v))
-        inv_ids = None if tables["invoices.csv"] is None else invoice_contract
-
-        chk = RowChecker("payments.csv", problems)
-        payments = []
-        for line, r in tables["payments.csv"] or empty:
-            pid, contract_id = chk.new_id(line, r), chk.ref(line, r, "contract_id", ct_ids, "contracts.csv")
-            paid, amount = chk.cell(line, r, "date", parse_date), chk.cell(line, r, "amount", parse_money)
-            if amount is not INVALID and amount <= 0:
-                amount = chk.add(line, "amount", f"'{r['amount']}' is not greater than 0; a payment is positive")
-            invoice_id = r["invoice_id"] or None
-            if invoice_id is not None and inv_ids is not None:
-                owner = inv_ids.get(invoice_id, INVALID)
-                if invoice_id not in inv_ids:
-                    invoice_id = chk.add(line, "invoice_id", f"unknown invoice '{invoice_id}': no row with this id "
-                                                             "in invoices.csv")
-                elif valid(owner, contract_id) and owner != contract_id:
-                    invoice_id = chk.add(line, "invoice_id", f"invoice '{invoice_id}' belongs to contract "
-                                                             f"'{owner}', not to '{contract_id}'")
-            v = (pid, contract_id, paid, amount, invoice_id)
-            if valid(*v):
-                payments.append(Payment(*v))
-        return Ledger(tuple(counterparties), tuple(contracts), tuple(invoices), tuple(payments))
 
 
 # Writing.

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(fonts-dejavu-core fonts-noto-mono poppler-utils softhsm2 libnss3-tools)
+DEBS=(fonts-dejavu-core fonts-noto-mono poppler-utils softhsm2 libnss3-tools chromium)
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   missing=()
   for p in "${DEBS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

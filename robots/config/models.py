@@ -13,15 +13,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from robots.config.common import Frozen, Identifier, SecretRef
 from robots.domain import CatchUp, DayCount, PadesLevel
 
-Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$", max_length=64)]
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Company(Frozen):
@@ -111,18 +107,6 @@ class TickConfig(Frozen):
 class DaemonConfig(Frozen):
     timezone: str = "Europe/Moscow"
     ticks: tuple[TickConfig, ...] = (TickConfig(id="morning", cron="0 8 * * *"),)
-
-
-class SecretRef(Frozen):
-    """A secret by reference: an environment variable or a file (mode 0600), never the value itself."""
-
-    @model_validator(mode="after")
-    def _exactly_one(self):
-        refs = [name for name, value in self if name.endswith(("_env", "_file")) and value]
-        if len(refs) != 1:
-            names = [name for name in type(self).model_fields if name.endswith(("_env", "_file"))]
-            raise ValueError(f"give exactly one of {' or '.join(names)}")
-        return self
 
 
 class Pkcs12Source(SecretRef):

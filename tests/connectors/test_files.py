@@ -188,7 +188,7 @@ BAD_CELLS = [
     ("invoices.csv", 5, "due_date", "2026-02-30", "not a real calendar date"),
     ("invoices.csv", 5, "due_date", "2026-03-01", "is before the invoice date 2026-04-01"),
     ("invoices.csv", 3, "contract_id", "C9", "unknown contract 'C9'"),
-    ("invoices.csv", 3, "id", "I1", "duplicate id 'I1': already used on line 2"),
+    ("invoices.csv", 3, "id", "I1", "duplicate id 'I1': already used at invoices.csv:2"),
     ("invoices.csv", 3, "number", "", "is empty"),
     ("payments.csv", 3, "amount", "-99.90", "greater than 0"),
     ("payments.csv", 2, "amount", "0", "greater than 0"),
@@ -201,7 +201,7 @@ BAD_CELLS = [
     ("contracts.csv", 3, "payment_days", "30 дней", "not a whole number of days"),
     ("contracts.csv", 2, "currency", "руб", "3 latin letters"),
     ("contracts.csv", 2, "penalty_rate_per_day", "0.1 в день", "not a percent per day"),
-    ("payments.csv", 3, "id", "P1", "duplicate id 'P1': already used on line 2"),
+    ("payments.csv", 3, "id", "P1", "duplicate id 'P1': already used at payments.csv:2"),
     ("counterparties.csv", 2, "name", "", "is empty"),
 ]
 
@@ -247,7 +247,7 @@ def test_missing_column_is_one_problem_with_the_header_found(tmp_path: Path) -> 
     (folder / "invoices.csv").write_text("id;number;contract;date\nI1;101;C1;2026-03-31\n", encoding="utf-8")
     problems = rejected(folder)
     assert len(problems) == 1 and problems[0].line == 1
-    assert str(problems[0]) == ("invoices.csv:1: missing columns contract_id, due_date, amount; "
+    assert str(problems[0]) == ("invoices.csv:1: missing columns contract_id, amount; "
                                 "the header found is: id, number, contract, date")
 
 
@@ -296,7 +296,7 @@ def test_broken_files(tmp_path: Path) -> None:
     (folder / "contracts.csv").write_bytes(b"")
     problems = rejected(folder)
     assert [p.source for p in problems] == ["contracts.csv", "invoices.csv", "payments.csv"]
-    assert "file is empty" in problems[0].message
+    assert "the table is empty" in problems[0].message
     assert "UTF-16" in problems[1].message
     assert "quoting" in problems[2].message and problems[2].line == 2
 
