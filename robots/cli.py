@@ -45,6 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="create or upgrade the database schema")
     t = sub.add_parser("tick", help="one cycle: sync, age, run what is due (repeatable: a rerun adds nothing)")
     t.add_argument("--as-of", type=_day, required=True, help="the business day, YYYY-MM-DD")
+    sy = sub.add_parser("sync", help="read the ledger from the connectors and swap it in (all or nothing)")
+    sy.add_argument("--accept-loss", action="store_true",
+                    help="apply a snapshot the sanity guard refuses (it lost many invoices or payments), once")
+    c = sub.add_parser("connector", help="check a connector, or write back to the accounting system")
+    csub = c.add_subparsers(dest="connector_command", required=True, metavar="ACTION")
+    cc = csub.add_parser("check", help="fetch and validate what the connectors deliver; change nothing")
+    cc.add_argument("id", nargs="?", help="one connector (default: all of them, validated together)")
+    for action, text in (("block", "stop shipments to a debtor"), ("unblock", "resume shipments to a debtor"),
+                         ("note", "post a note on a debtor's card")):
+        ca = csub.add_parser(action, help=text)
+        ca.add_argument("id", help="the connector to write through")
+        ca.add_argument("--counterparty", required=True, help="counterparty id as the connector knows it")
+        ca.add_argument("--contract", help="only this contract (default: the whole counterparty)")
+        if action == "note":
+            ca.add_argument("--text", required=True)
+        else:
+            ca.add_argument("--reason", required=True)
     pl = sub.add_parser("plan", help="what the robots would do on each coming day; changes nothing")
     pl.add_argument("--as-of", type=_day, required=True)
     pl.add_argument("--days", type=_positive, default=14)
@@ -171,6 +188,13 @@ def _dispatch(args: argparse.Namespace) -> int:
                   f"by catch-up), {report.new_runs} new runs; runs done {len(r.done)}, failed {len(r.failed)}, "
                   f"to retry {len(r.retry)}")
             return EXIT_RUNTIME if r.failed else EXIT_OK
+        elif args.command == "sync":
+            from robots.sync import sync
+
+            ledger = sync(config, store, _now(), accept_loss=args.accept_loss)
+            print("synced: " + ", ".join(f"{n} {k}" for k, n in ledger.counts().items()))
+        elif args.command == "connector":
+            return _connector(config, args)
         elif args.command == "run":
             from robots.daemon import run_daemon
 
@@ -192,6 +216,45 @@ def _dispatch(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return EXIT_OK
+
+
+def _connector(config, args: argparse.Namespace) -> int:
+    from robots.sync import build_connectors, connector_by_id, pull
+
+    if args.connector_command == "check":
+        conns = [connector_by_id(config, args.id)] if args.id else build_connectors(config)
+        try:
+            if args.id:  # one connector alone: its records, without the others' references
+                fetched = conns[0].fetch()
+                counts = {e: len(r) for e, r in fetched.tables.items() if r is not None}
+                if fetched.problems:
+                    from connectors.base import SyncRejected
+
+                    raise SyncRejected(conns[0].id, tuple(fetched.problems))
+                print(f"{args.id}: OK, " + ", ".join(f"{n} {e}" for e, n in counts.items()))
+            else:
+                ledger = pull(conns, config.settings.groups)
+                print("OK: " + ", ".join(f"{n} {k}" for k, n in ledger.counts().items()))
+        finally:
+            for c in conns:
+                c.close()
+        return EXIT_OK
+    from connectors.base import WriteBack, WriteBackUnsupported
+
+    conn = connector_by_id(config, args.id)
+    try:
+        if not isinstance(conn, WriteBack):
+            raise WriteBackUnsupported(f"connector '{args.id}' cannot write back (only rest and ui connectors can)")
+        if args.connector_command == "note":
+            result = conn.post_note(args.counterparty, args.contract, args.text)
+        else:
+            act = conn.block_shipments if args.connector_command == "block" else conn.unblock_shipments
+            result = act(args.counterparty, args.contract, args.reason)
+    finally:
+        conn.close()
+    print(f"{args.id}: {result.action} {'done' if result.ok else 'FAILED'}" + (f" ({result.detail})"
+                                                                              if result.detail else ""))
+    return EXIT_OK if result.ok else EXIT_RUNTIME
 
 
 def _hold(store, args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -24,6 +24,9 @@ class Summary:
     total_open: Decimal = Decimal("0")
     total_overdue: Decimal = Decimal("0")
     failed_runs: list[tuple[str, str]] = field(default_factory=list)
+    last_sync_at: datetime | None = None
+    #: The newest failed sync when it is newer than the last good one: (when, kind, message).
+    sync_failure: tuple[datetime, str, str] | None = None
 
 
 def summarize(store: Store) -> Summary:
@@ -44,6 +47,10 @@ def summarize(store: Store) -> Summary:
     last = store.rows(select(t.evaluations).order_by(t.evaluations.c.id.desc()).limit(1))
     if last:
         s.total_open, s.total_overdue = last[0].total_open, last[0].total_overdue
+    s.last_sync_at = store.last_sync_at()
+    failure = store.last_sync_failure()
+    if failure is not None and (s.last_sync_at is None or failure.failed_at > s.last_sync_at):
+        s.sync_failure = (failure.failed_at, failure.kind, failure.message)
     s.failed_runs = [(r.run_key, r.error or "") for r in
                      store.rows(select(t.runs).where(t.runs.c.status == "failed").order_by(t.runs.c.id).limit(20))]
     return s
@@ -53,6 +60,12 @@ def render_summary(s: Summary) -> str:
     from robots.documents.formatting import format_money
 
     lines = [f"Last evaluation: {s.last_as_of.isoformat() if s.last_as_of else 'none yet'}"]
+    lines.append(f"Last good sync: {s.last_sync_at:%Y-%m-%d %H:%M UTC}" if s.last_sync_at else "Last good sync: none")
+    if s.sync_failure is not None:
+        when, kind, message = s.sync_failure
+        lines.append(f"LAST SYNC FAILED ({kind}, {when:%Y-%m-%d %H:%M UTC}); the robots work from the last good "
+                     "snapshot until it is fixed:")
+        lines += [f"  {line}" for line in message.splitlines()[:12]]
     lines.append(f"Open receivables: {format_money(s.total_open)}; overdue: {format_money(s.total_overdue)}")
     columns = list(s.crossings_run)  # in column order (see summarize)
     if columns:

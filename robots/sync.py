@@ -1,51 +1,173 @@
-"""Sync: pull a whole snapshot from every connector, check it, then swap it into the store in one transaction.
+"""Sync: fetch from every connector, validate all records as one snapshot, check it, then swap it in.
 
-If any connector fails or any record is bad, nothing is applied: the robots never act on a partial ledger.
+The order makes a sync all or nothing:
+
+1. **stage**: every connector fetches everything it delivers into memory (a connector that fails after
+   its retries fails the whole sync: :class:`~connectors.base.ConnectorUnavailable`);
+2. **validate**: :func:`connectors.records.build_ledger` checks the merged records of all connectors together, so a
+   bank's payments file may refer to contracts that the ERP's API delivered; any problem rejects the whole snapshot
+   (:class:`~connectors.base.SyncRejected`, listing every problem with its file/line or source/page/record);
+3. **sanity guard**: a snapshot that lost more than ``sync.max_loss`` of the previous snapshot's invoices or
+   payments is refused (:class:`SyncRefused`): a half-exported ledger must never make robots demand money that
+   was paid. ``sync --accept-loss`` applies such a snapshot once, when a person has checked the loss is real;
+4. **swap**: :meth:`Store.replace_ledger` replaces the snapshot in one transaction; then connectors ``commit``
+   their own state (an incremental watermark only advances once its snapshot is in).
+
+A failed sync is recorded (``sync_failures``) and the tick stops there: nothing is evaluated or sent from a
+partial or stale ledger.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from pathlib import Path
 
-from connectors.base import Connector, Problem, SyncRejected
-from connectors.files import FileConnector
+import structlog
+
+from connectors.base import ENTITIES, Connector, ConnectorUnavailable, Problem, Record, SyncRejected
+from connectors.records import build_ledger
 from robots.config import Config
 from robots.domain import Ledger
+from robots.errors import UsageError
 from robots.store import Store
+
+log = structlog.get_logger("arbots.sync")
+
+#: Kinds the sanity guard watches: losing either would send letters about debts that were paid or never owed.
+GUARDED = ("invoices", "payments")
+
+
+class SyncRefused(UsageError):
+    """The sanity guard refused a snapshot that lost too many of the previous snapshot's records."""
+
+    def __init__(self, source: str, losses: dict[str, tuple[int, int, float]]):
+        self.source, self.losses = source, losses
+        parts = [f"{lost} of {before} {kind} ({lost / before:.1%}, more than the {limit:.0%} allowed by "
+                 f"sync.max_loss.{kind})" for kind, (lost, before, limit) in losses.items()]
+        super().__init__(
+            f"sync of '{source}' refused by the sanity guard: the new snapshot lost {' and '.join(parts)} of the "
+            "previous one; nothing was applied. Check the export in the accounting system; if the loss is real, "
+            "run `run_robots.py sync --accept-loss` once")
+
+    def __reduce__(self):
+        return (type(self), (self.source, self.losses))
+
+
+def state_dir(config: Config, connector_id: str) -> Path:
+    """A connector's own folder for caches and failure artifacts (screenshots, traces)."""
+    return config.resolve(Path("var/connectors")) / connector_id
 
 
 def build_connectors(config: Config) -> list[Connector]:
-    known_groups = frozenset(config.settings.groups)
-    return [FileConnector(c.id, config.resolve(c.path), known_groups=known_groups)
-            for c in config.settings.connectors]
+    from connectors.files import FileConnector
+
+    groups = frozenset(config.settings.groups)
+    built: list[Connector] = []
+    for c in config.settings.connectors:
+        if c.kind == "file":
+            built.append(FileConnector(c.id, config.resolve(c.path), known_groups=groups, entities=c.entities,
+                                       files=c.files, columns=c.columns))
+        elif c.kind == "rest":
+            from connectors.rest import RestConnector
+
+            built.append(RestConnector(c, base_dir=config.base_dir, state_dir=state_dir(config, c.id),
+                                       known_groups=groups))
+        elif c.kind == "ui":
+            from connectors.ui import UiConnector
+
+            built.append(UiConnector(c, base_dir=config.base_dir, state_dir=state_dir(config, c.id),
+                                     known_groups=groups))
+        else:  # pragma: no cover - the config model admits no other kind
+            raise UsageError(f"connector {c.id}: unknown kind {c.kind!r}")
+    return built
 
 
-def pull(connectors: Sequence[Connector]) -> Ledger:
-    """Pull every connector and merge the snapshots; duplicate ids across connectors are refused."""
-    parts = [c.pull() for c in connectors]
-    if len(parts) == 1:
-        return parts[0]
-    merged = Ledger(
-        counterparties=tuple(x for p in parts for x in p.counterparties),
-        contracts=tuple(x for p in parts for x in p.contracts),
-        invoices=tuple(x for p in parts for x in p.invoices),
-        payments=tuple(x for p in parts for x in p.payments),
-    )
-    problems = []
-    for kind in ("counterparties", "contracts", "invoices", "payments"):
-        seen: set[str] = set()
-        for item in getattr(merged, kind):
-            if item.id in seen:
-                problems.append(Problem(source=kind, message=f"id {item.id!r} comes from more than one connector"))
-            seen.add(item.id)
+def connector_by_id(config: Config, connector_id: str) -> Connector:
+    ids = [c.id for c in config.settings.connectors]
+    if connector_id not in ids:
+        raise UsageError(f"no connector '{connector_id}' in {config.path}; the connectors are: {', '.join(ids)}")
+    return build_connectors(config)[ids.index(connector_id)]
+
+
+def source_name(connectors: Sequence[Connector]) -> str:
+    return ",".join(c.id for c in connectors)
+
+
+def pull(connectors: Sequence[Connector], known_groups: Iterable[str] | None = None) -> Ledger:
+    """Fetch from every connector and validate everything as one snapshot; raises on any problem."""
+    tables: dict[str, list[Record] | None] = {}
+    providers: dict[str, list[str]] = {}
+    problems: list[Problem] = []
+    for c in connectors:
+        fetched = c.fetch()
+        problems += fetched.problems
+        for entity, records in fetched.tables.items():
+            providers.setdefault(entity, []).append(c.id)
+            if records is None or tables.get(entity, []) is None:
+                tables[entity] = None
+            else:
+                tables.setdefault(entity, []).extend(records)
+    source = source_name(connectors)
+    for entity in ENTITIES:
+        if entity not in providers:
+            problems.append(Problem(source, f"no connector delivers {entity}; add it to a connector's entities"))
+            tables[entity] = None
+    ledger = build_ledger(tables, problems, known_groups)
     if problems:
-        raise SyncRejected("+".join(c.id for c in connectors), tuple(problems))
-    return merged
-
-
-def sync(config: Config, store: Store, now: datetime, connectors: Sequence[Connector] | None = None) -> Ledger:
-    connectors = list(connectors) if connectors is not None else build_connectors(config)
-    ledger = pull(connectors)
-    store.replace_ledger(ledger, ",".join(c.id for c in connectors), now)
+        raise SyncRejected(source, tuple(problems))
     return ledger
+
+
+def guard(store: Store, ledger: Ledger, config: Config, source: str) -> None:
+    """Refuse ``ledger`` when it lost more than the configured share of the stored snapshot's invoices/payments."""
+    limits = config.settings.sync.max_loss
+    losses: dict[str, tuple[int, int, float]] = {}
+    for kind in GUARDED:
+        before = store.ledger_ids(kind)
+        if not before:
+            continue
+        lost = len(before - {x.id for x in getattr(ledger, kind)})
+        limit = getattr(limits, kind)
+        if lost / len(before) > limit:
+            losses[kind] = (lost, len(before), limit)
+    if losses:
+        raise SyncRefused(source, losses)
+
+
+def sync(config: Config, store: Store, now: datetime, connectors: Sequence[Connector] | None = None, *,
+         accept_loss: bool = False) -> Ledger:
+    """Fetch, validate, guard and swap in the ledger; on any failure record it, apply nothing and raise."""
+    owned = connectors is None
+    conns = build_connectors(config) if connectors is None else list(connectors)
+    source = source_name(conns)
+    try:
+        try:
+            ledger = pull(conns, config.settings.groups)
+            if not accept_loss:
+                guard(store, ledger, config, source)
+        except SyncRefused as exc:
+            log.error("sync_refused", connectors=source, alert=True, error=str(exc))
+            store.record_sync_failure(source, "refused", str(exc), now)
+            raise
+        except SyncRejected as exc:
+            log.error("sync_rejected", connectors=source, problems=len(exc.problems))
+            store.record_sync_failure(source, "rejected", str(exc), now)
+            raise
+        except ConnectorUnavailable as exc:
+            log.error("sync_unavailable", connectors=source, error=str(exc))
+            store.record_sync_failure(source, "unavailable", str(exc), now)
+            raise
+        store.replace_ledger(ledger, source, now)
+        for c in conns:
+            commit = getattr(c, "commit", None)
+            if commit is not None:
+                commit()
+        return ledger
+    finally:
+        if owned:
+            for c in conns:
+                try:
+                    c.close()
+                except Exception:  # closing must not hide the sync's own outcome
+                    log.exception("connector_close_failed", connector=c.id)

@@ -103,7 +103,35 @@ def _connector_problems(src: YamlSource, raw: Mapping[str, Any]) -> list[Problem
                 problems.append(src.problem(("connectors", i, "id"),
                                             f"connector id {cid!r} is used twice (also connectors[{seen[cid]}])"))
             seen.setdefault(cid, i)
+    provided: set[str] = set()
+    for c in connectors:
+        provided |= _entities_of(mapping(c))
+    missing = [e for e in ("counterparties", "contracts", "invoices", "payments") if e not in provided]
+    if missing and provided:
+        problems.append(src.problem(("connectors",), f"no connector delivers {', '.join(missing)}; every ledger "
+                                                     "needs counterparties, contracts, invoices and payments (add "
+                                                     "them to a connector's entities)"))
     return problems
+
+
+def _entities_of(c: Mapping[str, Any]) -> set[str]:
+    """What a raw connector block delivers: its ``entities`` list or mapping, else its preset's, else all four
+    (a file connector's default)."""
+    entities = c.get("entities")
+    if isinstance(entities, list):
+        return {e for e in entities if isinstance(e, str)}
+    names = set(mapping(entities)) if isinstance(entities, Mapping) else set()
+    preset = c.get("preset")
+    if isinstance(preset, str):
+        try:
+            from connectors.presets import load_preset
+
+            names |= set(mapping(load_preset(preset).get("entities")))
+        except Exception:  # an unknown preset is reported by the connector's own model
+            return {"counterparties", "contracts", "invoices", "payments"}
+    if entities is None and preset is None:
+        return {"counterparties", "contracts", "invoices", "payments"}
+    return names
 
 
 def _database_problems(src: YamlSource, db: Database) -> list[Problem]:

@@ -48,13 +48,51 @@ class Paths(Frozen):
     templates: Path = Path("scenarios/templates")
 
 
+Entity = Literal["counterparties", "contracts", "invoices", "payments"]
+
+
 class FileConnectorConfig(Frozen):
+    """CSV or XLSX files: ``<entity>.csv`` / ``<entity>.xlsx`` in the folder ``path``, or one workbook with a
+    sheet per entity (``path: ledger.xlsx``)."""
+
     id: Identifier
     kind: Literal["file"]
     path: Path
+    #: What this connector delivers (default: all four); e.g. [payments] for a bank's statement export.
+    entities: tuple[Entity, ...] = ("counterparties", "contracts", "invoices", "payments")
+    #: A file name (in the folder) or sheet name (in the workbook) per entity instead of the default.
+    files: Mapping[Entity, str] = Field(default_factory=dict)
+    #: Header names per entity and ledger field, when the file's differ: {payments: {amount: Сумма}}.
+    columns: Mapping[Entity, Mapping[str, str]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_fields(self):
+        from connectors.base import FIELDS
+
+        for entity, mapping in self.columns.items():
+            unknown = sorted(set(mapping) - set(FIELDS[entity]))
+            if unknown:
+                raise ValueError(f"columns.{entity}: unknown field(s) {', '.join(unknown)}; the fields of {entity} "
+                                 f"are {', '.join(FIELDS[entity])}")
+        if len(set(self.entities)) != len(self.entities) or not self.entities:
+            raise ValueError("entities: list each of counterparties, contracts, invoices, payments at most once")
+        return self
 
 
 ConnectorConfig = Annotated[FileConnectorConfig, Field(discriminator="kind")]
+
+
+class LossLimits(Frozen):
+    """The sanity guard: the largest share of the previous snapshot's records a new snapshot may lose."""
+
+    invoices: float = Field(default=0.10, ge=0, le=1)
+    payments: float = Field(default=0.10, ge=0, le=1)
+
+
+class SyncConfig(Frozen):
+    #: A snapshot that loses more than this share of the previous one's invoices (or payments) is refused:
+    #: a half-exported ledger would make robots demand money that was paid. ``sync --accept-loss`` overrides once.
+    max_loss: LossLimits = LossLimits()
 
 
 class CalendarConfig(Frozen):
@@ -211,6 +249,7 @@ class Settings(Frozen):
     database: Database = Database()
     paths: Paths = Paths()
     connectors: tuple[ConnectorConfig, ...] = Field(min_length=1)
+    sync: SyncConfig = SyncConfig()
     calendar: CalendarConfig = CalendarConfig()
     aging: AgingConfig = AgingConfig()
     groups: Mapping[Identifier, GroupConfig]

@@ -213,6 +213,16 @@ holds = Table(
     Column("opened_at", TS, nullable=False),
     Column("released_at", TS, nullable=True),
 )
+sync_failures = Table(
+    "sync_failures", metadata,
+    # A sync that applied nothing (migration 0004): kind rejected (bad data), unavailable, refused (sanity guard).
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("connectors", Text, nullable=False),
+    Column("failed_at", TS, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+)
+
 
 closed_invoices = Table(
     "closed_invoices", metadata,

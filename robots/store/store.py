@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, and_, create_engine, event, func, insert, or_, select, update
 
@@ -34,6 +34,13 @@ def utc(ts: datetime | None) -> datetime | None:
     if ts is None:
         return None
     return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+
+
+class SyncFailure(NamedTuple):
+    connectors: str
+    failed_at: datetime
+    kind: str
+    message: str
 
 
 class Store:
@@ -140,6 +147,27 @@ class Store:
     def last_sync_at(self) -> datetime | None:
         with self.engine.connect() as conn:
             return utc(conn.execute(select(func.max(t.syncs.c.finished_at))).scalar())
+
+    def ledger_ids(self, kind: str) -> set[str]:
+        """The ids of one kind of record (``invoices``, ``payments``, ...) in the current snapshot."""
+        table = {"counterparties": t.counterparties, "contracts": t.contracts, "invoices": t.invoices,
+                 "payments": t.payments}[kind]
+        with self.engine.connect() as conn:
+            return {row[0] for row in conn.execute(select(table.c.id))}
+
+    def record_sync_failure(self, connectors: str, kind: str, message: str, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(t.sync_failures).values(connectors=connectors, failed_at=now, kind=kind,
+                                                        message=message))
+
+    def last_sync_failure(self) -> Any | None:
+        """The newest failed sync (connectors, failed_at, kind, message), or None."""
+        f = t.sync_failures
+        with self.engine.connect() as conn:
+            row = conn.execute(select(f).order_by(f.c.id.desc()).limit(1)).first()
+        if row is None:
+            return None
+        return SyncFailure(row.connectors, utc(row.failed_at), row.kind, row.message)
 
     # -- evaluations ----------------------------------------------------------------------------------------
 
