@@ -29,7 +29,8 @@ _ISO_TS_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d
 _RU_RE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})", re.ASCII)
 _MONEY_HINT = "write it as 1234.56 or 1 234,56"
 _DATE_HINT = "write it as 2026-03-31 or 31.03.2026"
-_MAX_WHOLE_DIGITS = 15  # beyond any real invoice, and beyond what Decimal's default precision keeps exact
+_MAX_WHOLE_DIGITS = 15
+_MINUS_SIGNS = ("\u2212", "\u2013")  # beyond any real invoice, and beyond what Decimal's default precision keeps exact
 
 
 class _Empty(ValueError):
@@ -87,6 +88,8 @@ def parse_money(v: Any) -> Decimal:
     s = v.strip()
     if not s:
         raise _Empty(f"the amount is empty; {_MONEY_HINT}")
+    if s.startswith(_MINUS_SIGNS):  # web pages print U+2212 (and sometimes en dash) for minus
+        s = "-" + s[1:].lstrip()
     negative = s.startswith("-")
     body = s[1:] if negative else s
     if any(c.isalpha() for c in body):
