@@ -1,14 +1,17 @@
 """``demo``: a self-contained workdir, a generated Russian B2B ledger, and 60 simulated days of robot work.
 
-The workdir gets a copy of the config and scenarios it used, the SQLite database, the ledger CSVs the built-in
-demo accounting system exported, and the archive with every letter. Each simulated day the accounting system
-exports what it knows on that day and the robots tick once. Running the demo again continues from the last
-simulated day (re-ticking it, which finds nothing new if it had finished) and duplicates nothing.
+The workdir gets a copy of the config and scenarios it used, the SQLite database and the archive with every
+letter. The built-in demo accounting system (demo_erp/: an HTML UI behind a login and a JSON API) runs on the
+loopback address the config's REST connector names; each simulated day it knows what was booked by that day, and
+the robots tick once, reading it over the API like any accounting system. (A workdir whose config reads CSV files
+instead gets the day's ledger written as CSV.) Running the demo again continues from the last simulated day
+(re-ticking it, which finds nothing new if it had finished) and duplicates nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ from typing import Any
 from connectors.demo_ledger import generate_demo_ledger, ledger_as_of
 from connectors.files import write_ledger_csv
 from robots.config import Config, load_config
+from robots.domain import Ledger
 from robots.errors import UsageError
 from robots.store import Store
 from robots.summary import Summary, summarize
@@ -85,7 +89,6 @@ def run_demo(
         raise UsageError(f"the demo workdir {workdir} was made by an older arbots (its archive folders are not "
                          "BagIt bags); remove it (`make clean`) and run the demo again")
     ledger = generate_demo_ledger(seed=DEMO_SEED, start=DEMO_START, days=days)
-    ledger_dir = config.resolve(config.settings.connectors[0].path)
     pki = demo_pki(config, clock())
     with contextlib.ExitStack() as stack:
         try:
@@ -93,6 +96,7 @@ def run_demo(
         except OSError as exc:
             raise UsageError(f"the demo PKI's services cannot listen on {pki.base_url} ({exc.strerror}); stop what "
                              "uses that port and run the demo again") from None
+        publish = demo_accounting_system(config, ledger_as_of(ledger, DEMO_START), stack)
         store = Store.open(config.database_url())
         stack.callback(store.close)
         services = services_for(config, store)
@@ -103,7 +107,7 @@ def run_demo(
         ran: list[date] = []
         day = first
         while day <= end:
-            write_ledger_csv(ledger_as_of(ledger, day), ledger_dir)
+            publish(ledger_as_of(ledger, day))
             report = tick(services, day, clock())
             ran.append(day)
             if on_day:
@@ -114,6 +118,44 @@ def run_demo(
         if last_day is not None:
             result.report, result.bi, result.verify = outputs(config, store, last_day)
         return result
+
+
+def demo_accounting_system(config: Config, first: Ledger, stack: contextlib.ExitStack) -> Callable[[Ledger], None]:
+    """Start the demo accounting system where the config's connector expects it; return how to publish a day.
+
+    A ``rest`` connector: demo_erp serves the ledger on the connector's loopback host and port, with the user of its
+    Basic auth and a password generated into its password file on the first run. A ``file`` connector: the ledger is
+    written as CSV into its folder, as an accounting system's nightly export would be.
+    """
+    import secrets
+    from urllib.parse import urlsplit
+
+    connector = config.settings.connectors[0]
+    if connector.kind == "file":
+        folder = config.resolve(connector.path)
+        return lambda ledger: write_ledger_csv(ledger, folder)
+    basic = connector.auth.basic if connector.kind == "rest" and connector.auth else None
+    url = urlsplit(connector.base_url)
+    if basic is None or basic.password_file is None or url.hostname not in ("127.0.0.1", "localhost"):
+        raise UsageError("the demo serves its accounting system to a rest connector on 127.0.0.1 with auth.basic "
+                         "and a password_file (see the repository's schedules.yaml)")
+    password_file = config.resolve(basic.password_file)
+    if not password_file.exists():
+        password_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(secrets.token_urlsafe(18) + "\n")
+    password = password_file.read_text(encoding="utf-8").strip()
+
+    from demo_erp import create_app, serve
+
+    app = create_app(first, username=basic.username, password=password)
+    try:
+        stack.enter_context(serve(app, url.hostname, url.port or 80))
+    except OSError as exc:
+        raise UsageError(f"the demo accounting system cannot listen on {url.hostname}:{url.port} ({exc.strerror}); "
+                         "stop what uses that port and run the demo again") from None
+    return app.state.erp.set_ledger
 
 
 def outputs(config: Config, store: Store, as_of: date) -> tuple[Path, Path, Any]:

@@ -69,6 +69,24 @@ def officer_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PKI]:
         yield pki
 
 
+#: The connector tests use when they write the ledger as CSV files (write_ledger_csv) instead of serving it.
+CSV_CONNECTOR = {"id": "ledger", "kind": "file", "path": "var/ledger"}
+
+
+def use_csv_ledger(root: Path) -> Path:
+    """Make a copied config (root/schedules.yaml) read the ledger from CSV files in root/var/ledger, instead of the
+    demo accounting system the repository's config names; return the folder."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    config = root / "schedules.yaml"
+    settings = yaml.load(config.read_text(encoding="utf-8"))
+    settings["connectors"] = [dict(CSV_CONNECTOR)]
+    with config.open("w", encoding="utf-8") as f:
+        yaml.dump(settings, f)
+    return root / "var" / "ledger"
+
+
 def install_pki(root: Path, pki: PKI) -> None:
     """Give a copied config (root/schedules.yaml) the session's PKI: its files in var/pki, its port in the URLs."""
     shutil.copytree(pki.folder, root / "var" / "pki")

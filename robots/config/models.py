@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from connectors.rest import RestConnectorConfig
+from connectors.ui import UiConnectorConfig
 from robots.config.common import Frozen, Identifier, SecretRef
 from robots.domain import CatchUp, DayCount, PadesLevel
 
@@ -79,7 +81,7 @@ class FileConnectorConfig(Frozen):
         return self
 
 
-ConnectorConfig = Annotated[FileConnectorConfig, Field(discriminator="kind")]
+ConnectorConfig = Annotated[FileConnectorConfig | RestConnectorConfig | UiConnectorConfig, Field(discriminator="kind")]
 
 
 class LossLimits(Frozen):

@@ -16,7 +16,7 @@ from connectors.files import write_ledger_csv
 from robots.config import load_config
 from robots.store import Store
 from robots.tick import services_for, tick
-from tests.conftest import install_pki
+from tests.conftest import install_pki, use_csv_ledger
 from tests.e2e.conftest import DUE, REPO, simple_ledger
 
 NOW = datetime(2026, 3, 20, 9, 0, tzinfo=timezone.utc)
@@ -52,6 +52,7 @@ def archive_world_template(tmp_path_factory, officer_pki) -> Path:
     root = tmp_path_factory.mktemp("archive-world")
     shutil.copy2(REPO / "schedules.yaml", root / "schedules.yaml")
     shutil.copytree(REPO / "scenarios", root / "scenarios")
+    use_csv_ledger(root)
     install_pki(root, officer_pki)
     write_ledger_csv(simple_ledger(3), root / "var" / "ledger")
     config = load_config(root / "schedules.yaml")

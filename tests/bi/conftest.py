@@ -17,6 +17,7 @@ from connectors.demo_ledger import generate_demo_ledger, ledger_as_of
 from connectors.files import write_ledger_csv
 from robots.config import Config, load_config
 from robots.store import Store
+from tests.conftest import CSV_CONNECTOR
 from robots.tick import services_for, tick
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,6 +33,7 @@ def unsigned_config(root: Path) -> Path:
     settings = yaml.load((REPO / "schedules.yaml").read_text(encoding="utf-8"))
     for key in ("officers", "signing"):
         settings.pop(key, None)
+    settings["connectors"] = [dict(CSV_CONNECTOR)]
     with (root / "schedules.yaml").open("w", encoding="utf-8") as f:
         yaml.dump(settings, f)
     shutil.copytree(REPO / "scenarios", root / "scenarios")

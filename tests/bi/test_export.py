@@ -49,7 +49,7 @@ from robots.store import Store
 from robots.store import schema as t
 from robots.store.store import utc
 from robots.tick import services_for, tick
-from tests.conftest import PG_ADMIN_URL, install_pki
+from tests.conftest import PG_ADMIN_URL, install_pki, use_csv_ledger
 
 REPO = Path(__file__).resolve().parents[2]
 D = Decimal
@@ -87,6 +87,7 @@ def world(request, tmp_path_factory, officer_pki):
     root = tmp_path_factory.mktemp(f"bi-export-{request.param}")
     shutil.copy2(REPO / "schedules.yaml", root / "schedules.yaml")
     shutil.copytree(REPO / "scenarios", root / "scenarios")
+    use_csv_ledger(root)
     install_pki(root, officer_pki)
     config = load_config(root / "schedules.yaml")
     schema = None

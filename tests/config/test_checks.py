@@ -8,6 +8,9 @@ import sys
 
 import pytest
 
+#: The line of the shipped config that new keys of the first connector are added after.
+BASE_LINE = "    base_url: http://127.0.0.1:8780/api/v1/\n"
+
 
 from .conftest import REPO
 
@@ -86,20 +89,20 @@ def test_missing_scenarios_folder_is_reported_in_the_right_file_at_its_line(tmp_
 
 
 def test_duplicate_connector_ids_are_refused(cfg):
-    cfg.edit("    path: var/ledger\n", "    path: var/ledger\n  - id: ledger\n    kind: file\n    path: var/other\n")
+    cfg.edit("\nsync:\n", "  - id: erp\n    kind: file\n    path: var/other\n\nsync:\n")
     report = cfg.problems()
-    assert report.lines == (cfg.at("connectors[1].id", "- id: ledger", occurrence=2)
-                            + "connector id 'ledger' is used twice (also connectors[0])",)
+    assert report.lines == (cfg.at("connectors[1].id", "- id: erp", occurrence=2)
+                            + "connector id 'erp' is used twice (also connectors[0])",)
 
 
 def test_unknown_connector_kind_is_reported_naming_the_kind_and_the_known_ones(cfg):
-    cfg.edit("    kind: file ", "    kind: ftp  ")
+    cfg.edit("    kind: rest\n", "    kind: ftp\n")
     report = cfg.problems()
     report.find(f"{SCHED}:", "connectors[0].kind", "'ftp'", "known kinds: file")
 
 
 def test_unknown_connector_kind_points_at_the_kind_line_and_nothing_else(cfg):
-    cfg.edit("    kind: file ", "    kind: ftp  ")
+    cfg.edit("    kind: rest\n", "    kind: ftp\n")
     report = cfg.problems()
     report.find(cfg.at("connectors[0].kind", "kind: ftp"), "'ftp'", "file")
     assert len(report.lines) == 1, report.listing()
@@ -172,7 +175,7 @@ def test_problems_in_schedules_yaml_and_several_scenarios_come_in_one_error(cfg)
 
 def test_secrets_and_schema_errors_are_reported_together(cfg):
     cfg.edit("catch_up: latest", "catch_up: sometimes")
-    cfg.edit("    path: var/ledger\n", f"    path: var/ledger\n    api_key: {SECRET}\n")
+    cfg.edit(BASE_LINE, f"{BASE_LINE}    api_key: {SECRET}\n")
     report = cfg.problems()
     report.find(cfg.at("aging.catch_up", "catch_up:"), "'latest' or 'all'")
     report.find(cfg.at("connectors[0].api_key", "api_key:"), "secrets are never written")

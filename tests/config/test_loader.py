@@ -232,7 +232,7 @@ def test_typo_in_a_required_column_key_gives_both_the_missing_key_and_the_hint(c
     pytest.param("max_attempts: 5", "max_attempts: 0", "max_attempts:", "runner.max_attempts",
                  ("greater than or equal to 1",), id="max-attempts-zero"),
     pytest.param("version: 1", "version: 2", "version:", "version", ("(got 2)",), id="version"),
-    pytest.param('inn: "7701234568"', "inn: 7701234568", "inn:", "company.inn",
+    pytest.param('inn: "7701234568"', "inn: 7701234568", "inn: 7701234568", "company.inn",
                  ("valid string", "(got 7701234568)"), id="inn-unquoted-number"),
     pytest.param("  key_accounts:", "  key accounts:", "key accounts:", "groups.key accounts",
                  ("should match pattern",), id="group-name-not-an-identifier"),

@@ -3,12 +3,12 @@ YAML path, all at once, and a secret never appears in a message."""
 
 from __future__ import annotations
 
-
 import pytest
 
 
-
 SCHED = "schedules.yaml"
+#: The line of the shipped config that new keys of the first connector are added after.
+BASE_LINE = "    base_url: http://127.0.0.1:8780/api/v1/\n"
 SECRET = "Sup3rS3cretValue"
 
 
@@ -18,13 +18,13 @@ SECRET = "Sup3rS3cretValue"
 @pytest.mark.parametrize("old, new, needle, path, key", [
     pytest.param("  inn:", f"  password: {SECRET}\n  inn:", "password:", "company.password", "password",
                  id="password-in-company"),
-    pytest.param("    path: var/ledger\n", f"    path: var/ledger\n    api_key: {SECRET}\n", "api_key:",
+    pytest.param(BASE_LINE, f"{BASE_LINE}    api_key: {SECRET}\n", "api_key:",
                  "connectors[0].api_key", "api_key", id="api-key-in-connector"),
     pytest.param("  country: RU", f"  pin: '{SECRET}'\n  country: RU", "pin:", "calendar.pin", "pin",
                  id="pin-in-calendar"),
     pytest.param("version: 1\n", f"version: 1\nsmtp_token: {SECRET}\n", "smtp_token:", "smtp_token", "smtp_token",
                  id="suffix-token-top-level"),
-    pytest.param("    path: var/ledger\n", f"    path: var/ledger\n    headers: [{{Token: {SECRET}}}]\n", "headers:",
+    pytest.param(BASE_LINE, f"{BASE_LINE}    headers: [{{Token: {SECRET}}}]\n", "headers:",
                  "connectors[0].headers[0].Token", "Token", id="inside-a-list"),
 ])
 def test_inline_secret_in_schedules_yaml_is_refused_without_echoing_it(cfg, old, new, needle, path, key):

@@ -26,6 +26,11 @@ from tests.e2e.conftest import REPO
 
 NOW = datetime(2026, 3, 12, 9, 0, tzinfo=timezone.utc)
 
+CSV = """connectors:
+  - id: ledger
+    kind: file
+    path: var/ledger
+"""
 TWO_CONNECTORS = """connectors:
   - id: erp
     kind: file
@@ -43,10 +48,9 @@ TWO_CONNECTORS = """connectors:
 def _workdir(tmp_path: Path, connectors_yaml: str | None = None) -> Path:
     shutil.copytree(REPO / "scenarios", tmp_path / "scenarios")
     text = (REPO / "schedules.yaml").read_text(encoding="utf-8")
-    if connectors_yaml is not None:
-        start = text.index("connectors:\n")
-        end = text.index("\ncalendar:")
-        text = text[:start] + connectors_yaml + text[end:]
+    start = text.index("connectors:\n")
+    end = text.index("\nsync:")
+    text = text[:start] + (connectors_yaml or CSV) + text[end:]
     (tmp_path / "schedules.yaml").write_text(text, encoding="utf-8")
     return tmp_path / "schedules.yaml"
 

@@ -15,7 +15,7 @@ import pytest
 
 from connectors.files import write_ledger_csv
 from robots.domain import Contract, Counterparty, Invoice, Ledger, Payment
-from tests.conftest import install_pki
+from tests.conftest import install_pki, use_csv_ledger
 
 REPO = Path(__file__).resolve().parents[2]
 DUE = date(2026, 3, 10)
@@ -70,6 +70,7 @@ class Workdir:
 def workdir(tmp_path: Path, officer_pki) -> Workdir:
     shutil.copy2(REPO / "schedules.yaml", tmp_path / "schedules.yaml")
     shutil.copytree(REPO / "scenarios", tmp_path / "scenarios")
+    use_csv_ledger(tmp_path)
     install_pki(tmp_path, officer_pki)
     return Workdir(tmp_path)
 

@@ -11,6 +11,9 @@ import pytest
 
 from signing.pki import free_port
 from tests.conftest import DEMO_PKI_ADDRESS
+
+#: Where the repository's schedules.yaml expects the demo accounting system; tests move it to a free port.
+DEMO_ERP_ADDRESS = "127.0.0.1:8780"
 from tests.e2e.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -22,7 +25,10 @@ def _demo_workdir(tmp_path):
     work.mkdir()
     shutil.copytree(REPO / "scenarios", work / "scenarios")
     text = (REPO / "schedules.yaml").read_text(encoding="utf-8")
-    (work / "schedules.yaml").write_text(text.replace(DEMO_PKI_ADDRESS, f"127.0.0.1:{free_port()}"), encoding="utf-8")
+    assert DEMO_ERP_ADDRESS in text, "schedules.yaml no longer names the demo accounting system's address"
+    text = text.replace(DEMO_PKI_ADDRESS, f"127.0.0.1:{free_port()}").replace(DEMO_ERP_ADDRESS,
+                                                                              f"127.0.0.1:{free_port()}")
+    (work / "schedules.yaml").write_text(text, encoding="utf-8")
     return work
 
 
@@ -33,8 +39,12 @@ def test_the_demo_simulates_days_leaves_everything_in_its_workdir_and_reruns_wit
     assert first.returncode == 0, first.stderr
     assert "Simulated 2026-01-12 .. 2026-01-25 (14 ticks)" in first.stdout
     assert "Crossings per column" in first.stdout and "Open receivables:" in first.stdout
-    for produced in ("schedules.yaml", "scenarios/payment_request.yaml", "var/arbots.db", "var/ledger/invoices.csv"):
+    for produced in ("schedules.yaml", "scenarios/payment_request.yaml", "var/arbots.db", "var/erp-password"):
         assert (work / produced).exists(), produced
+    assert (work / "var" / "erp-password").stat().st_mode & 0o077 == 0  # the demo ERP's password: owner only
+    assert not (work / "var" / "ledger").exists()  # the ledger came over the demo accounting system's API
+    password = (work / "var" / "erp-password").read_text(encoding="utf-8").strip()
+    assert len(password) >= 16 and password not in first.stdout + first.stderr
     pdfs = sorted((work / "var" / "archive").rglob("*.pdf"))
     assert len(pdfs) > 20
     sidecar = json.loads(pdfs[0].with_name(pdfs[0].name + ".json").read_text(encoding="utf-8"))

@@ -13,7 +13,7 @@ from robots.config import load_config
 from robots.store import Store
 from robots.store import schema as t
 from robots.tick import services_for, tick
-from tests.conftest import install_pki
+from tests.conftest import install_pki, use_csv_ledger
 from tests.e2e.conftest import DUE, REPO, simple_ledger
 from connectors.files import write_ledger_csv
 
@@ -25,6 +25,7 @@ AS_OF = DUE + timedelta(days=2)
 def env(tmp_path: Path, officer_pki):
     shutil.copy2(REPO / "schedules.yaml", tmp_path / "schedules.yaml")
     shutil.copytree(REPO / "scenarios", tmp_path / "scenarios")
+    use_csv_ledger(tmp_path)
     install_pki(tmp_path, officer_pki)
     write_ledger_csv(simple_ledger(2), tmp_path / "var" / "ledger")
     return tmp_path

@@ -1,0 +1,900 @@
+"""The REST connector: ledger records from a JSON API (a custom ERP, 1C's OData interface, Fava's query API).
+
+One :class:`httpx.Client` per connector (HTTP/1.1 keep-alive, the session cookie of a form login). Every request
+goes through one retry policy: timeouts, connection errors, 5xx, 408 and 429 are retried with exponential backoff
+and jitter (429 and 503 honour ``Retry-After`` seconds, capped at ``max_backoff``); when the attempts are spent
+the fetch raises :class:`~connectors.base.ConnectorUnavailable` ("GET invoices page 7: HTTP 503 after 5
+attempts"). Answers that retrying cannot fix (401/403/404/400, an HTML login page, malformed JSON, a records
+path that is not there) become a :class:`~connectors.base.Problem` for that entity, whose table is then None.
+
+Paging stops on a short page (offset and page kinds), an empty page, or a null next link/cursor; a next link or
+cursor seen twice, or the same full page twice, is a problem rather than an endless loop. Incremental sync keeps
+the last snapshot of an entity in ``state_dir/<entity>.json``, written only by :meth:`RestConnector.commit`
+after the ledger was stored. Messages never carry the password, token or key.
+"""
+
+from __future__ import annotations
+
+import base64
+import gc
+import hashlib
+import json
+import os
+import random
+import re
+import ssl
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import quote, quote_plus, urlencode, urljoin, urlsplit
+
+import httpx
+from pydantic import Field, field_validator, model_validator
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from connectors.base import ENTITIES, FIELDS, OPTIONAL_FIELDS, ConnectorUnavailable, Fetched, Problem, Record, \
+    SyncRejected, Where, WriteBackUnsupported, WriteResult, read_secret
+from connectors.mapping import MISSING, EntityMapping, FieldExpr, MappingError, compile_path
+from connectors.presets import apply_preset
+from connectors.records import build_ledger
+from robots.config.common import Frozen, Identifier, SecretRef
+from robots.domain import Ledger
+from robots.errors import BusinessError, UsageError
+
+# ------------------------------------------------------------------------------------------------- config
+
+
+class BasicAuth(SecretRef):
+    username: str
+    password_env: str | None = None
+    password_file: Path | None = None
+
+
+class BearerAuth(SecretRef):
+    token_env: str | None = None
+    token_file: Path | None = None
+
+
+class ApiKeyAuth(SecretRef):
+    header: str = "X-API-Key"
+    key_env: str | None = None
+    key_file: Path | None = None
+
+
+class FormLogin(SecretRef):
+    """POST a login form (relative to base_url), follow the redirect and keep the session cookie."""
+
+    url: str = "login"
+    username_field: str = "username"
+    password_field: str = "password"
+    username: str
+    password_env: str | None = None
+    password_file: Path | None = None
+
+
+class AuthConfig(Frozen):
+    basic: BasicAuth | None = None
+    bearer: BearerAuth | None = None
+    api_key: ApiKeyAuth | None = None
+    form_login: FormLogin | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        if sum(v is not None for _, v in self) != 1:
+            raise ValueError("give exactly one of basic, bearer, api_key, form_login")
+        return self
+
+
+class TimeoutConfig(Frozen):
+    """Seconds: to connect, and to wait for each read (and write) of an answer."""
+
+    connect: float = Field(5.0, gt=0)
+    read: float = Field(30.0, gt=0)
+
+
+class RetryConfig(Frozen):
+    """``attempts`` in all (1 = no retry); waits grow from ``backoff`` seconds, doubling, at most ``max_backoff``."""
+
+    attempts: int = Field(5, ge=1, le=50)
+    backoff: float = Field(0.5, ge=0)
+    max_backoff: float = Field(30.0, ge=0)
+
+
+class TlsConfig(Frozen):
+    verify: bool = True
+    #: PEM file of the CA that signed the server's certificate (a private CA), relative to schedules.yaml.
+    ca_bundle: Path | None = None
+
+    @model_validator(mode="after")
+    def _bundle_needs_verify(self):
+        if self.ca_bundle is not None and not self.verify:
+            raise ValueError("ca_bundle is given but verify is false; drop one of them")
+        return self
+
+
+class OffsetPaging(Frozen):
+    """``$top``/``$skip`` style. ``size`` must not exceed the server's largest page: a short page ends paging."""
+
+    kind: Literal["offset"]
+    limit_param: str = "$top"
+    offset_param: str = "$skip"
+    size: int = Field(1000, ge=1)
+
+
+class PagePaging(Frozen):
+    kind: Literal["page"]
+    page_param: str = "page"
+    size_param: str | None = "per_page"
+    size: int = Field(100, ge=1)
+    first: int = Field(1, ge=0)
+
+
+class CursorPaging(Frozen):
+    kind: Literal["cursor"]
+    cursor_param: str = "cursor"
+    #: Path in the answer to the next cursor; null, empty or absent ends paging.
+    next: str = "next_cursor"
+    size_param: str | None = "limit"
+    size: int | None = Field(500, ge=1)
+
+
+class NextLinkPaging(Frozen):
+    kind: Literal["next_link"]
+    #: Path in the answer to the next page's URL (absolute, or relative to the current one); null ends paging.
+    next: str = "links.next"
+
+
+class NoPaging(Frozen):
+    kind: Literal["none"] = "none"
+
+
+Paging = Annotated[OffsetPaging | PagePaging | CursorPaging | NextLinkPaging | NoPaging, Field(discriminator="kind")]
+ParamValue = str | int | float | bool | Decimal
+
+
+class IncrementalConfig(Frozen):
+    """Ask only for records changed since the last sync: ``param=<max of field>``; every ``full_every``-th fetch
+    asks for everything (that is when deleted records disappear)."""
+
+    param: str
+    field: str
+    full_every: int = Field(24, ge=1)
+    #: Path of the record's unique key in the raw record; default: the entity's ``id`` field. Needed with explode.
+    key: str | None = None
+
+
+class EntityConfig(Frozen):
+    path: str
+    params: dict[str, ParamValue] = {}
+    records: str | None = None
+    columns: str | None = None
+    paging: Paging = NoPaging()
+    explode: str | None = None
+    where: dict[str, Any] = {}
+    fields: dict[str, FieldExpr]
+    incremental: IncrementalConfig | None = None
+
+
+class WriteAction(Frozen):
+    """One write-back request. Placeholders {counterparty_id} {contract_id} {reason} {text}: URL-quoted in
+    ``path``, substituted as text in ``json``/``params``/``form`` (a JSON value that is only ``{contract_id}``
+    becomes null when there is no contract)."""
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    path: str
+    json_: Any = Field(None, alias="json")
+    params: dict[str, str] = {}
+    form: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.json_ is not None and self.form:
+            raise ValueError("give json or form, not both")
+        for text in _strings([self.path, self.json_, self.params, self.form]):
+            unknown = set(_PLACEHOLDER_RE.findall(text)) - set(PLACEHOLDERS)
+            if unknown:
+                raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}} in '{text}'; known: "
+                                 + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS))
+        return self
+
+
+class WriteBackConfig(Frozen):
+    block_shipments: WriteAction | None = None
+    unblock_shipments: WriteAction | None = None
+    post_note: WriteAction | None = None
+
+
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+class RestConnectorConfig(Frozen):
+    """``kind: rest`` in schedules.yaml's ``connectors:`` list (docs/connectors.md)."""
+
+    id: Identifier
+    kind: Literal["rest"]
+    preset: str | None = None
+    base_url: str
+    auth: AuthConfig | None = None
+    headers: dict[str, str] = {}
+    timeout: TimeoutConfig = TimeoutConfig()
+    retries: RetryConfig = RetryConfig()
+    tls: TlsConfig = TlsConfig()
+    empty_values: tuple[str | int, ...] = ()
+    date_formats: tuple[str, ...] = ()
+    entities: dict[str, EntityConfig] = Field(min_length=1)
+    write_back: WriteBackConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        return apply_preset(data)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"'{v}' is not an http(s) URL such as http://erp.local:8780/api/v1/")
+        if parts.username or parts.password:
+            raise ValueError("the URL must not hold a user or password; use auth with *_env or *_file")
+        return v if v.endswith("/") else v + "/"  # so that relative paths stay below it
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
+        secret = sorted(h for h in v if h.lower() in _SECRET_HEADERS)
+        if secret:
+            raise ValueError(f"header {secret[0]} carries a secret; configure it under auth (with *_env or *_file)")
+        return v
+
+    @field_validator("date_formats")
+    @classmethod
+    def _formats(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for fmt in v:
+            if "%" not in fmt:
+                raise ValueError(f"'{fmt}' is not a strptime format (e.g. %d.%m.%Y %H:%M)")
+        return v
+
+    @model_validator(mode="after")
+    def _entities(self):
+        errors = []
+        for entity, e in self.entities.items():
+            if entity not in ENTITIES:
+                errors.append(f"entities.{entity}: unknown entity; use any of {', '.join(ENTITIES)}")
+                continue
+            missing = [f for f in FIELDS[entity] if f not in e.fields and f not in OPTIONAL_FIELDS[entity]]
+            if missing:
+                errors.append(f"entities.{entity}.fields: missing {', '.join(missing)}")
+            try:
+                mapping_of(self, entity)
+                if e.incremental is not None:
+                    _key_expr(entity, e)
+                    compile_path(e.incremental.field)
+            except ValueError as exc:
+                errors.append(f"entities.{entity}: {exc}")
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+
+def mapping_of(config: RestConnectorConfig, entity: str) -> EntityMapping:
+    e = config.entities[entity]
+    return EntityMapping(entity, e.fields, records=e.records, columns=e.columns, explode=e.explode, where=e.where,
+                         empty_values=config.empty_values, date_formats=config.date_formats)
+
+
+def _key_expr(entity: str, e: EntityConfig) -> str:
+    assert e.incremental is not None
+    if e.incremental.key is not None:
+        return e.incremental.key
+    expr = e.fields.get("id")
+    if e.explode or not isinstance(expr, str) or expr.startswith("^."):
+        raise ValueError("incremental.key is needed (the path of the raw record's unique key): the id field is "
+                         "not a plain path of the raw record")
+    return expr
+
+
+PLACEHOLDERS = ("counterparty_id", "contract_id", "reason", "text")
+_PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _strings(obj: Any) -> Iterator[str]:
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, Mapping):
+        for k, v in obj.items():
+            yield from _strings(k)
+            yield from _strings(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _strings(v)
+
+
+# ------------------------------------------------------------------------------------------------- errors
+
+
+class _Transient(Exception):
+    """A failure that may pass: retried, then ConnectorUnavailable."""
+
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class _Refused(Exception):
+    """An answer retrying cannot fix: a Problem of the entity (fetch) or a BusinessError (write-back)."""
+
+    def __init__(self, message: str, page: int | None = None):
+        super().__init__(message)
+        self.page = page
+
+
+_STATUS_HINTS = {
+    400: "the server refused the query; check the entity's path, params and paging",
+    401: "the server refused the credentials; check auth",
+    403: "the user may not read this; grant it the rights in the accounting system",
+    404: "no such resource; check the entity's path and base_url",
+}
+_SAFE_QUERY = "$'(),:/@!*"
+#: Where error answers keep their message: 1C's OData, then common JSON API shapes.
+_ERROR_PATHS = (("odata.error", "message", "value"), ("error", "message", "value"), ("error", "message"), ("error",),
+                ("message",), ("detail",))
+
+
+def _with_params(url: str, params: Mapping[str, Any]) -> str:
+    """``url`` plus ``params``, encoded with %20 for spaces and ``$'():`` kept (what OData servers expect)."""
+    if not params:
+        return url
+    query = urlencode({k: _param_text(v) for k, v in params.items()}, quote_via=quote, safe=_SAFE_QUERY)
+    return f"{url}{'&' if '?' in url else '?'}{query}"
+
+
+def _param_text(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    value = resp.headers.get("retry-after", "").strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None  # an HTTP date would need the clock: the backoff is used instead
+    return max(seconds, 0.0)
+
+
+def _cert_error(exc: BaseException) -> str | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen.verify_message or str(seen)
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    return text if "CERTIFICATE_VERIFY_FAILED" in text else None
+
+
+def _excerpt(resp: httpx.Response, limit: int = 200) -> str:
+    """What the server said, briefly: the message of a JSON error (1C's odata.error, {error}, {message}) or text."""
+    text = resp.text
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for path in _ERROR_PATHS:
+            node: Any = body
+            for part in path:
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, str) and node.strip():
+                text = node
+                break
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _is_html(resp: httpx.Response) -> bool:
+    return "html" in resp.headers.get("content-type", "").lower() or resp.content.lstrip()[:1] == b"<"
+
+
+# ------------------------------------------------------------------------------------------------- state
+
+
+def _dump_state(state: Mapping[str, Any]) -> bytes:
+    def default(o: Any) -> Any:
+        if isinstance(o, Decimal):
+            return {"$decimal": str(o)}  # exact, and read back as Decimal
+        raise TypeError(f"{type(o).__name__} cannot be cached")
+
+    return json.dumps(state, default=default, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _load_state_bytes(raw: bytes) -> Any:
+    def hook(d: dict) -> Any:
+        if len(d) == 1 and "$decimal" in d:
+            return Decimal(d["$decimal"])
+        return d
+
+    return json.loads(raw, object_hook=hook)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temp file in the same folder, fsync, rename: a reader sees the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+# ------------------------------------------------------------------------------------------------- connector
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while records pile up: they hold no cycles, and with hundreds of thousands of
+    live dicts the collector's passes cost more than the mapping itself (measured: 2.5x on map + Record)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+class RestConnector:
+    """Reads the ledger's entities from a JSON API per :class:`RestConnectorConfig`, and writes back to it."""
+
+    def __init__(self, config: RestConnectorConfig, *, base_dir: Path, state_dir: Path,
+                 known_groups: frozenset[str] | None = None, sleep: Callable[[float], None] = time.sleep):
+        self.config = config
+        self.id = config.id
+        self.entities = tuple(e for e in ENTITIES if e in config.entities)
+        self.known_groups = known_groups
+        self.base_dir, self.state_dir = Path(base_dir), Path(state_dir)
+        self._sleep = sleep
+        self._mappings = {e: mapping_of(config, e) for e in self.entities}
+        self._secrets: list[str] = []
+        self._form_password: str | None = None
+        self._logged_in = False
+        self._pending: dict[str, dict[str, Any]] = {}
+        headers = {"Accept": "application/json", "User-Agent": "arbots-rest-connector", **config.headers}
+        headers.update(self._auth_headers())
+        timeout = httpx.Timeout(connect=config.timeout.connect, read=config.timeout.read,
+                                write=config.timeout.read, pool=config.timeout.connect)
+        self._client = httpx.Client(headers=headers, timeout=timeout, verify=self._verify(), follow_redirects=True,
+                                    max_redirects=10)
+        self._origin = self._origin_of(config.base_url)
+
+    # -- set-up
+    def _secret(self, ref: SecretRef, field: str, what: str) -> str:
+        value = read_secret(getattr(ref, f"{field}_env"), getattr(ref, f"{field}_file"), what, self.base_dir)
+        self._secrets.append(value)
+        return value
+
+    def _auth_headers(self) -> dict[str, str]:
+        auth = self.config.auth
+        what = f"connector '{self.id}' auth"
+        if auth is None:
+            return {}
+        if auth.basic is not None:
+            password = self._secret(auth.basic, "password", f"{what}.basic password")
+            # UTF-8, not latin-1: 1C logins are often Cyrillic (RFC 7617 charset="UTF-8").
+            token = base64.b64encode(f"{auth.basic.username}:{password}".encode()).decode("ascii")
+            self._secrets.append(token)
+            return {"Authorization": f"Basic {token}"}
+        if auth.bearer is not None:
+            return {"Authorization": f"Bearer {self._secret(auth.bearer, 'token', f'{what}.bearer token')}"}
+        if auth.api_key is not None:
+            return {auth.api_key.header: self._secret(auth.api_key, "key", f"{what}.api_key key")}
+        assert auth.form_login is not None
+        self._form_password = self._secret(auth.form_login, "password", f"{what}.form_login password")
+        return {}
+
+    def _verify(self) -> ssl.SSLContext | bool:
+        tls = self.config.tls
+        if not tls.verify:
+            return False
+        if tls.ca_bundle is None:
+            return True
+        path = tls.ca_bundle if tls.ca_bundle.is_absolute() else self.base_dir / tls.ca_bundle
+        try:
+            return ssl.create_default_context(cafile=str(path))
+        except (OSError, ssl.SSLError) as e:
+            raise UsageError(f"connector '{self.id}' tls.ca_bundle: cannot load {path} "
+                             f"({getattr(e, 'strerror', None) or e})") from None
+
+    @staticmethod
+    def _origin_of(url: str) -> tuple[str, str]:
+        parts = httpx.URL(url)
+        return parts.scheme, f"{parts.host}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+
+    def _redact(self, text: str) -> str:
+        for s in self._secrets:
+            if s:
+                for form in {s, quote(s, safe=""), quote_plus(s)}:
+                    text = text.replace(form, "***")
+        return text
+
+    # -- the protocol
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> RestConnector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def fetch(self) -> Fetched:
+        """Read every configured entity. Raises ConnectorUnavailable when the server cannot be reached after the
+        retries; answers that cannot be used become problems (that entity's table is None)."""
+        with _gc_paused():
+            return self._fetch()
+
+    def _fetch(self) -> Fetched:
+        problems: list[Problem] = []
+        tables: dict[str, list[Record] | None] = {}
+        self._pending = {}
+        try:
+            self._ensure_login()
+        except _Refused as e:
+            source = f"{self.id}: POST {self.config.auth.form_login.url}"  # type: ignore[union-attr]
+            problems.append(Problem(source, self._redact(str(e))))
+            return Fetched(self.id, {e: None for e in self.entities}, problems)
+        for entity in self.entities:
+            source = f"{self.id}: GET {self.config.entities[entity].path}"
+            try:
+                tables[entity] = self._fetch_entity(entity, source, problems)
+            except _Refused as e:
+                problems.append(Problem(source, self._redact(str(e)), page=e.page))
+                tables[entity] = None
+                self._pending.pop(entity, None)
+        return Fetched(self.id, tables, problems)
+
+    def commit(self) -> None:
+        """Save the incremental snapshots of the last fetch. Call it after the ledger was stored: a rejected sync
+        must not move the watermark."""
+        for entity, state in self._pending.items():
+            write_atomic(self.state_dir / f"{entity}.json", _dump_state(state))
+        self._pending = {}
+
+    def pull(self) -> Ledger:
+        """Fetch and validate on its own (a connector that delivers all four entities): the Ledger, or
+        SyncRejected with every problem."""
+        fetched = self.fetch()
+        problems = list(fetched.problems)
+        ledger = build_ledger(fetched.tables, problems, self.known_groups)
+        if problems:
+            raise SyncRejected(self.id, tuple(problems))
+        return ledger
+
+    # -- HTTP
+    def _send(self, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
+        """One request under the retry policy; ConnectorUnavailable when the attempts are spent."""
+        cfg = self.config.retries
+        retrying = Retrying(stop=stop_after_attempt(cfg.attempts), wait=self._wait, sleep=self._sleep,
+                            retry=retry_if_exception_type(_Transient), reraise=True)
+        try:
+            return retrying(self._send_once, method, url, **kwargs)
+        except _Transient as e:
+            n = cfg.attempts
+            raise ConnectorUnavailable(self.id, self._redact(f"{what}: {e} after {n} attempt{'s' if n > 1 else ''}"))\
+                from None
+
+    def _wait(self, state: RetryCallState) -> float:
+        cfg = self.config.retries
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(exc, _Transient) and exc.retry_after is not None:
+            return min(exc.retry_after, cfg.max_backoff)
+        step = cfg.backoff * 2 ** (state.attempt_number - 1)
+        return min(cfg.max_backoff, step / 2 + random.uniform(0, step / 2))  # "equal jitter": spread, never ~0
+
+    def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            resp = self._client.request(method, url, **kwargs)
+        except httpx.TimeoutException as e:
+            kind = {httpx.ConnectTimeout: "connect", httpx.PoolTimeout: "connect",
+                    httpx.WriteTimeout: "read"}.get(type(e), "read")
+            limit = self.config.timeout.connect if kind == "connect" else self.config.timeout.read
+            raise _Transient(f"{kind} timeout ({limit:g} s)") from None
+        except httpx.ConnectError as e:
+            if (reason := _cert_error(e)) is not None:
+                raise _Refused(f"TLS certificate verification failed ({reason}); if the server's certificate comes "
+                               "from a private CA, set tls.ca_bundle to that CA's PEM file") from None
+            raise _Transient(f"cannot connect to {self._origin[1]} ({e})") from None
+        except (httpx.NetworkError, httpx.RemoteProtocolError) as e:
+            raise _Transient(f"connection broken ({type(e).__name__}: {e})") from None
+        except httpx.TransportError as e:  # an unsupported scheme, a proxy or protocol misconfiguration
+            raise _Refused(f"the request cannot be made: {type(e).__name__}: {e}") from None
+        status = resp.status_code
+        if status >= 500 or status in (408, 429):
+            raise _Transient(f"HTTP {status}", _retry_after(resp) if status in (429, 503) else None)
+        return resp
+
+    def _ensure_login(self, again: bool = False) -> None:
+        auth = self.config.auth
+        if auth is None or auth.form_login is None or (self._logged_in and not again):
+            return
+        form = auth.form_login
+        url = urljoin(self.config.base_url, form.url)
+        self._client.cookies.clear()
+        resp = self._send("POST", url, f"POST {form.url} (login)",
+                          data={form.username_field: form.username, form.password_field: self._form_password},
+                          headers={"Accept": "text/html,application/json"})
+        secret = form.password_env or form.password_file
+        if resp.status_code >= 400 or self._at_login_page(resp):
+            why = f"HTTP {resp.status_code}" if resp.status_code >= 400 else "the answer is the login page again"
+            raise _Refused(f"login at {form.url} failed ({why}); check form_login.username ('{form.username}') "
+                           f"and the password in {secret}")
+        self._logged_in = True
+
+    def _at_login_page(self, resp: httpx.Response) -> bool:
+        auth = self.config.auth
+        if auth is None or auth.form_login is None:
+            return False
+        login_path = httpx.URL(urljoin(self.config.base_url, auth.form_login.url)).path
+        return resp.url.path == login_path
+
+    def _get_json(self, url: str, what: str, page: int) -> tuple[httpx.Response, Any]:
+        resp = self._send("GET", url, what)
+        if self._logged_in and (resp.status_code == 401 or self._at_login_page(resp)):
+            self._ensure_login(again=True)  # the session expired: log in once more, then ask again
+            resp = self._send("GET", url, what)
+        status = resp.status_code
+        if not 200 <= status < 300:
+            hint = _STATUS_HINTS.get(status, "the server refused the request")
+            if status == 401 and self.config.auth is not None:
+                hint += self._auth_hint()
+            excerpt = _excerpt(resp)
+            raise _Refused(f"HTTP {status} {resp.reason_phrase}: {hint}" + (f"; the server said: {excerpt}"
+                                                                            if excerpt else ""), page)
+        if not resp.content.strip():
+            raise _Refused(f"the answer is empty (HTTP {status}), not JSON", page)
+        if _is_html(resp):
+            raise _Refused("the answer is HTML, not JSON: probably a login page; check auth" + self._auth_hint(),
+                           page)
+        try:
+            charset = (resp.charset_encoding or "utf-8").lower().replace("_", "-")
+            data = resp.content if charset in ("utf-8", "utf8") else resp.text
+            return resp, json.loads(data, parse_float=Decimal)
+        except ValueError as e:
+            where = f" at line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) else ""
+            raise _Refused(f"the answer is not valid JSON ({getattr(e, 'msg', e)}{where}); the server sent a broken "
+                           "answer, or this URL is not the API", page) from None
+
+    def _auth_hint(self) -> str:
+        auth = self.config.auth
+        if auth is None:
+            return " (no auth is configured)"
+        if auth.basic is not None:
+            b = auth.basic
+            return f" (basic: user '{b.username}', password from {b.password_env or b.password_file})"
+        if auth.bearer is not None:
+            return f" (bearer token from {auth.bearer.token_env or auth.bearer.token_file})"
+        if auth.api_key is not None:
+            return f" (header {auth.api_key.header} from {auth.api_key.key_env or auth.api_key.key_file})"
+        fl = auth.form_login
+        assert fl is not None
+        return f" (form login as '{fl.username}', password from {fl.password_env or fl.password_file})"
+
+    # -- reading
+    def _pages(self, entity: str, params: Mapping[str, Any]) -> Iterator[tuple[int, list[Any]]]:
+        """(page number, raw records) for every page of one entity; _Refused on an unusable answer."""
+        e = self.config.entities[entity]
+        mapping = self._mappings[entity]
+        paging = e.paging
+        base = urljoin(self.config.base_url, e.path)
+        params = {**e.params, **params}
+        next_of = compile_path(paging.next) if isinstance(paging, (CursorPaging, NextLinkPaging)) else None
+        seen: set[str] = set()
+        previous: bytes | None = None
+        position = paging.first if isinstance(paging, PagePaging) else 0
+        follow: str | None = None
+        page = 1
+        while True:
+            if isinstance(paging, OffsetPaging):
+                url = _with_params(base, {**params, paging.limit_param: paging.size, paging.offset_param: position})
+            elif isinstance(paging, PagePaging):
+                extra = {paging.size_param: paging.size} if paging.size_param else {}
+                url = _with_params(base, {**params, paging.page_param: position, **extra})
+            elif isinstance(paging, CursorPaging):
+                extra = {paging.size_param: paging.size} if paging.size_param and paging.size else {}
+                if follow is not None:
+                    extra[paging.cursor_param] = follow
+                url = _with_params(base, {**params, **extra})
+            else:
+                url = follow if follow is not None else _with_params(base, params)
+            resp, body = self._get_json(url, f"GET {e.path} page {page}", page)
+            try:
+                rows = mapping.rows(body)
+            except MappingError as exc:
+                raise _Refused(str(exc), page) from None
+            yield page, rows
+            n = len(rows)
+            if isinstance(paging, NoPaging) or n == 0:
+                return
+            if isinstance(paging, (OffsetPaging, PagePaging)):
+                if n < paging.size:
+                    return
+                digest = hashlib.blake2b(resp.content, digest_size=16).digest()
+                if digest == previous:
+                    raise _Refused(f"page {page} is the same as page {page - 1}: the server ignores "
+                                   f"'{paging.offset_param if isinstance(paging, OffsetPaging) else paging.page_param}'"
+                                   "; check the paging settings", page)
+                previous = digest
+                position += n if isinstance(paging, OffsetPaging) else 1
+            else:
+                assert next_of is not None
+                nxt = next_of(body)
+                if nxt is MISSING or nxt is None or nxt == "":
+                    return
+                if not isinstance(nxt, (str, int)) or isinstance(nxt, bool):
+                    raise _Refused(f"the next {'cursor' if isinstance(paging, CursorPaging) else 'link'} at "
+                                   f"'{paging.next}' is not text", page)
+                nxt = str(nxt)
+                if isinstance(paging, NextLinkPaging):
+                    nxt = urljoin(str(resp.url), nxt)
+                    if self._origin_of(nxt) != self._origin:
+                        raise _Refused(f"the next link points to another server ({self._origin_of(nxt)[1]}); the "
+                                       "credentials are not sent there", page)
+                if nxt in seen:
+                    what = "cursor" if isinstance(paging, CursorPaging) else "link"
+                    raise _Refused(f"the server sent the same next {what} twice; stopped to avoid an endless loop",
+                                   page)
+                seen.add(nxt)
+                follow = nxt
+            page += 1
+
+    def _fetch_entity(self, entity: str, source: str, problems: list[Problem]) -> list[Record]:
+        if self.config.entities[entity].incremental is not None:
+            return self._fetch_incremental(entity, source, problems)
+        mapping = self._mappings[entity]
+        records: list[Record] = []
+        for page, rows in self._pages(entity, {}):
+            mapped, bad = mapping.map_rows(rows)
+            records.extend([Record(Where(source, None, page, i + 1), v) for i, v in mapped])
+            problems.extend(Problem(source, msg, page=page, record=i + 1) for i, msg in bad)
+        return records
+
+    # -- incremental
+    def _fingerprint(self, entity: str) -> str:
+        e = self.config.entities[entity]
+        inc = e.incremental
+        assert inc is not None
+        parts = [self.config.base_url, e.path, sorted((k, _param_text(v)) for k, v in e.params.items()), e.records,
+                 e.columns, _key_expr(entity, e), inc.field, inc.param]
+        return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()[:16]
+
+    def _load_state(self, entity: str) -> dict[str, Any] | None:
+        try:
+            state = _load_state_bytes((self.state_dir / f"{entity}.json").read_bytes())
+        except (OSError, ValueError):
+            return None  # no cache, or an unreadable one: a full fetch rebuilds it
+        if not isinstance(state, dict) or state.get("fingerprint") != self._fingerprint(entity) \
+                or not isinstance(state.get("records"), dict):
+            return None
+        return state
+
+    def _fetch_incremental(self, entity: str, source: str, problems: list[Problem]) -> list[Record]:
+        e = self.config.entities[entity]
+        inc = e.incremental
+        assert inc is not None
+        key_of = compile_path(_key_expr(entity, e))
+        mark_of = compile_path(inc.field)
+        state = self._load_state(entity)
+        since = 0 if state is None else int(state.get("since_full", 0)) + 1
+        full = state is None or state.get("watermark") is None or since >= inc.full_every
+        params = {} if full else {inc.param: state["watermark"]}  # type: ignore[index]
+        rows: list[Any] = []
+        wheres: list[Where] = []
+        snapshot: dict[str, Any] = {} if full else dict(state["records"])  # type: ignore[index]
+        fresh: dict[str, int] = {}
+        for page, page_rows in self._pages(entity, params):
+            for i, raw in enumerate(page_rows):
+                key = key_of(raw)
+                key = f"\x00{page}:{i}" if key is MISSING or key is None else str(key)  # reported by build_ledger
+                snapshot[key] = raw
+                if full:
+                    rows.append(raw)
+                    wheres.append(Where(source, None, page, i + 1))
+                else:
+                    fresh[key] = len(wheres)
+                    wheres.append(Where(source, None, page, i + 1))
+        if not full:
+            changed = wheres
+            rows, wheres = [], []
+            cached = f"{source} (cached)"
+            for n, (key, raw) in enumerate(snapshot.items(), 1):
+                rows.append(raw)
+                wheres.append(changed[fresh[key]] if key in fresh else Where(cached, None, None, n))
+        marks = [m for raw in snapshot.values() if (m := mark_of(raw)) is not MISSING and m is not None]
+        try:
+            watermark = max(marks) if marks else None
+        except TypeError:
+            watermark = max(marks, key=str)
+        self._pending[entity] = {"format": 1, "fingerprint": self._fingerprint(entity), "watermark": watermark,
+                                 "since_full": 0 if full else since, "records": snapshot}
+        mapped, bad = self._mappings[entity].map_rows(rows)
+        problems.extend(Problem.at(wheres[i], msg) for i, msg in bad)
+        return [Record(wheres[i], v) for i, v in mapped]
+
+    # -- write-back
+    def block_shipments(self, counterparty_id: str, contract_id: str | None, reason: str) -> WriteResult:
+        return self._write("block_shipments", counterparty_id, contract_id, reason=reason)
+
+    def unblock_shipments(self, counterparty_id: str, contract_id: str | None, reason: str) -> WriteResult:
+        return self._write("unblock_shipments", counterparty_id, contract_id, reason=reason)
+
+    def post_note(self, counterparty_id: str, contract_id: str | None, text: str) -> WriteResult:
+        return self._write("post_note", counterparty_id, contract_id, text=text)
+
+    def _write(self, action: str, counterparty_id: str, contract_id: str | None, *, reason: str = "",
+               text: str = "") -> WriteResult:
+        act = getattr(self.config.write_back, action, None) if self.config.write_back else None
+        if act is None:
+            raise WriteBackUnsupported(f"connector '{self.id}' has no write_back.{action} configured")
+        values = {"counterparty_id": counterparty_id, "contract_id": contract_id, "reason": reason, "text": text}
+        path = _fill(act.path, values, lambda s: quote(s, safe=""))
+        url = _with_params(urljoin(self.config.base_url, path), _fill(act.params, values, str))
+        kwargs: dict[str, Any] = {}
+        if act.json_ is not None:
+            kwargs["json"] = _fill(act.json_, values, str, json_nulls=True)
+        if act.form:
+            kwargs["data"] = _fill(act.form, values, str)
+        what = f"{act.method} {path}"
+        try:
+            self._ensure_login()
+            resp = self._send(act.method, url, what, **kwargs)
+            if self._logged_in and (resp.status_code == 401 or self._at_login_page(resp)):
+                self._ensure_login(again=True)
+                resp = self._send(act.method, url, what, **kwargs)
+        except _Refused as e:
+            raise BusinessError(self._redact(f"connector '{self.id}': {what}: {e}")) from None
+        if self._at_login_page(resp):
+            raise BusinessError(f"connector '{self.id}': {what}: the answer is the login page; check auth")
+        if 200 <= resp.status_code < 300:
+            return WriteResult(self.id, action, True, f"HTTP {resp.status_code}")
+        excerpt = self._redact(_excerpt(resp))
+        raise BusinessError(f"connector '{self.id}': {what}: HTTP {resp.status_code} {resp.reason_phrase}"
+                            + (f": {excerpt}" if excerpt else ""))
+
+
+def _fill(template: Any, values: Mapping[str, str | None], encode: Callable[[str], str], *,
+          json_nulls: bool = False) -> Any:
+    """Substitute the placeholders in every string of ``template`` (keys included), each value through ``encode``."""
+    if isinstance(template, str):
+        if json_nulls:
+            whole = _PLACEHOLDER_RE.fullmatch(template)
+            if whole and values.get(whole.group(1)) is None:
+                return None
+        return _PLACEHOLDER_RE.sub(lambda m: encode(values.get(m.group(1)) or ""), template)
+    if isinstance(template, Mapping):
+        return {_fill(k, values, encode): _fill(v, values, encode, json_nulls=json_nulls)
+                for k, v in template.items()}
+    if isinstance(template, (list, tuple)):
+        return [_fill(v, values, encode, json_nulls=json_nulls) for v in template]
+    return template
+
+
+__all__ = ["ApiKeyAuth", "AuthConfig", "BasicAuth", "BearerAuth", "CursorPaging", "EntityConfig", "FormLogin",
+           "IncrementalConfig", "NextLinkPaging", "NoPaging", "OffsetPaging", "PagePaging", "RestConnector",
+           "RestConnectorConfig", "RetryConfig", "TimeoutConfig", "TlsConfig", "WriteAction", "WriteBackConfig",
+           "mapping_of", "write_atomic"]
