@@ -20,6 +20,8 @@ bench: setup
 	$(PY) bench/sign_bench.py
 	$(PY) bench/archive_bench.py
 	$(PY) bench/bi_bench.py
+	$(PY) bench/rest_bench.py
+	$(PY) bench/ui_bench.py
 
 clean:
 	rm -rf var .pytest_cache .hypothesis

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -60,34 +61,33 @@ def state_dir(config: Config, connector_id: str) -> Path:
 
 
 def build_connectors(config: Config) -> list[Connector]:
-    from connectors.files import FileConnector
+    return [build_connector(config, c) for c in config.settings.connectors]
 
+
+def build_connector(config: Config, c: Any) -> Connector:
+    """The connector of one ``connectors:`` entry."""
     groups = frozenset(config.settings.groups)
-    built: list[Connector] = []
-    for c in config.settings.connectors:
-        if c.kind == "file":
-            built.append(FileConnector(c.id, config.resolve(c.path), known_groups=groups, entities=c.entities,
-                                       files=c.files, columns=c.columns))
-        elif c.kind == "rest":
-            from connectors.rest import RestConnector
+    if c.kind == "file":
+        from connectors.files import FileConnector
 
-            built.append(RestConnector(c, base_dir=config.base_dir, state_dir=state_dir(config, c.id),
-                                       known_groups=groups))
-        elif c.kind == "ui":
-            from connectors.ui import UiConnector
+        return FileConnector(c.id, config.resolve(c.path), known_groups=groups, entities=c.entities, files=c.files,
+                             columns=c.columns)
+    if c.kind == "rest":
+        from connectors.rest import RestConnector
 
-            built.append(UiConnector(c, base_dir=config.base_dir, state_dir=state_dir(config, c.id),
-                                     known_groups=groups))
-        else:  # pragma: no cover - the config model admits no other kind
-            raise UsageError(f"connector {c.id}: unknown kind {c.kind!r}")
-    return built
+        return RestConnector(c, base_dir=config.base_dir, state_dir=state_dir(config, c.id), known_groups=groups)
+    if c.kind == "ui":
+        from connectors.ui import UiConnector
+
+        return UiConnector(c, base_dir=config.base_dir, state_dir=state_dir(config, c.id), known_groups=groups)
+    raise UsageError(f"connector {c.id}: unknown kind {c.kind!r}")  # pragma: no cover - the model admits no other
 
 
 def connector_by_id(config: Config, connector_id: str) -> Connector:
-    ids = [c.id for c in config.settings.connectors]
-    if connector_id not in ids:
-        raise UsageError(f"no connector '{connector_id}' in {config.path}; the connectors are: {', '.join(ids)}")
-    return build_connectors(config)[ids.index(connector_id)]
+    by_id = {c.id: c for c in config.settings.connectors}
+    if connector_id not in by_id:
+        raise UsageError(f"no connector '{connector_id}' in {config.path}; the connectors are: {', '.join(by_id)}")
+    return build_connector(config, by_id[connector_id])
 
 
 def source_name(connectors: Sequence[Connector]) -> str:

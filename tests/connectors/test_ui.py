@@ -33,87 +33,14 @@ USER = "робот"
 #: Tests that drive Chromium (a subprocess), like the other browser and server tests of the suite.
 browser = pytest.mark.slow
 
-CONFIG = """
-id: erp-ui
-kind: ui
-base_url: {base}
-timeout: 10
-credentials: {{username: робот, password_env: ERP_PASSWORD}}
-login_error: .error
-login:
-  - goto: login
-  - fill: {{selector: "input[name=username]", value: "{{username}}"}}
-  - fill: {{selector: "input[name=password]", value: "{{password}}"}}
-  - click: "button[type=submit]"
-  - wait_for: "#user"
-entities:
-  counterparties:
-    steps: [{{goto: counterparties}}]
-    rows: "table#records tbody tr"
-    fields:
-      id: "td[data-field=id]"
-      name: {{selector: "td[data-field=name]"}}
-      group: "td[data-field=group]"
-    next_page: "a[rel=next]"
-    detail:
-      link: "td[data-field=id] a"
-      fields: {{inn: "dd[data-field=inn]", email: "dd[data-field=email]"}}
-  contracts:
-    steps: [{{goto: contracts}}, {{wait_for: "table#records"}}]
-    rows: "table#records tbody tr"
-    fields:
-      id: "td[data-field=id]"
-      number: "td[data-field=number]"
-      counterparty_id: "td[data-field=counterparty_id]"
-      payment_days: "td[data-field=payment_days]"
-      currency: "td[data-field=currency]"
-      penalty_rate_per_day: {{selector: "td[data-field=penalty_rate_per_day]", attr: data-value}}
-    next_page: "a[rel=next]"
-  invoices:
-    steps: [{{goto: invoices}}]
-    rows: "table#records tbody tr"
-    fields:
-      id: "td[data-field=id]"
-      number: "td[data-field=number]"
-      contract_id: "td[data-field=contract_id]"
-      date: "td[data-field=date]"
-      due_date: {{selector: "td[data-field=due_date]", attr: data-value}}
-      amount: {{selector: "td[data-field=amount]", attr: data-value}}
-    next_page: "a[rel=next]"
-  payments:
-    steps: [{{goto: payments}}]
-    rows: "table#records tbody tr"
-    fields:
-      id: "td[data-field=id]"
-      contract_id: "td[data-field=contract_id]"
-      invoice_id: "td[data-field=invoice_id]"
-      date: {{selector: "td[data-field=date]", attr: data-value}}
-      amount: {{selector: "td[data-field=amount]", attr: data-value}}
-    next_page: "a[rel=next]"
-write_back:
-  block_shipments:
-    - goto: "counterparties/{{counterparty_id}}"
-    - select: {{selector: "#block-contract", value: "{{contract_id}}"}}
-    - fill: {{selector: "textarea[name=reason]", value: "{{reason}}"}}
-    - click: "button#block"
-    - wait_for: ".flash.ok"
-  unblock_shipments:
-    - goto: "counterparties/{{counterparty_id}}"
-    - select: {{selector: "#block-contract", value: "{{contract_id}}"}}
-    - click: "button#unblock"
-    - wait_for: ".flash.ok"
-  post_note:
-    - goto: "counterparties/{{counterparty_id}}"
-    - select: {{selector: "#note-contract", value: "{{contract_id}}"}}
-    - fill: {{selector: "textarea[name=note]", value: "{{text}}"}}
-    - click: "button#add-note"
-    - wait_for: ".flash.ok"
-"""
+#: The shipped example (examples/demo-erp/ui.yaml): the tests run exactly what users copy.
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "demo-erp" / "ui.yaml"
 
 
 def config(base: str, **changes) -> UiConnectorConfig:
     """The YAML above (as schedules.yaml would hold it) with top-level keys replaced."""
-    data = YAML(typ="safe").load(CONFIG.format(base=base))
+    [data] = YAML(typ="safe").load(EXAMPLE.read_text(encoding="utf-8"))
+    data["base_url"] = base
     data.update(changes)
     return UiConnectorConfig.model_validate(data)
 
@@ -439,7 +366,8 @@ def test_selectors_that_match_nothing_are_problems_and_every_entity_is_still_tri
 
 # ------------------------------------------------------------------------------------------------- config and set-up
 def test_the_config_reports_every_mistake_at_once():
-    data = YAML(typ="safe").load(CONFIG.format(base="http://127.0.0.1:9/"))
+    [data] = YAML(typ="safe").load(EXAMPLE.read_text(encoding="utf-8"))
+    data["base_url"] = "http://127.0.0.1:9/"
     data["login"] = [{"goto": "login?p={password}"}, {"click": "button"}]
     data["entities"]["invoices"]["fields"] = {"id": "td", "sum": "td"}
     data["write_back"]["post_note"][2] = {"fill": {"selector": "textarea", "value": "{reason}"}}
@@ -455,7 +383,8 @@ def test_the_config_reports_every_mistake_at_once():
 
 
 def test_a_step_is_one_known_action():
-    data = YAML(typ="safe").load(CONFIG.format(base="http://127.0.0.1:9/"))
+    [data] = YAML(typ="safe").load(EXAMPLE.read_text(encoding="utf-8"))
+    data["base_url"] = "http://127.0.0.1:9/"
     data["login"][3] = {"tap": "button"}
     data["entities"]["payments"]["steps"] = [{"goto": "payments", "click": "x"}]
     with pytest.raises(ValidationError) as exc:
