@@ -4,8 +4,13 @@ One :class:`httpx.Client` per connector (HTTP/1.1 keep-alive, the session cookie
 goes through one retry policy: timeouts, connection errors, 5xx, 408 and 429 are retried with exponential backoff
 and jitter (429 and 503 honour ``Retry-After`` seconds, capped at ``max_backoff``); when the attempts are spent
 the fetch raises :class:`~connectors.base.ConnectorUnavailable` ("GET invoices page 7: HTTP 503 after 5
-attempts"). Answers that retrying cannot fix (401/403/404/400, an HTML login page, malformed JSON, a records
-path that is not there) become a :class:`~connectors.base.Problem` for that entity, whose table is then None.
+attempts; the server said: ..."). Answers that retrying cannot fix (401/403/404/400, the statuses listed in
+``permanent_statuses``, an HTML login page, malformed JSON, a records path that is not there) become a
+:class:`~connectors.base.Problem` for that entity, whose table is then None.
+
+An entity may be read from several sources (a list under ``entities.<entity>``, e.g. sales and credit notes);
+their records are concatenated, each located in its own source (``"<id>: GET <path>"``, plus ``(<entity>)`` when
+another entity reads the same path, as all of Fava's read ``query``).
 
 Paging stops on a short page (offset and page kinds), an empty page, or a null next link/cursor; a next link or
 cursor seen twice, or the same full page twice, is a problem rather than an endless loop. Incremental sync keeps
@@ -18,6 +23,7 @@ from __future__ import annotations
 import base64
 import gc
 import hashlib
+import html
 import json
 import os
 import random
@@ -27,6 +33,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -168,6 +175,8 @@ class IncrementalConfig(Frozen):
 
 
 class EntityConfig(Frozen):
+    """One source of an entity's records: a path, how to page through it and how to map its records."""
+
     path: str
     params: dict[str, ParamValue] = {}
     records: str | None = None
@@ -177,6 +186,10 @@ class EntityConfig(Frozen):
     where: dict[str, Any] = {}
     fields: dict[str, FieldExpr]
     incremental: IncrementalConfig | None = None
+
+
+#: An entity read from one path, or from several (sales and credit notes) whose records are concatenated.
+EntitySources = EntityConfig | Annotated[list[EntityConfig], Field(min_length=1)]
 
 
 class WriteAction(Frozen):
@@ -225,7 +238,10 @@ class RestConnectorConfig(Frozen):
     tls: TlsConfig = TlsConfig()
     empty_values: tuple[str | int, ...] = ()
     date_formats: tuple[str, ...] = ()
-    entities: dict[str, EntityConfig] = Field(min_length=1)
+    #: HTTP statuses that are not retried but reported as the entity's problem with the server's message, for a
+    #: server that answers a bad query with a 5xx (Fava: HTTP 500 {"error": "Query parse error..."}).
+    permanent_statuses: tuple[int, ...] = ()
+    entities: dict[str, EntitySources] = Field(min_length=1)
     write_back: WriteBackConfig | None = None
 
     @model_validator(mode="before")
@@ -259,35 +275,51 @@ class RestConnectorConfig(Frozen):
                 raise ValueError(f"'{fmt}' is not a strptime format (e.g. %d.%m.%Y %H:%M)")
         return v
 
+    @field_validator("permanent_statuses")
+    @classmethod
+    def _statuses(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        for status in v:
+            if not 400 <= status <= 599:
+                raise ValueError(f"{status} is not an HTTP error status (400 to 599)")
+        return v
+
     @model_validator(mode="after")
     def _entities(self):
         errors = []
-        for entity, e in self.entities.items():
+        for entity, value in self.entities.items():
             if entity not in ENTITIES:
                 errors.append(f"entities.{entity}: unknown entity; use any of {', '.join(ENTITIES)}")
                 continue
-            missing = [f for f in FIELDS[entity] if f not in e.fields and f not in OPTIONAL_FIELDS[entity]]
-            if missing:
-                errors.append(f"entities.{entity}.fields: missing {', '.join(missing)}")
-            try:
-                mapping_of(self, entity)
-                if e.incremental is not None:
-                    _key_expr(entity, e)
-                    compile_path(e.incremental.field)
-            except ValueError as exc:
-                errors.append(f"entities.{entity}: {exc}")
+            many = isinstance(value, list)
+            for n, e in enumerate(sources_of(self, entity), 1):
+                at = f"entities.{entity}[{n}]" if many else f"entities.{entity}"
+                missing = [f for f in FIELDS[entity] if f not in e.fields and f not in OPTIONAL_FIELDS[entity]]
+                if missing:
+                    errors.append(f"{at}.fields: missing {', '.join(missing)}")
+                try:
+                    mapping_for(self, entity, e)
+                    if e.incremental is not None:
+                        _key_expr(e)
+                        compile_path(e.incremental.field)
+                except ValueError as exc:
+                    errors.append(f"{at}: {exc}")
         if errors:
             raise ValueError("; ".join(errors))
         return self
 
 
-def mapping_of(config: RestConnectorConfig, entity: str) -> EntityMapping:
-    e = config.entities[entity]
+def sources_of(config: RestConnectorConfig, entity: str) -> tuple[EntityConfig, ...]:
+    """The sources of one entity, in order (one, unless the entity is given as a list)."""
+    value = config.entities[entity]
+    return tuple(value) if isinstance(value, list) else (value,)
+
+
+def mapping_for(config: RestConnectorConfig, entity: str, e: EntityConfig) -> EntityMapping:
     return EntityMapping(entity, e.fields, records=e.records, columns=e.columns, explode=e.explode, where=e.where,
                          empty_values=config.empty_values, date_formats=config.date_formats)
 
 
-def _key_expr(entity: str, e: EntityConfig) -> str:
+def _key_expr(e: EntityConfig) -> str:
     assert e.incremental is not None
     if e.incremental.key is not None:
         return e.incremental.key
@@ -318,11 +350,12 @@ def _strings(obj: Any) -> Iterator[str]:
 
 
 class _Transient(Exception):
-    """A failure that may pass: retried, then ConnectorUnavailable."""
+    """A failure that may pass: retried, then ConnectorUnavailable (with what the server said, if anything)."""
 
-    def __init__(self, reason: str, retry_after: float | None = None):
+    def __init__(self, reason: str, retry_after: float | None = None, said: str = ""):
         super().__init__(reason)
         self.retry_after = retry_after
+        self.said = said
 
 
 class _Refused(Exception):
@@ -378,9 +411,15 @@ def _cert_error(exc: BaseException) -> str | None:
     return text if "CERTIFICATE_VERIFY_FAILED" in text else None
 
 
+_TAG_RE = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.S | re.I)
+
+
 def _excerpt(resp: httpx.Response, limit: int = 200) -> str:
-    """What the server said, briefly: the message of a JSON error (1C's odata.error, {error}, {message}) or text."""
+    """What the server said, briefly: the message of a JSON error (1C's odata.error, {error}, {message}), the text
+    of an HTML page (a proxy's error page), or the text itself."""
     text = resp.text
+    if _is_html(resp):
+        return _shorten(html.unescape(_TAG_RE.sub(" ", text)), limit)
     try:
         body = json.loads(text)
     except ValueError:
@@ -393,12 +432,20 @@ def _excerpt(resp: httpx.Response, limit: int = 200) -> str:
             if isinstance(node, str) and node.strip():
                 text = node
                 break
+    return _shorten(text, limit)
+
+
+def _shorten(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+_MARKUP_RE = re.compile(rb"\s*<")
+
+
 def _is_html(resp: httpx.Response) -> bool:
-    return "html" in resp.headers.get("content-type", "").lower() or resp.content.lstrip()[:1] == b"<"
+    # a match, not content.lstrip(): that would copy every page of the answer once more
+    return "html" in resp.headers.get("content-type", "").lower() or _MARKUP_RE.match(resp.content) is not None
 
 
 # ------------------------------------------------------------------------------------------------- state
@@ -446,16 +493,61 @@ def write_atomic(path: Path, data: bytes) -> None:
 # ------------------------------------------------------------------------------------------------- connector
 
 
+@dataclass(frozen=True)
+class _Source:
+    """One source of an entity, ready to read: its config, compiled mapping and names."""
+
+    entity: str
+    spec: EntityConfig
+    mapping: EntityMapping
+    #: The path, plus the entity (and its source number) when another source reads the same path: what
+    #: Where.source and messages show after "GET ".
+    label: str
+    #: The incremental snapshot's file in state_dir.
+    state_file: str
+
+
+def _plan_sources(config: RestConnectorConfig, entities: tuple[str, ...]) -> dict[str, tuple[_Source, ...]]:
+    specs = {entity: sources_of(config, entity) for entity in entities}
+    by_path: dict[str, list[str]] = {}
+    for entity, sources in specs.items():
+        for e in sources:
+            by_path.setdefault(e.path, []).append(entity)
+    planned = {}
+    for entity, sources in specs.items():
+        out = []
+        for n, e in enumerate(sources, 1):
+            readers = by_path[e.path]
+            label = e.path
+            if readers.count(entity) > 1:
+                label = f"{e.path} ({entity} {n})"
+            elif len(readers) > 1:
+                label = f"{e.path} ({entity})"
+            out.append(_Source(entity, e, mapping_for(config, entity, e), label,
+                               f"{entity}.json" if n == 1 else f"{entity}.{n}.json"))
+        planned[entity] = tuple(out)
+    return planned
+
+
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """No cyclic garbage collection while records pile up: they hold no cycles, and with hundreds of thousands of
-    live dicts the collector's passes cost more than the mapping itself (measured: 2.5x on map + Record)."""
+    live objects the collector's passes cost more than the mapping itself (measured: 2.5x on map + Record).
+
+    At the end, what the fetch allocated goes straight to the oldest generation (freeze + unfreeze splice the
+    generations' lists, O(1)) instead of being walked by the young collection that enable() would soon run: 45 ms
+    per 100,000 records, for records that are freed by reference counting once the sync is over. Skipped when the
+    process froze objects itself (unfreeze would thaw them).
+    """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_enabled:
+            if gc.get_freeze_count() == 0:
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
@@ -470,7 +562,8 @@ class RestConnector:
         self.known_groups = known_groups
         self.base_dir, self.state_dir = Path(base_dir), Path(state_dir)
         self._sleep = sleep
-        self._mappings = {e: mapping_of(config, e) for e in self.entities}
+        self._sources = _plan_sources(config, self.entities)
+        self._permanent = frozenset(config.permanent_statuses)
         self._secrets: list[str] = []
         self._form_password: str | None = None
         self._logged_in = False
@@ -560,20 +653,28 @@ class RestConnector:
             problems.append(Problem(source, self._redact(str(e))))
             return Fetched(self.id, {e: None for e in self.entities}, problems)
         for entity in self.entities:
-            source = f"{self.id}: GET {self.config.entities[entity].path}"
-            try:
-                tables[entity] = self._fetch_entity(entity, source, problems)
-            except _Refused as e:
-                problems.append(Problem(source, self._redact(str(e)), page=e.page))
-                tables[entity] = None
-                self._pending.pop(entity, None)
+            records: list[Record] | None = []
+            for src in self._sources[entity]:
+                source = f"{self.id}: GET {src.label}"
+                try:
+                    got = self._fetch_source(src, source, problems)
+                except _Refused as e:
+                    problems.append(Problem(source, self._redact(str(e)), page=e.page))
+                    records = None  # one source unusable: the entity is (its other sources are still checked)
+                    continue
+                if records is not None:
+                    records.extend(got)
+            if records is None:
+                for src in self._sources[entity]:
+                    self._pending.pop(src.state_file, None)
+            tables[entity] = records
         return Fetched(self.id, tables, problems)
 
     def commit(self) -> None:
         """Save the incremental snapshots of the last fetch. Call it after the ledger was stored: a rejected sync
         must not move the watermark."""
-        for entity, state in self._pending.items():
-            write_atomic(self.state_dir / f"{entity}.json", _dump_state(state))
+        for name, state in self._pending.items():
+            write_atomic(self.state_dir / name, _dump_state(state))
         self._pending = {}
 
     def pull(self) -> Ledger:
@@ -589,23 +690,37 @@ class RestConnector:
     # -- HTTP
     def _send(self, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
         """One request under the retry policy; ConnectorUnavailable when the attempts are spent."""
-        cfg = self.config.retries
-        retrying = Retrying(stop=stop_after_attempt(cfg.attempts), wait=self._wait, sleep=self._sleep,
-                            retry=retry_if_exception_type(_Transient), reraise=True)
-        try:
-            return retrying(self._send_once, method, url, **kwargs)
+        try:  # the first attempt outside tenacity: most requests need no retry, and its machinery costs per call
+            return self._send_once(method, url, **kwargs)
         except _Transient as e:
-            n = cfg.attempts
-            raise ConnectorUnavailable(self.id, self._redact(f"{what}: {e} after {n} attempt{'s' if n > 1 else ''}"))\
-                from None
+            failed = e
+        cfg = self.config.retries
+        if cfg.attempts > 1:
+            self._sleep(self._backoff(failed, 1))
+            retrying = Retrying(stop=stop_after_attempt(cfg.attempts - 1), wait=self._wait, sleep=self._sleep,
+                                retry=retry_if_exception_type(_Transient), reraise=True)
+            try:
+                return retrying(self._send_once, method, url, **kwargs)
+            except _Transient as e:
+                failed = e
+        n = cfg.attempts
+        said = f"; the server said: {failed.said}" if failed.said else ""
+        raise ConnectorUnavailable(self.id, self._redact(f"{what}: {failed} after {n} attempt{'s' if n > 1 else ''}"
+                                                         f"{said}")) from None
 
     def _wait(self, state: RetryCallState) -> float:
-        cfg = self.config.retries
+        """tenacity's wait after its attempt n, which is attempt n + 1 of the request (_send made the first)."""
         exc = state.outcome.exception() if state.outcome is not None else None
+        return self._backoff(exc, state.attempt_number + 1)
+
+    def _backoff(self, exc: BaseException | None, attempt: int) -> float:
+        """Seconds to wait after the failed ``attempt`` (1-based): Retry-After if the server said, else exponential
+        with "equal jitter" (spread, never ~0), at most max_backoff."""
+        cfg = self.config.retries
         if isinstance(exc, _Transient) and exc.retry_after is not None:
             return min(exc.retry_after, cfg.max_backoff)
-        step = cfg.backoff * 2 ** (state.attempt_number - 1)
-        return min(cfg.max_backoff, step / 2 + random.uniform(0, step / 2))  # "equal jitter": spread, never ~0
+        step = cfg.backoff * 2 ** (attempt - 1)
+        return min(cfg.max_backoff, step / 2 + random.uniform(0, step / 2))
 
     def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -625,8 +740,9 @@ class RestConnector:
         except httpx.TransportError as e:  # an unsupported scheme, a proxy or protocol misconfiguration
             raise _Refused(f"the request cannot be made: {type(e).__name__}: {e}") from None
         status = resp.status_code
-        if status >= 500 or status in (408, 429):
-            raise _Transient(f"HTTP {status}", _retry_after(resp) if status in (429, 503) else None)
+        if (status >= 500 or status in (408, 429)) and status not in self._permanent:
+            raise _Transient(f"HTTP {status}", _retry_after(resp) if status in (429, 503) else None,
+                             _excerpt(resp, 160))
         return resp
 
     def _ensure_login(self, again: bool = False) -> None:
@@ -661,12 +777,15 @@ class RestConnector:
         status = resp.status_code
         if not 200 <= status < 300:
             hint = _STATUS_HINTS.get(status, "the server refused the request")
+            if status in self._permanent and (status >= 500 or status in (408, 429)):
+                hint = ("the server failed on this request; retrying does not help (permanent_statuses), so check "
+                        "the entity's path and params")
             if status == 401 and self.config.auth is not None:
                 hint += self._auth_hint()
             excerpt = _excerpt(resp)
             raise _Refused(f"HTTP {status} {resp.reason_phrase}: {hint}" + (f"; the server said: {excerpt}"
                                                                             if excerpt else ""), page)
-        if not resp.content.strip():
+        if not resp.content or resp.content.isspace():  # isspace stops at the first other byte; strip would copy
             raise _Refused(f"the answer is empty (HTTP {status}), not JSON", page)
         if _is_html(resp):
             raise _Refused("the answer is HTML, not JSON: probably a login page; check auth" + self._auth_hint(),
@@ -696,16 +815,16 @@ class RestConnector:
         return f" (form login as '{fl.username}', password from {fl.password_env or fl.password_file})"
 
     # -- reading
-    def _pages(self, entity: str, params: Mapping[str, Any]) -> Iterator[tuple[int, list[Any]]]:
-        """(page number, raw records) for every page of one entity; _Refused on an unusable answer."""
-        e = self.config.entities[entity]
-        mapping = self._mappings[entity]
+    def _pages(self, src: _Source, params: Mapping[str, Any]) -> Iterator[tuple[int, list[Any]]]:
+        """(page number, raw records) for every page of one source; _Refused on an unusable answer."""
+        e = src.spec
+        mapping = src.mapping
         paging = e.paging
         base = urljoin(self.config.base_url, e.path)
         params = {**e.params, **params}
         next_of = compile_path(paging.next) if isinstance(paging, (CursorPaging, NextLinkPaging)) else None
         seen: set[str] = set()
-        previous: bytes | None = None
+        previous: list[Any] | None = None
         position = paging.first if isinstance(paging, PagePaging) else 0
         follow: str | None = None
         page = 1
@@ -722,7 +841,7 @@ class RestConnector:
                 url = _with_params(base, {**params, **extra})
             else:
                 url = follow if follow is not None else _with_params(base, params)
-            resp, body = self._get_json(url, f"GET {e.path} page {page}", page)
+            resp, body = self._get_json(url, f"GET {src.label} page {page}", page)
             try:
                 rows = mapping.rows(body)
             except MappingError as exc:
@@ -734,12 +853,13 @@ class RestConnector:
             if isinstance(paging, (OffsetPaging, PagePaging)):
                 if n < paging.size:
                     return
-                digest = hashlib.blake2b(resp.content, digest_size=16).digest()
-                if digest == previous:
+                # The records, not a hash of the answer: comparing stops at the first differing record, and a
+                # server that ignores the page but changes its envelope (a page number in meta) is caught too.
+                if rows == previous:
                     raise _Refused(f"page {page} is the same as page {page - 1}: the server ignores "
                                    f"'{paging.offset_param if isinstance(paging, OffsetPaging) else paging.page_param}'"
                                    "; check the paging settings", page)
-                previous = digest
+                previous = rows
                 position += n if isinstance(paging, OffsetPaging) else 1
             else:
                 assert next_of is not None
@@ -763,43 +883,44 @@ class RestConnector:
                 follow = nxt
             page += 1
 
-    def _fetch_entity(self, entity: str, source: str, problems: list[Problem]) -> list[Record]:
-        if self.config.entities[entity].incremental is not None:
-            return self._fetch_incremental(entity, source, problems)
-        mapping = self._mappings[entity]
+    def _fetch_source(self, src: _Source, source: str, problems: list[Problem]) -> list[Record]:
+        if src.spec.incremental is not None:
+            return self._fetch_incremental(src, source, problems)
+        map_page = src.mapping.map_page
         records: list[Record] = []
-        for page, rows in self._pages(entity, {}):
-            mapped, bad = mapping.map_rows(rows)
-            records.extend([Record(Where(source, None, page, i + 1), v) for i, v in mapped])
-            problems.extend(Problem(source, msg, page=page, record=i + 1) for i, msg in bad)
+        for page, rows in self._pages(src, {}):
+            mapped, bad = map_page(rows, source, page)
+            records += mapped
+            if bad:
+                problems += bad
         return records
 
     # -- incremental
-    def _fingerprint(self, entity: str) -> str:
-        e = self.config.entities[entity]
+    def _fingerprint(self, src: _Source) -> str:
+        e = src.spec
         inc = e.incremental
         assert inc is not None
         parts = [self.config.base_url, e.path, sorted((k, _param_text(v)) for k, v in e.params.items()), e.records,
-                 e.columns, _key_expr(entity, e), inc.field, inc.param]
+                 e.columns, _key_expr(e), inc.field, inc.param]
         return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()[:16]
 
-    def _load_state(self, entity: str) -> dict[str, Any] | None:
+    def _load_state(self, src: _Source) -> dict[str, Any] | None:
         try:
-            state = _load_state_bytes((self.state_dir / f"{entity}.json").read_bytes())
+            state = _load_state_bytes((self.state_dir / src.state_file).read_bytes())
         except (OSError, ValueError):
             return None  # no cache, or an unreadable one: a full fetch rebuilds it
-        if not isinstance(state, dict) or state.get("fingerprint") != self._fingerprint(entity) \
+        if not isinstance(state, dict) or state.get("fingerprint") != self._fingerprint(src) \
                 or not isinstance(state.get("records"), dict):
             return None
         return state
 
-    def _fetch_incremental(self, entity: str, source: str, problems: list[Problem]) -> list[Record]:
-        e = self.config.entities[entity]
+    def _fetch_incremental(self, src: _Source, source: str, problems: list[Problem]) -> list[Record]:
+        e = src.spec
         inc = e.incremental
         assert inc is not None
-        key_of = compile_path(_key_expr(entity, e))
+        key_of = compile_path(_key_expr(e))
         mark_of = compile_path(inc.field)
-        state = self._load_state(entity)
+        state = self._load_state(src)
         since = 0 if state is None else int(state.get("since_full", 0)) + 1
         full = state is None or state.get("watermark") is None or since >= inc.full_every
         params = {} if full else {inc.param: state["watermark"]}  # type: ignore[index]
@@ -807,7 +928,7 @@ class RestConnector:
         wheres: list[Where] = []
         snapshot: dict[str, Any] = {} if full else dict(state["records"])  # type: ignore[index]
         fresh: dict[str, int] = {}
-        for page, page_rows in self._pages(entity, params):
+        for page, page_rows in self._pages(src, params):
             for i, raw in enumerate(page_rows):
                 key = key_of(raw)
                 key = f"\x00{page}:{i}" if key is MISSING or key is None else str(key)  # reported by build_ledger
@@ -830,9 +951,9 @@ class RestConnector:
             watermark = max(marks) if marks else None
         except TypeError:
             watermark = max(marks, key=str)
-        self._pending[entity] = {"format": 1, "fingerprint": self._fingerprint(entity), "watermark": watermark,
-                                 "since_full": 0 if full else since, "records": snapshot}
-        mapped, bad = self._mappings[entity].map_rows(rows)
+        self._pending[src.state_file] = {"format": 1, "fingerprint": self._fingerprint(src), "watermark": watermark,
+                                         "since_full": 0 if full else since, "records": snapshot}
+        mapped, bad = src.mapping.map_rows(rows)
         problems.extend(Problem.at(wheres[i], msg) for i, msg in bad)
         return [Record(wheres[i], v) for i, v in mapped]
 
@@ -897,4 +1018,4 @@ def _fill(template: Any, values: Mapping[str, str | None], encode: Callable[[str
 __all__ = ["ApiKeyAuth", "AuthConfig", "BasicAuth", "BearerAuth", "CursorPaging", "EntityConfig", "FormLogin",
            "IncrementalConfig", "NextLinkPaging", "NoPaging", "OffsetPaging", "PagePaging", "RestConnector",
            "RestConnectorConfig", "RetryConfig", "TimeoutConfig", "TlsConfig", "WriteAction", "WriteBackConfig",
-           "mapping_of", "write_atomic"]
+           "mapping_for", "sources_of", "write_atomic"]

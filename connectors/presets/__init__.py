@@ -3,6 +3,11 @@
 ``preset: 1c-odata`` in a connector's config loads ``connectors/presets/1c-odata.yaml`` and deep-merges the keys
 given in schedules.yaml over it: mappings merge key by key, anything else (text, numbers, lists) given by the user
 replaces the preset's. An entity set to null (``counterparties: null``) drops that entity of the preset.
+
+An entity the preset reads from several sources (a list, e.g. 1c-odata's invoices: sales, then credit notes) takes
+either a mapping, merged into every source (``invoices: {paging: {size: 100}}``), or a list, merged source by
+source in order: ``{}`` keeps a source as it is, null drops it (``invoices: [{}, null]``: no credit notes), sources
+the list does not reach are kept, and sources beyond the preset's are added.
 """
 
 from __future__ import annotations
@@ -59,10 +64,40 @@ def apply_preset(data: Any) -> Any:
     preset = load_preset(data["preset"])
     preset.pop("preset", None)
     preset.pop("id", None)  # a preset never names the connector
-    merged = deep_merge(preset, data)
+    entities = data.get("entities")
+    merged = deep_merge(preset, {k: v for k, v in data.items() if k != "entities"})
+    if isinstance(entities, Mapping) and isinstance(preset.get("entities"), Mapping):
+        merged["entities"] = {**preset["entities"]}
+        for entity, value in entities.items():
+            merged["entities"][entity] = merge_entity(preset["entities"].get(entity), value)
+    elif "entities" in data:
+        merged["entities"] = entities
     if isinstance(merged.get("entities"), Mapping):
         merged["entities"] = {k: v for k, v in merged["entities"].items() if v is not None}
     return merged
 
 
-__all__ = ["PRESETS_DIR", "apply_preset", "available_presets", "deep_merge", "load_preset"]
+def merge_entity(base: Any, override: Any) -> Any:
+    """An entity's keys over the preset's: see the module docstring for sources given as a list."""
+    if override is None or base is None:
+        return override
+    if isinstance(base, list) and isinstance(override, Mapping):
+        return [deep_merge(b, override) if isinstance(b, Mapping) else b for b in base]
+    if isinstance(base, list) and isinstance(override, list):
+        merged = []
+        for i in range(max(len(base), len(override))):
+            if i >= len(override):
+                merged.append(base[i])  # not mentioned: kept
+            elif i >= len(base):
+                merged.append(override[i])
+            elif isinstance(override[i], Mapping) and isinstance(base[i], Mapping):
+                merged.append(deep_merge(base[i], override[i]))
+            elif override[i] is not None:
+                merged.append(override[i])
+        return merged
+    if isinstance(base, Mapping) and isinstance(override, Mapping):
+        return deep_merge(base, override)
+    return override
+
+
+__all__ = ["PRESETS_DIR", "apply_preset", "available_presets", "deep_merge", "load_preset", "merge_entity"]

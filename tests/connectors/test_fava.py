@@ -225,20 +225,37 @@ def test_the_rest_example_reads_the_same_ledger_as_the_csv(fava, csv_snapshot, t
     # Amounts arrive as exact Decimals (JSON numbers with their scale), never floats.
     amounts = [r.values["amount"] for r in fetched.tables["invoices"]]
     assert all(type(a) is Decimal for a in amounts) and Decimal("-1") > min(amounts)
-    assert fetched.tables["payments"][0].where == Where("fava: GET query", None, 1, 1)
+    # all four entities read /api/query: the location names the entity
+    assert fetched.tables["payments"][0].where == Where("fava: GET query (payments)", None, 1, 1)
+    assert str(fetched.tables["invoices"][4].where) == "fava: GET query (invoices) page 1 record 5"
 
 
 @pytest.mark.slow
-def test_a_bad_bql_query_makes_the_connector_fail_naming_the_source(fava, tmp_path):
-    block = _example("fava-rest.yaml", base_url=f"{fava.url}{SLUG}/api/", retries={"attempts": 1})
+def test_a_bad_bql_query_is_a_problem_of_its_entity_with_favas_error(fava, tmp_path):
+    block = _example("fava-rest.yaml", base_url=f"{fava.url}{SLUG}/api/")
     block["entities"]["invoices"]["params"] = {"query_string": "SELEC id FROM #postings"}
     # Fava answers a query it cannot parse with HTTP 500 {"error": "Query parse error: ..."}.
     answer = httpx.get(f"{fava.url}{SLUG}/api/query", params={"query_string": "SELEC id FROM #postings"})
     assert answer.status_code == 500 and "Query parse error" in answer.json()["error"]
+    with _rest(block, tmp_path) as connector:
+        fetched = connector.fetch()
+    (problem,) = fetched.problems
+    assert (problem.source, problem.page) == ("fava: GET query (invoices)", 1)
+    assert problem.message.startswith("HTTP 500 ")
+    assert "permanent_statuses" in problem.message and f"the server said: {answer.json()['error']}" in problem.message
+    assert fetched.tables["invoices"] is None and len(fetched.tables["payments"]) == len(SOURCE.payments)
+
+
+@pytest.mark.slow
+def test_without_permanent_statuses_a_bad_query_is_unavailable_quoting_fava(fava, tmp_path):
+    block = _example("fava-rest.yaml", base_url=f"{fava.url}{SLUG}/api/", retries={"attempts": 2, "backoff": 0},
+                     permanent_statuses=[])
+    block["entities"]["invoices"]["params"] = {"query_string": "SELEC id FROM #postings"}
     with _rest(block, tmp_path) as connector, pytest.raises(ConnectorUnavailable) as caught:
         connector.fetch()
     assert caught.value.connector_id == "fava"
-    assert "GET query page 1: HTTP 500 after 1 attempt" in str(caught.value)
+    assert "GET query (invoices) page 1: HTTP 500 after 2 attempts; the server said: Query parse error" \
+        in str(caught.value)
 
 
 @pytest.mark.slow

@@ -381,11 +381,8 @@ def test_penalty_is_an_additional_attribute_in_percent_per_day():
 # ---- the presets, end to end ------------------------------------------------------------------------------------
 
 PENALTY = f"$.ДополнительныеРеквизиты[?(@.Свойство_Key == '{PENALTY_PROPERTY}')].Значение"
-CREDIT_NOTES = {"counterparties": None, "contracts": None, "payments": None,
-                "invoices": {"path": "Document_КорректировкаРеализации",
-                             "params": {"$select": "Ref_Key,Number,Date,Posted,DeletionMark,ДоговорКонтрагента_Key,"
-                                                   "СуммаДокумента"},
-                             "fields": {"due_date": "Date"}}}
+WITH_PENALTY = {"contracts": {"fields": {"penalty_rate_per_day": PENALTY}}}
+GROUPS = {"default", "key_accounts"}
 
 
 def _connector(sim: Sim, tmp_path: Path, preset: str = "1c-odata", cid: str = "buh", **extra) -> RestConnector:
@@ -402,21 +399,28 @@ def password(monkeypatch):
 
 
 def _back(ledger: Ledger, ids: dict[str, str]) -> Ledger:
-    """The fetched ledger with 1C's GUIDs replaced by the ledger ids they were made from."""
+    """The fetched ledger with 1C's GUIDs replaced by the ledger ids they were made from (a payment's id is
+    "<document GUID>/<line number>": "<ledger id>/<line number>")."""
+    def line(payment_id: str) -> str:
+        key, _, number = payment_id.partition("/")
+        return f"{ids[key]}/{number}"
+
     return Ledger(
         tuple(sorted((replace(c, id=ids[c.id]) for c in ledger.counterparties), key=lambda c: c.id)),
         tuple(sorted((replace(c, id=ids[c.id], counterparty_id=ids[c.counterparty_id]) for c in ledger.contracts),
                      key=lambda c: c.id)),
         tuple(sorted((replace(i, id=ids[i.id], contract_id=ids[i.contract_id]) for i in ledger.invoices),
                      key=lambda i: i.id)),
-        tuple(sorted((replace(p, id=ids[p.id], contract_id=ids[p.contract_id],
+        tuple(sorted((replace(p, id=line(p.id), contract_id=ids[p.contract_id],
                               invoice_id=ids[p.invoice_id] if p.invoice_id else None) for p in ledger.payments),
                      key=lambda p: p.id)))
 
 
 def _sorted(ledger: Ledger) -> Ledger:
+    """The ledger sorted by id, each payment's id "<id>/1": in 1C the source's payments have one line each."""
     return Ledger(*(tuple(sorted(getattr(ledger, k), key=lambda x: x.id)) for k in
-                    ("counterparties", "contracts", "invoices", "payments")))
+                    ("counterparties", "contracts", "invoices")),
+                  tuple(sorted((replace(p, id=f"{p.id}/1") for p in ledger.payments), key=lambda p: p.id)))
 
 
 def test_the_preset_validates_with_a_cyrillic_login_and_names_no_secret(sim, tmp_path, password):
@@ -428,35 +432,109 @@ def test_the_preset_validates_with_a_cyrillic_login_and_names_no_secret(sim, tmp
     assert cfg.entities["payments"].explode == "РасшифровкаПлатежа"
 
 
-def test_documents_preset_and_a_credit_notes_connector_give_back_the_source_ledger(sim, tmp_path, password):
-    main = _connector(sim, tmp_path, entities={"contracts": {"fields": {"penalty_rate_per_day": PENALTY}}})
-    notes = _connector(sim, tmp_path, cid="buh-credit-notes", entities=CREDIT_NOTES)
-    with main, notes:
-        ledger = pull([main, notes], known_groups={"default", "key_accounts"})
+def test_the_documents_preset_alone_gives_back_the_source_ledger_with_its_credit_notes(sim, tmp_path, password):
+    with _connector(sim, tmp_path, entities=WITH_PENALTY) as conn:
+        fetched = conn.fetch()
+        ledger = pull([conn], known_groups=GROUPS)
     assert _back(ledger, sim.state.data.ledger_ids) == _sorted(LEDGER)
     assert any(i.is_credit_note for i in LEDGER.invoices) and any(c.group == "key_accounts"
                                                                    for c in LEDGER.counterparties)
     assert any(p.invoice_id is None for p in LEDGER.payments) and any(c.email for c in LEDGER.counterparties)
+    # sales first, then the credit notes, each located in its own source
+    sources = [r.where.source for r in fetched.tables["invoices"]]
+    n_sales = sum(1 for i in LEDGER.invoices if not i.is_credit_note)
+    assert sources == ["buh: GET Document_РеализацияТоваровУслуг"] * n_sales + \
+        ["buh: GET Document_КорректировкаРеализации"] * (len(LEDGER.invoices) - n_sales)
+    first_note = fetched.tables["invoices"][n_sales]
+    assert (first_note.where.page, first_note.where.record) == (1, 1) and first_note.values["amount"] < 0
 
 
-def test_documents_preset_alone_skips_noise_and_misses_only_credit_notes_and_penalties(sim, tmp_path, password):
-    with _connector(sim, tmp_path) as conn:
+def test_the_preset_without_credit_notes_skips_noise_and_misses_only_them_and_penalties(sim, tmp_path, password):
+    with _connector(sim, tmp_path, entities={"invoices": [{}, None]}) as conn:
+        assert len(conn.config.entities["invoices"]) == 1
         fetched = conn.fetch()
     problems: list = []
-    ledger = build_ledger(fetched.tables, problems, {"default", "key_accounts"})
+    ledger = build_ledger(fetched.tables, problems, GROUPS)
     assert problems == [] and fetched.problems == []
     source = Ledger(LEDGER.counterparties, tuple(replace(c, penalty_rate_per_day=None) for c in LEDGER.contracts),
                     tuple(i for i in LEDGER.invoices if not i.is_credit_note), LEDGER.payments)
     assert _back(ledger, sim.state.data.ledger_ids) == _sorted(source)
     first = fetched.tables["invoices"][0].where
     assert first.source == "buh: GET Document_РеализацияТоваровУслуг" and (first.page, first.record) == (1, 1)
+    assert CORRECTIONS not in {path for path, _ in sim.state.log}
+
+
+def _receipt_of(sim: Sim, payment: Payment) -> dict:
+    return next(r for r in sim.state.data.sets[RECEIPTS] if r["Ref_Key"] == ref_key(RECEIPTS, payment.id))
+
+
+def test_a_payment_split_over_two_lines_gives_a_payment_per_line(sim, tmp_path, password):
+    paid = next(p for p in LEDGER.payments if p.invoice_id is not None and p.amount >= Decimal("0.02"))
+    doc = _receipt_of(sim, paid)
+    (line,) = doc["РасшифровкаПлатежа"]
+    half = (paid.amount / 2).quantize(Decimal("0.01"))
+    # 1C: one receipt, two lines: part of it pays the invoice, the rest is an advance on the same contract
+    doc["РасшифровкаПлатежа"] = [{**line, "СуммаПлатежа": half},
+                                 {**line, "LineNumber": "2", "Сделка": EMPTY_REF, "СуммаПлатежа": paid.amount - half,
+                                  "СпособПогашенияЗадолженности": "Автоматически"}]
+    with _connector(sim, tmp_path, entities=WITH_PENALTY) as conn:
+        ledger = pull([conn], known_groups=GROUPS)
+    got = _back(ledger, sim.state.data.ledger_ids)
+    expected = _sorted(LEDGER)
+    others = tuple(p for p in expected.payments if p.id != f"{paid.id}/1")
+    split = (replace(paid, id=f"{paid.id}/1", amount=half),
+             replace(paid, id=f"{paid.id}/2", amount=paid.amount - half, invoice_id=None))
+    assert got == replace(expected, payments=tuple(sorted(others + split, key=lambda p: p.id)))
+
+
+def test_a_payment_line_for_another_kind_of_document_is_undirected(sim, tmp_path, password):
+    # In BP a line's Сделка may be a Счёт на оплату (a pro-forma), not a sale: it is no invoice arbots knows.
+    paid = next(p for p in LEDGER.payments if p.invoice_id is not None)
+    (line,) = _receipt_of(sim, paid)["РасшифровкаПлатежа"]
+    line["Сделка"] = ref_key("Document_СчетНаОплатуПокупателю", "proforma-1")
+    line["Сделка_Type"] = "StandardODATA.Document_СчетНаОплатуПокупателю"
+    with _connector(sim, tmp_path, entities=WITH_PENALTY) as conn:
+        ledger = pull([conn], known_groups=GROUPS)
+    got = {p.id: p for p in _back(ledger, sim.state.data.ledger_ids).payments}
+    assert got[f"{paid.id}/1"] == replace(paid, id=f"{paid.id}/1", invoice_id=None)
+    assert len(got) == len(LEDGER.payments)
+
+
+def test_credit_notes_shown_positive_are_negated(sim, tmp_path, password):
+    notes = sim.state.data.sets[CORRECTIONS]
+    assert notes and all(r["СуммаДокумента"] < 0 for r in notes)
+    for row in notes:  # a base where the correction's amount is the (positive) size of the reduction
+        row["СуммаДокумента"] = -row["СуммаДокумента"]
+    negated = {"invoices": [{}, {"fields": {"amount": {"path": "СуммаДокумента", "negate": True}}}], **WITH_PENALTY}
+    with _connector(sim, tmp_path, entities=negated) as conn:
+        ledger = pull([conn], known_groups=GROUPS)
+    assert _back(ledger, sim.state.data.ledger_ids) == _sorted(LEDGER)
+    with _connector(sim, tmp_path, entities=WITH_PENALTY) as conn:  # without negate: positive credit notes
+        fetched = conn.fetch()
+    notes_read = [r.values["amount"] for r in fetched.tables["invoices"] if CORRECTIONS in r.where.source]
+    assert len(notes_read) == len(notes) and all(a > 0 for a in notes_read)
+
+
+def test_folder_names_are_mapped_to_groups(sim, tmp_path, password):
+    rows = sim.state.data.sets[COUNTERPARTIES]
+    (folder,) = [r for r in rows if r["IsFolder"]]
+    assert folder["Description"] == "key_accounts"
+    folder["Description"] = "Ключевые клиенты"  # the folder as people in 1C name it
+    region = {**folder, "Ref_Key": ref_key(COUNTERPARTIES, "group/Юг"), "Description": "Регион Юг"}
+    rows.append(region)  # a folder that is no arbots group: its counterparties are default
+    moved = next(c for c in LEDGER.counterparties if c.group == "default")
+    next(r for r in rows if r["Ref_Key"] == ref_key(COUNTERPARTIES, moved.id))["Parent_Key"] = region["Ref_Key"]
+    group = {"path": "Parent.Description", "map": {"Ключевые клиенты": "key_accounts"}, "default": "default"}
+    with _connector(sim, tmp_path, entities={**WITH_PENALTY, "counterparties": {"fields": {"group": group}}}) as conn:
+        ledger = pull([conn], known_groups=GROUPS)
+    assert _back(ledger, sim.state.data.ledger_ids) == _sorted(LEDGER)
 
 
 def test_balance_preset_gives_the_open_balances(sim, tmp_path, password):
     with _connector(sim, tmp_path, preset="1c-odata-balance") as conn:
         fetched = conn.fetch()
     problems: list = []
-    ledger = build_ledger(fetched.tables, problems, {"default", "key_accounts"})
+    ledger = build_ledger(fetched.tables, problems, GROUPS)
     assert problems == [] and ledger.payments == ()
     ids = sim.state.data.ledger_ids
     expected = open_balances(LEDGER, date.max)
@@ -477,9 +555,11 @@ def test_small_pages_are_read_with_top_and_skip_until_a_short_page(sim, tmp_path
     assert [int(q["$skip"]) for q in asked] == list(range(0, 4 * len(asked), 4))
     assert len(asked) == len(sales) // 4 + 1 > 3 and all(q["$top"] == "4" for q in asked)
     assert "$inlinecount" not in asked[0] and asked[0]["$orderby"] == "Ref_Key"
-    records = fetched.tables["invoices"]
+    records = [r for r in fetched.tables["invoices"] if r.where.source.endswith(SALES)]
     assert len(records) == len(sales) and records[-1].where.page == len(asked) - (len(sales) % 4 == 0)
     assert {sim.state.data.ledger_ids[r.values["id"]] for r in records} == {i.id for i in sales}
+    notes = [q for path, q in sim.state.log if path == CORRECTIONS]  # the mapping merged into both sources
+    assert notes and all(q["$top"] == "4" for q in notes)
 
 
 def test_a_500_mid_paging_with_retries_spent_is_unavailable_and_returns_nothing(sim, tmp_path, password):
@@ -489,7 +569,8 @@ def test_a_500_mid_paging_with_retries_spent_is_unavailable_and_returns_nothing(
     with conn, pytest.raises(ConnectorUnavailable) as e:
         fetched = conn.fetch()
     assert fetched is None
-    assert "Document_РеализацияТоваровУслуг page 2: HTTP 500 after 3 attempts" in str(e.value)
+    assert "Document_РеализацияТоваровУслуг page 2: HTTP 500 after 3 attempts; the server said: Сервис временно " \
+           "недоступен" in str(e.value)
     assert PASSWORD not in str(e.value)
     assert sum(1 for path, _ in sim.state.log if path == SALES) == 4  # page 1, then page 2 three times
 
@@ -509,8 +590,8 @@ def test_a_bad_password_is_a_clear_problem_without_the_password(sim, tmp_path, m
     text = str(e.value)
     assert "HTTP 401" in text and "check auth" in text and f"user '{USER}'" in text and "ONEC_TEST_PASSWORD" in text
     assert "неверный-пароль" not in text and PASSWORD not in text
-    assert len(e.value.problems) == 4  # one per entity, and no retries
-    assert len(sim.state.log) == 4
+    assert len(e.value.problems) == 5  # one per source (invoices has two), and no retries
+    assert len(sim.state.log) == 5
 
 
 def test_an_html_page_instead_of_json_is_a_problem_naming_the_page(sim, tmp_path, password):
@@ -531,7 +612,7 @@ def test_a_ledger_swapped_at_runtime_is_served(sim, tmp_path, password):
     with _connector(sim, tmp_path) as conn:
         ledger = conn.pull()
     assert ledger.invoices[0].due_date == date(2026, 3, 12) and ledger.invoices[0].amount == Decimal("1500.50")
-    assert _back(ledger, sim.state.data.ledger_ids) == replace(small, contracts=(replace(
-        small.contracts[0], penalty_rate_per_day=None),))
+    assert _back(ledger, sim.state.data.ledger_ids) == _sorted(replace(small, contracts=(replace(
+        small.contracts[0], penalty_rate_per_day=None),)))
     assert datetime.fromisoformat(sim.json("Document_ПоступлениеНаРасчетныйСчет")["value"][0]["Date"]).date() == \
         date(2026, 3, 10)

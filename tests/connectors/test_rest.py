@@ -7,6 +7,7 @@ import asyncio
 import base64
 import datetime as dt
 import json
+import re
 import secrets
 import socket
 import threading
@@ -28,7 +29,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from connectors import presets
-from connectors.base import FIELDS, ConnectorUnavailable, WriteBackUnsupported
+from connectors.base import FIELDS, ConnectorUnavailable, Where, WriteBackUnsupported
 from connectors.demo_ledger import generate_demo_ledger
 from connectors.records import build_ledger
 from connectors.rest import RestConnector, RestConnectorConfig
@@ -148,6 +149,11 @@ async def _list(request: Request) -> Response:
             return Response('{"data": [{"id": "x", ', media_type="application/json")
         if fault[0] == "raw":
             return Response(fault[2], fault[1], media_type="application/json")
+        if fault[0] == "echo":  # a careless server: its error page repeats the credentials, at length
+            return HTMLResponse(f"<html><head><title>{fault[1]}</title><style>p {{color: red}}</style></head><body>"
+                                f"<h1>Bad&nbsp;Gateway</h1><p>upstream failed; header was "
+                                f"{request.headers.get('authorization')}</p><p>{'trace ' * 200}</p></body></html>",
+                                fault[1])
     chunk = rows[start:start + size]
     more = start + size < len(rows)
     nxt = base64.b64encode(str(start + size).encode()).decode() if more else None
@@ -396,6 +402,68 @@ def test_a_next_link_to_another_server_is_not_followed(connect, b):
     assert len(b.requests) == 1
 
 
+# ------------------------------------------------------------------------------------------------- several sources
+
+
+def _two_sources(b: Behaviour, **second: Any) -> dict[str, Any]:
+    """invoices from api/invoices (the first 15) and api/credit_notes (the rest): one entity, two sources."""
+    b.data["credit_notes"] = b.data["invoices"][15:]
+    b.data["invoices"] = b.data["invoices"][:15]
+    ents = _entities(only=("invoices",))
+    ents["invoices"] = [ents["invoices"], {**ents["invoices"], "path": "api/credit_notes", **second}]
+    return ents
+
+
+def test_an_entity_read_from_several_sources_concatenates_them(connect, b):
+    fetched = connect(entities=_two_sources(b)).fetch()
+    assert fetched.problems == []
+    records = fetched.tables["invoices"]
+    assert [r.values["id"] for r in records] == [i.id for i in LEDGER.invoices]
+    assert str(records[14].where) == "erp: GET api/invoices page 2 record 5"
+    assert str(records[15].where) == "erp: GET api/credit_notes page 1 record 1"
+
+
+def test_one_unusable_source_makes_the_entity_unusable_and_names_that_source(connect, b):
+    ents = _two_sources(b)
+    b.faults[("credit_notes", 1)] = [("html",)]
+    fetched = connect(entities={**ents, **_entities(only=("contracts",))}).fetch()
+    (p,) = fetched.problems
+    assert (p.source, p.page) == ("erp: GET api/credit_notes", 1) and "the answer is HTML" in p.message
+    assert fetched.tables["invoices"] is None and len(fetched.tables["contracts"]) == len(LEDGER.contracts)
+
+
+def test_each_source_has_its_own_incremental_snapshot(connect, b, tmp_path):
+    inc = {"param": "updated_since", "field": "updated_at", "full_every": 5}
+    ents = _two_sources(b, incremental=inc)
+    ents["invoices"][0]["incremental"] = inc
+    c = connect(entities=ents)
+    c.fetch()
+    c.commit()
+    assert sorted(p.name for p in (tmp_path / "st").iterdir()) == ["invoices.2.json", "invoices.json"]
+    b.data["credit_notes"].append({**b.data["credit_notes"][0], "id": "CN-NEW", "updated_at": 10_000})
+    b.requests.clear()
+    again = c.fetch()
+    assert [(r["path"], r["query"]["updated_since"]) for r in b.requests] == [
+        ("/api/invoices", "15"), ("/api/credit_notes", str(len(LEDGER.invoices)))]  # updated_at: the row number
+    ids = [r.values["id"] for r in again.tables["invoices"]]
+    assert ids == [i.id for i in LEDGER.invoices] + ["CN-NEW"]
+
+
+def test_two_entities_on_one_path_are_told_apart_by_the_entity(connect, b):
+    b.data["query"] = [{"id": "X", "name": "n", "number": "1", "counterparty_id": "X"}]
+    ents = {"counterparties": {"path": "api/query", "records": "data", "fields": {"id": "id", "name": "name"}},
+            "contracts": {"path": "api/query", "records": "data",
+                          "fields": {"id": "id", "number": "number", "counterparty_id": "counterparty_id"}},
+            "invoices": _entities(only=("invoices",))["invoices"]}
+    fetched = connect(entities=ents).fetch()
+    assert fetched.tables["counterparties"][0].where == Where("erp: GET api/query (counterparties)", None, 1, 1)
+    assert fetched.tables["contracts"][0].where.source == "erp: GET api/query (contracts)"
+    assert fetched.tables["invoices"][0].where.source == "erp: GET api/invoices"  # its path is its own
+    b.faults[("query", 1)] = [("status", 503)] * 3
+    with pytest.raises(ConnectorUnavailable, match=r"GET api/query \(counterparties\) page 1: HTTP 503 after 3"):
+        connect(entities=ents).fetch()
+
+
 # ------------------------------------------------------------------------------------------------- faults
 
 
@@ -408,12 +476,32 @@ def test_5xx_mid_paging_is_retried_with_backoff(connect, b):
     assert len(sleeps) == 2 and all(0 < s <= 0.05 for s in sleeps)
 
 
+def test_the_backoff_doubles_with_each_attempt_with_jitter(connect, b):
+    b.faults[("invoices", 1)] = [("status", 503)] * 3
+    sleeps: list[float] = []
+    fetched = connect(sleeps, retries={"attempts": 4, "backoff": 1, "max_backoff": 100},
+                      entities=_entities(only=("invoices",))).fetch()
+    assert fetched.problems == [] and len(sleeps) == 3
+    assert 0.5 <= sleeps[0] <= 1 and 1 <= sleeps[1] <= 2 and 2 <= sleeps[2] <= 4
+
+
 def test_spent_retries_make_the_connector_unavailable(connect, b):
     b.faults[("invoices", 7)] = [("status", 503)] * 5
     with pytest.raises(ConnectorUnavailable) as e:
         connect(entities=_entities(only=("invoices",))).fetch()
-    assert e.value.reason == "GET api/invoices page 7: HTTP 503 after 3 attempts"
-    assert str(e.value) == "connector 'erp' unavailable: GET api/invoices page 7: HTTP 503 after 3 attempts"
+    assert e.value.reason == "GET api/invoices page 7: HTTP 503 after 3 attempts; the server said: boom"
+    assert str(e.value) == f"connector 'erp' unavailable: {e.value.reason}"
+
+
+def test_the_unavailable_message_quotes_the_server_briefly_and_without_secrets(connect, b):
+    b.faults[("invoices", 1)] = [("echo", 502)] * 3
+    with pytest.raises(ConnectorUnavailable) as e:
+        connect(entities=_entities(only=("invoices",))).fetch()
+    said = e.value.reason.split("; the server said: ", 1)[1]
+    assert e.value.reason.startswith("GET api/invoices page 1: HTTP 502 after 3 attempts; the server said: ")
+    assert said.startswith("502 Bad Gateway upstream failed; header was Basic *** trace trace")
+    assert said.endswith("…") and len(said) <= 161 and "<" not in said and "color" not in said
+    _no_secrets(e.value)
 
 
 def test_429_retry_after_is_honoured_and_capped(connect, b):
@@ -463,6 +551,28 @@ def test_unusable_answers_are_problems_of_that_entity(connect, b, fault, message
     assert fetched.tables["payments"] is None and fetched.tables["invoices"] is not None
     assert len([r for r in b.requests if r["path"] == "/api/payments"]) == 2  # no retries
     _no_secrets(p)
+
+
+QUERY_ERROR = '{"error": "Query parse error: syntax error."}'
+
+
+def test_a_permanent_status_is_not_retried_but_a_problem_with_the_servers_message(connect, b):
+    b.faults[("invoices", 2)] = [("raw", 500, QUERY_ERROR)]
+    sleeps: list[float] = []
+    fetched = connect(sleeps, permanent_statuses=[500], entities=_entities(only=("invoices", "payments"))).fetch()
+    (p,) = fetched.problems
+    assert (p.source, p.page) == ("erp: GET api/invoices", 2)
+    assert p.message == ("HTTP 500 Internal Server Error: the server failed on this request; retrying does not help "
+                         "(permanent_statuses), so check the entity's path and params; the server said: Query parse "
+                         "error: syntax error.")
+    assert fetched.tables["invoices"] is None and fetched.tables["payments"] is not None
+    assert sleeps == [] and len([r for r in b.requests if r["path"] == "/api/invoices"]) == 2
+
+
+def test_other_5xx_are_still_retried_with_permanent_statuses(connect, b):
+    b.faults[("invoices", 1)] = [("raw", 503, QUERY_ERROR)] * 2
+    fetched = connect(permanent_statuses=[500], entities=_entities(only=("invoices",))).fetch()
+    assert fetched.problems == [] and len(fetched.tables["invoices"]) == len(LEDGER.invoices)
 
 
 def test_a_record_that_is_not_an_object_is_located(connect, b):
@@ -652,6 +762,13 @@ def test_a_write_back_to_a_failing_server_is_retried_then_unavailable(connect, b
     assert len(b.writes) == 3
 
 
+def test_a_permanent_status_on_write_back_is_a_business_error_at_once(connect, b):
+    b.write_status = 500
+    with pytest.raises(BusinessError, match="HTTP 500 Internal Server Error: refused; header was Basic \\*\\*\\*"):
+        connect(permanent_statuses=[500], write_back=WRITE_BACK).block_shipments("CP-1", None, "r")
+    assert len(b.writes) == 1
+
+
 def test_write_back_logs_in_with_the_form_first(connect, b):
     b.auth = "form"
     r = connect(auth=AUTH["form"], write_back=WRITE_BACK).block_shipments("CP-1", None, "r")
@@ -681,9 +798,13 @@ def test_config_errors_name_the_entity_and_field(server):
     ({"tls": {"verify": False, "ca_bundle": "ca.pem"}}, "ca_bundle is given but verify is false"),
     ({"entities": {"debts": {"path": "x", "fields": {}}}}, "entities.debts: unknown entity"),
     ({"entites": {}}, "Extra inputs are not permitted"),
+    ({"permanent_statuses": [200]}, "200 is not an HTTP error status (400 to 599)"),
+    ({"entities": {"invoices": []}}, "at least 1 item"),
+    ({"entities": {"invoices": [_entities()["invoices"], {"path": "x", "fields": {"id": "id"}}]}},
+     "entities.invoices[2].fields: missing number, contract_id, date, amount"),
 ])
 def test_bad_configs_are_refused(server, over, message):
-    with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ValidationError, match=re.escape(message)):
         _config(server[1], **over)
 
 
@@ -712,6 +833,40 @@ entities:
     assert list(c.entities) == ["counterparties"]
     assert c.entities["counterparties"].path == "Catalog_Контрагенты"
     assert set(c.entities["counterparties"].fields) == {"id", "name", "group"}
+
+
+TWO_SOURCES = """
+base_url: http://preset.example/odata/
+entities:
+  invoices:
+    - path: sales
+      paging: {kind: offset, size: 500}
+      fields: {id: Ref_Key, number: Number, contract_id: K, date: Date, amount: Sum}
+    - path: notes
+      paging: {kind: offset, size: 500}
+      fields: {id: Ref_Key, number: Number, contract_id: K, date: Date, amount: Sum}
+"""
+
+
+@pytest.mark.parametrize("invoices, paths, sizes, amounts", [
+    ({"paging": {"size": 50}}, ["sales", "notes"], [50, 50], ["Sum", "Sum"]),  # a mapping: into every source
+    ([{}, {"fields": {"amount": {"path": "Sum", "negate": True}}}], ["sales", "notes"], [500, 500], ["Sum", "-Sum"]),
+    ([{}, None], ["sales"], [500], ["Sum"]),  # null drops a source
+    ([None], ["notes"], [500], ["Sum"]),  # sources the list does not reach are kept
+    ([{}, {}, {"path": "more", "fields": {"id": "i", "number": "n", "contract_id": "k", "date": "d", "amount": "a"}}],
+     ["sales", "notes", "more"], [500, 500, None], ["Sum", "Sum", "a"]),  # and new ones are added
+])
+def test_a_preset_with_several_sources_per_entity_merges_source_by_source(tmp_path, monkeypatch, invoices, paths,
+                                                                          sizes, amounts):
+    (tmp_path / "two.yaml").write_text(TWO_SOURCES, encoding="utf-8")
+    monkeypatch.setattr(presets, "PRESETS_DIR", tmp_path)
+    c = RestConnectorConfig.model_validate({"id": "x", "kind": "rest", "preset": "two",
+                                            "entities": {"invoices": invoices}})
+    sources = c.entities["invoices"]
+    assert [e.path for e in sources] == paths
+    assert [getattr(e.paging, "size", None) for e in sources] == sizes
+    assert [("-" if getattr(e.fields["amount"], "negate", False) else "") + getattr(e.fields["amount"], "path",
+            e.fields["amount"]) for e in sources] == amounts
 
 
 def test_an_unknown_preset_lists_the_available_ones(tmp_path, monkeypatch):
