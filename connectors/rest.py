@@ -25,326 +25,53 @@ import gc
 import hashlib
 import html
 import json
-import os
 import random
 import re
 import ssl
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import quote, quote_plus, urlencode, urljoin, urlsplit
+from typing import Any
+from urllib.parse import quote, quote_plus, urlencode, urljoin
 
 import httpx
-from pydantic import Field, field_validator, model_validator
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-from connectors.base import ENTITIES, FIELDS, OPTIONAL_FIELDS, ConnectorUnavailable, Fetched, Problem, Record, \
+from connectors.base import ENTITIES, ConnectorUnavailable, Fetched, Problem, Record, \
     SyncRejected, Where, WriteBackUnsupported, WriteResult, read_secret
-from connectors.mapping import MISSING, EntityMapping, FieldExpr, MappingError, compile_path
-from connectors.presets import apply_preset
+from connectors.mapping import MISSING, EntityMapping, MappingError, compile_path
 from connectors.records import build_ledger
-from robots.config.common import Frozen, Identifier, SecretRef
+from connectors.rest_config import (  # re-exported: the config lives beside the connector
+    BasicAuth,
+    BearerAuth,
+    ApiKeyAuth,
+    FormLogin,
+    AuthConfig,
+    TimeoutConfig,
+    RetryConfig,
+    TlsConfig,
+    OffsetPaging,
+    PagePaging,
+    CursorPaging,
+    NextLinkPaging,
+    NoPaging,
+    IncrementalConfig,
+    EntityConfig,
+    WriteAction,
+    WriteBackConfig,
+    RestConnectorConfig,
+    sources_of,
+    mapping_for,
+    _key_expr,
+    _PLACEHOLDER_RE,
+)
+from robots.config.common import SecretRef
+from robots.durable import fsync_path, write_atomic
 from robots.domain import Ledger
 from robots.errors import BusinessError, UsageError
-
-# ------------------------------------------------------------------------------------------------- config
-
-
-class BasicAuth(SecretRef):
-    username: str
-    password_env: str | None = None
-    password_file: Path | None = None
-
-
-class BearerAuth(SecretRef):
-    token_env: str | None = None
-    token_file: Path | None = None
-
-
-class ApiKeyAuth(SecretRef):
-    header: str = "X-API-Key"
-    key_env: str | None = None
-    key_file: Path | None = None
-
-
-class FormLogin(SecretRef):
-    """POST a login form (relative to base_url), follow the redirect and keep the session cookie."""
-
-    url: str = "login"
-    username_field: str = "username"
-    password_field: str = "password"
-    username: str
-    password_env: str | None = None
-    password_file: Path | None = None
-
-
-class AuthConfig(Frozen):
-    basic: BasicAuth | None = None
-    bearer: BearerAuth | None = None
-    api_key: ApiKeyAuth | None = None
-    form_login: FormLogin | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self):
-        if sum(v is not None for _, v in self) != 1:
-            raise ValueError("give exactly one of basic, bearer, api_key, form_login")
-        return self
-
-
-class TimeoutConfig(Frozen):
-    """Seconds: to connect, and to wait for each read (and write) of an answer."""
-
-    connect: float = Field(5.0, gt=0)
-    read: float = Field(30.0, gt=0)
-
-
-class RetryConfig(Frozen):
-    """``attempts`` in all (1 = no retry); waits grow from ``backoff`` seconds, doubling, at most ``max_backoff``."""
-
-    attempts: int = Field(5, ge=1, le=50)
-    backoff: float = Field(0.5, ge=0)
-    max_backoff: float = Field(30.0, ge=0)
-
-
-class TlsConfig(Frozen):
-    verify: bool = True
-    #: PEM file of the CA that signed the server's certificate (a private CA), relative to schedules.yaml.
-    ca_bundle: Path | None = None
-
-    @model_validator(mode="after")
-    def _bundle_needs_verify(self):
-        if self.ca_bundle is not None and not self.verify:
-            raise ValueError("ca_bundle is given but verify is false; drop one of them")
-        return self
-
-
-class OffsetPaging(Frozen):
-    """``$top``/``$skip`` style. ``size`` must not exceed the server's largest page: a short page ends paging."""
-
-    kind: Literal["offset"]
-    limit_param: str = "$top"
-    offset_param: str = "$skip"
-    size: int = Field(1000, ge=1)
-
-
-class PagePaging(Frozen):
-    kind: Literal["page"]
-    page_param: str = "page"
-    size_param: str | None = "per_page"
-    size: int = Field(100, ge=1)
-    first: int = Field(1, ge=0)
-
-
-class CursorPaging(Frozen):
-    kind: Literal["cursor"]
-    cursor_param: str = "cursor"
-    #: Path in the answer to the next cursor; null, empty or absent ends paging.
-    next: str = "next_cursor"
-    size_param: str | None = "limit"
-    size: int | None = Field(500, ge=1)
-
-
-class NextLinkPaging(Frozen):
-    kind: Literal["next_link"]
-    #: Path in the answer to the next page's URL (absolute, or relative to the current one); null ends paging.
-    next: str = "links.next"
-
-
-class NoPaging(Frozen):
-    kind: Literal["none"] = "none"
-
-
-Paging = Annotated[OffsetPaging | PagePaging | CursorPaging | NextLinkPaging | NoPaging, Field(discriminator="kind")]
-ParamValue = str | int | float | bool | Decimal
-
-
-class IncrementalConfig(Frozen):
-    """Ask only for records changed since the last sync: ``param=<max of field>``; every ``full_every``-th fetch
-    asks for everything (that is when deleted records disappear)."""
-
-    param: str
-    field: str
-    full_every: int = Field(24, ge=1)
-    #: Path of the record's unique key in the raw record; default: the entity's ``id`` field. Needed with explode.
-    key: str | None = None
-
-
-class EntityConfig(Frozen):
-    """One source of an entity's records: a path, how to page through it and how to map its records."""
-
-    path: str
-    params: dict[str, ParamValue] = {}
-    records: str | None = None
-    columns: str | None = None
-    paging: Paging = NoPaging()
-    explode: str | None = None
-    where: dict[str, Any] = {}
-    fields: dict[str, FieldExpr]
-    incremental: IncrementalConfig | None = None
-
-
-#: An entity read from one path, or from several (sales and credit notes) whose records are concatenated.
-EntitySources = EntityConfig | Annotated[list[EntityConfig], Field(min_length=1)]
-
-
-class WriteAction(Frozen):
-    """One write-back request. Placeholders {counterparty_id} {contract_id} {reason} {text}: URL-quoted in
-    ``path``, substituted as text in ``json``/``params``/``form`` (a JSON value that is only ``{contract_id}``
-    becomes null when there is no contract)."""
-
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
-    path: str
-    json_: Any = Field(None, alias="json")
-    params: dict[str, str] = {}
-    form: dict[str, str] = {}
-
-    @model_validator(mode="after")
-    def _check(self):
-        if self.json_ is not None and self.form:
-            raise ValueError("give json or form, not both")
-        for text in _strings([self.path, self.json_, self.params, self.form]):
-            unknown = set(_PLACEHOLDER_RE.findall(text)) - set(PLACEHOLDERS)
-            if unknown:
-                raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}} in '{text}'; known: "
-                                 + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS))
-        return self
-
-
-class WriteBackConfig(Frozen):
-    block_shipments: WriteAction | None = None
-    unblock_shipments: WriteAction | None = None
-    post_note: WriteAction | None = None
-
-
-_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
-
-
-class RestConnectorConfig(Frozen):
-    """``kind: rest`` in schedules.yaml's ``connectors:`` list (docs/connectors.md)."""
-
-    id: Identifier
-    kind: Literal["rest"]
-    preset: str | None = None
-    base_url: str
-    auth: AuthConfig | None = None
-    headers: dict[str, str] = {}
-    timeout: TimeoutConfig = TimeoutConfig()
-    retries: RetryConfig = RetryConfig()
-    tls: TlsConfig = TlsConfig()
-    empty_values: tuple[str | int, ...] = ()
-    date_formats: tuple[str, ...] = ()
-    #: HTTP statuses that are not retried but reported as the entity's problem with the server's message, for a
-    #: server that answers a bad query with a 5xx (Fava: HTTP 500 {"error": "Query parse error..."}).
-    permanent_statuses: tuple[int, ...] = ()
-    entities: dict[str, EntitySources] = Field(min_length=1)
-    write_back: WriteBackConfig | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _preset(cls, data: Any) -> Any:
-        return apply_preset(data)
-
-    @field_validator("base_url")
-    @classmethod
-    def _base_url(cls, v: str) -> str:
-        parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"'{v}' is not an http(s) URL such as http://erp.local:8780/api/v1/")
-        if parts.username or parts.password:
-            raise ValueError("the URL must not hold a user or password; use auth with *_env or *_file")
-        return v if v.endswith("/") else v + "/"  # so that relative paths stay below it
-
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
-        secret = sorted(h for h in v if h.lower() in _SECRET_HEADERS)
-        if secret:
-            raise ValueError(f"header {secret[0]} carries a secret; configure it under auth (with *_env or *_file)")
-        return v
-
-    @field_validator("date_formats")
-    @classmethod
-    def _formats(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for fmt in v:
-            if "%" not in fmt:
-                raise ValueError(f"'{fmt}' is not a strptime format (e.g. %d.%m.%Y %H:%M)")
-        return v
-
-    @field_validator("permanent_statuses")
-    @classmethod
-    def _statuses(cls, v: tuple[int, ...]) -> tuple[int, ...]:
-        for status in v:
-            if not 400 <= status <= 599:
-                raise ValueError(f"{status} is not an HTTP error status (400 to 599)")
-        return v
-
-    @model_validator(mode="after")
-    def _entities(self):
-        errors = []
-        for entity, value in self.entities.items():
-            if entity not in ENTITIES:
-                errors.append(f"entities.{entity}: unknown entity; use any of {', '.join(ENTITIES)}")
-                continue
-            many = isinstance(value, list)
-            for n, e in enumerate(sources_of(self, entity), 1):
-                at = f"entities.{entity}[{n}]" if many else f"entities.{entity}"
-                missing = [f for f in FIELDS[entity] if f not in e.fields and f not in OPTIONAL_FIELDS[entity]]
-                if missing:
-                    errors.append(f"{at}.fields: missing {', '.join(missing)}")
-                try:
-                    mapping_for(self, entity, e)
-                    if e.incremental is not None:
-                        _key_expr(e)
-                        compile_path(e.incremental.field)
-                except ValueError as exc:
-                    errors.append(f"{at}: {exc}")
-        if errors:
-            raise ValueError("; ".join(errors))
-        return self
-
-
-def sources_of(config: RestConnectorConfig, entity: str) -> tuple[EntityConfig, ...]:
-    """The sources of one entity, in order (one, unless the entity is given as a list)."""
-    value = config.entities[entity]
-    return tuple(value) if isinstance(value, list) else (value,)
-
-
-def mapping_for(config: RestConnectorConfig, entity: str, e: EntityConfig) -> EntityMapping:
-    return EntityMapping(entity, e.fields, records=e.records, columns=e.columns, explode=e.explode, where=e.where,
-                         empty_values=config.empty_values, date_formats=config.date_formats)
-
-
-def _key_expr(e: EntityConfig) -> str:
-    assert e.incremental is not None
-    if e.incremental.key is not None:
-        return e.incremental.key
-    expr = e.fields.get("id")
-    if e.explode or not isinstance(expr, str) or expr.startswith("^."):
-        raise ValueError("incremental.key is needed (the path of the raw record's unique key): the id field is "
-                         "not a plain path of the raw record")
-    return expr
-
-
-PLACEHOLDERS = ("counterparty_id", "contract_id", "reason", "text")
-_PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def _strings(obj: Any) -> Iterator[str]:
-    if isinstance(obj, str):
-        yield obj
-    elif isinstance(obj, Mapping):
-        for k, v in obj.items():
-            yield from _strings(k)
-            yield from _strings(v)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            yield from _strings(v)
-
 
 # ------------------------------------------------------------------------------------------------- errors
 
@@ -467,27 +194,6 @@ def _load_state_bytes(raw: bytes) -> Any:
         return d
 
     return json.loads(raw, object_hook=hook)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temp file in the same folder, fsync, rename: a reader sees the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 # ------------------------------------------------------------------------------------------------- connector
@@ -675,6 +381,7 @@ class RestConnector:
         must not move the watermark."""
         for name, state in self._pending.items():
             write_atomic(self.state_dir / name, _dump_state(state))
+            fsync_path(self.state_dir)
         self._pending = {}
 
     def pull(self) -> Ledger:
@@ -1018,4 +725,4 @@ def _fill(template: Any, values: Mapping[str, str | None], encode: Callable[[str
 __all__ = ["ApiKeyAuth", "AuthConfig", "BasicAuth", "BearerAuth", "CursorPaging", "EntityConfig", "FormLogin",
            "IncrementalConfig", "NextLinkPaging", "NoPaging", "OffsetPaging", "PagePaging", "RestConnector",
            "RestConnectorConfig", "RetryConfig", "TimeoutConfig", "TlsConfig", "WriteAction", "WriteBackConfig",
-           "mapping_for", "sources_of", "write_atomic"]
+           "mapping_for", "sources_of"]

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from connectors.rest import RestConnectorConfig
+from connectors.rest_config import RestConnectorConfig
 from connectors.ui_config import UiConnectorConfig
 from robots.config.common import Frozen, Identifier, SecretRef
 from robots.domain import CatchUp, DayCount, PadesLevel
