@@ -160,3 +160,37 @@ def test_write_back_through_the_shipped_config(world, ledger):
         assert not app.state.erp.is_blocked(cp)
     finally:
         conn.close()
+
+
+def test_invoices_from_the_api_and_payments_from_a_bank_csv_make_one_ledger(tmp_path, erp, ledger):
+    """Several connectors, one ledger: the ERP's API without its payments, the bank's CSV statement with them."""
+    from connectors.files import write_ledger_csv
+
+    app, url = erp
+    app.state.erp.set_ledger(replace(ledger, payments=()))
+    shutil.copytree(REPO / "scenarios", tmp_path / "scenarios")
+    text = (REPO / "schedules.yaml").read_text(encoding="utf-8").replace("http://127.0.0.1:8780/", url)
+    start, end = text.index("      payments:\n"), text.index("    write_back:")
+    text = text[:start] + text[end:]  # the API connector no longer reads payments
+    text = text.replace("\nsync:\n", "\n  - id: bank\n    kind: file\n    path: var/bank\n    entities: [payments]\n"
+                                     "\nsync:\n")
+    (tmp_path / "schedules.yaml").write_text(text, encoding="utf-8")
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "erp-password").write_text(PASSWORD, encoding="utf-8")
+    write_ledger_csv(replace(ledger, counterparties=(), contracts=(), invoices=()), tmp_path / "var" / "bank",
+                     dialect="excel-ru")
+    for name in ("counterparties.csv", "contracts.csv", "invoices.csv"):
+        (tmp_path / "var" / "bank" / name).unlink()  # the bank knows payments only
+    config = load_config(tmp_path / "schedules.yaml")
+    store = Store.open(config.database_url())
+    try:
+        assert [c.id for c in config.settings.connectors] == ["erp", "bank"]
+        assert _sorted(sync(config, store, NOW)) == _sorted(ledger)
+        # A payment naming a contract the API does not know is rejected at its line in the bank's file.
+        bad = replace(ledger.payments[0], contract_id="CT-404")
+        write_ledger_csv(replace(ledger, counterparties=(), contracts=(), invoices=(),
+                                 payments=(bad, *ledger.payments[1:])), tmp_path / "var" / "bank")
+        with pytest.raises(SyncRejected, match=r"payments.csv:2 column 'contract_id': unknown contract 'CT-404'"):
+            sync(config, store, LATER)
+    finally:
+        store.close()
