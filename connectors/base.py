@@ -14,13 +14,12 @@ Messages never carry secrets (tokens, passwords, connection strings): they end u
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from robots.errors import RuntimeFailure, UsageError
+from robots.secret_refs import read_secret  # noqa: F401 (connectors import it from here)
 
 #: How many problems :class:`SyncRejected` spells out in its message; the rest are counted, not listed.
 MAX_LISTED_PROBLEMS = 50
@@ -223,30 +222,6 @@ class WriteBack(Protocol):
     def unblock_shipments(self, counterparty_id: str, contract_id: str | None, reason: str) -> WriteResult: ...
 
     def post_note(self, counterparty_id: str, contract_id: str | None, text: str) -> WriteResult: ...
-
-
-def read_secret(env: str | None, file: Path | None, what: str, base: Path,
-                environ: Mapping[str, str] | None = None) -> str:
-    """A connector's secret from the environment variable ``env`` or the file ``file`` (relative to ``base``).
-
-    Raises UsageError naming the variable or file, never the value.
-    """
-    environ = os.environ if environ is None else environ
-    if env:
-        value = environ.get(env)
-        if not value:
-            raise UsageError(f"{what}: environment variable {env} is not set")
-        return value
-    if file is None:
-        raise UsageError(f"{what}: no secret configured (give *_env or *_file)")
-    path = file if file.is_absolute() else base / file
-    try:
-        value = path.read_text(encoding="utf-8").rstrip("\r\n")
-    except OSError as exc:
-        raise UsageError(f"{what}: cannot read the secret file {path} ({exc.strerror})") from None
-    if not value:
-        raise UsageError(f"{what}: the secret file {path} is empty")
-    return value
 
 
 def required(text: str) -> str:

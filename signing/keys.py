@@ -7,7 +7,6 @@ material anywhere, and no message names a password or PIN (only the variable or 
 
 from __future__ import annotations
 
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,9 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 from robots.config.models import OfficerConfig, Pkcs11Source, Pkcs12Source
+from robots import secret_refs
 from robots.errors import BusinessError
+from robots.secret_refs import warn_if_readable_by_others
 
 log = structlog.get_logger("arbots.signing")
 
@@ -37,34 +38,7 @@ class KeyUnavailable(BusinessError):
 
 def read_secret(env: str | None, file: Path | None, what: str, environ: Mapping[str, str], base: Path) -> str:
     """The secret from the environment variable ``env`` or the file ``file``; the message never holds the value."""
-    if env:
-        value = environ.get(env)
-        if not value:
-            raise KeyUnavailable(f"{what}: environment variable {env} is not set")
-        return value
-    assert file is not None
-    path = file if file.is_absolute() else base / file
-    try:
-        value = path.read_text(encoding="utf-8").rstrip("\r\n")
-    except OSError as exc:
-        raise KeyUnavailable(f"{what}: cannot read the secret file {path} ({exc.strerror})") from None
-    if not value:
-        raise KeyUnavailable(f"{what}: the secret file {path} is empty")
-    warn_if_readable_by_others(path, "secret file")
-    return value
-
-
-def warn_if_readable_by_others(path: Path, what: str) -> bool:
-    """Log a warning when group or others may read ``path``; return whether they may."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return False
-    if mode & (stat.S_IRGRP | stat.S_IROTH):
-        log.warning("readable_by_others", file=str(path), kind=what, mode=oct(mode & 0o777),
-                    fix=f"chmod 600 {path}")
-        return True
-    return False
+    return secret_refs.read_secret(env, file, what, base, environ, error=KeyUnavailable)
 
 
 class InMemoryKeySigner(SimpleSigner):
