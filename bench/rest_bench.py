@@ -18,7 +18,6 @@ import json
 import multiprocessing
 import os
 import random
-import socket
 import statistics
 import sys
 import tempfile
@@ -60,20 +59,16 @@ def make_ledger(n_invoices: int, seed: int = SEED):
     return Ledger(cps, cts, tuple(invs), tuple(pays))
 
 
-def _serve(n_invoices: int, port_queue: Any) -> None:
-    """The server process: demo_erp on a free port, TCP_NODELAY (else every answer waits ~40 ms for an ACK)."""
-    import uvicorn
-
+def _serve(n_invoices: int, urls: Any) -> None:
+    """The server process: demo_erp served by uvicorn (demo_erp.server.serve) until the parent ends the process."""
     from demo_erp.app import create_app
+    from demo_erp.server import serve
 
     app = create_app(make_ledger(n_invoices), username=USER, password=PASSWORD)
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port_queue.put(sock.getsockname()[1])
-    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")).run(sockets=[sock])
+    with serve(app) as base:
+        urls.put(base)
+        while True:
+            time.sleep(3600)
 
 
 def bare(base: str, size: int) -> tuple[float, float, int]:
@@ -134,19 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["BENCH_ERP_PASSWORD"] = PASSWORD
 
     ctx = multiprocessing.get_context("spawn")
-    ports = ctx.Queue()
+    urls = ctx.Queue()
     t0 = time.perf_counter()
-    server = ctx.Process(target=_serve, args=(n, ports), daemon=True)
+    server = ctx.Process(target=_serve, args=(n, urls), daemon=True)
     server.start()
     try:
-        port = ports.get(timeout=600)
-        base = f"http://127.0.0.1:{port}/"
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        base = urls.get(timeout=600)  # serve() yields once the server answers
         print(f"server: demo_erp with {n:,} invoices on {base} (separate process), ready in "
               f"{time.perf_counter() - t0:.1f} s; pages of {args.page_size:,}")
         bare(base, args.page_size)  # warm-up: the server's per-page caches, the client's imports

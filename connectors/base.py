@@ -14,7 +14,7 @@ Messages never carry secrets (tokens, passwords, connection strings): they end u
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -23,15 +23,6 @@ from robots.secret_refs import read_secret  # noqa: F401 (connectors import it f
 
 #: How many problems :class:`SyncRejected` spells out in its message; the rest are counted, not listed.
 MAX_LISTED_PROBLEMS = 50
-
-
-class _Invalid:
-    def __repr__(self) -> str:
-        return "INVALID"
-
-
-#: What :class:`RowChecker` returns for a value that failed; its problem is already recorded.
-INVALID: Any = _Invalid()
 
 
 class Where(NamedTuple):
@@ -222,58 +213,3 @@ class WriteBack(Protocol):
     def unblock_shipments(self, counterparty_id: str, contract_id: str | None, reason: str) -> WriteResult: ...
 
     def post_note(self, counterparty_id: str, contract_id: str | None, text: str) -> WriteResult: ...
-
-
-def required(text: str) -> str:
-    """A parser for a value that must not be empty."""
-    if not text:
-        raise ValueError("is empty; this value is required")
-    return text
-
-
-def valid(*values: Any) -> bool:
-    """True when none of ``values`` is :data:`INVALID`."""
-    return all(v is not INVALID for v in values)
-
-
-class RowChecker:
-    """Parses the values of one source row by row, recording a Problem per bad value instead of stopping.
-
-    Parsers raise ValueError with the message the user will read; the checker adds the source, line and column.
-    """
-
-    def __init__(self, source: str, problems: list[Problem]):
-        self.source, self.problems = source, problems
-        #: Every id seen so far and its first line, including rows with other problems: a reference to them
-        #: must not cascade into "unknown id" problems.
-        self.first_line: dict[str, int] = {}
-
-    def add(self, line: int, column: str | None, message: str) -> Any:
-        """Record a problem; returns :data:`INVALID` so callers can write ``value = chk.add(...)``."""
-        self.problems.append(Problem(self.source, message, line, column))
-        return INVALID
-
-    def cell(self, line: int, row: Mapping[str, str], column: str, parse: Callable[[str], Any]) -> Any:
-        """``parse(row[column])``, or INVALID with a problem recorded."""
-        try:
-            return parse(row[column])
-        except ValueError as e:
-            return self.add(line, column, str(e))
-
-    def new_id(self, line: int, row: Mapping[str, str], column: str = "id") -> Any:
-        """The row's id, or INVALID when empty or already used (naming the first line, so both can be found)."""
-        rid = self.cell(line, row, column, required)
-        if rid is not INVALID:
-            if rid in self.first_line:
-                return self.add(line, column, f"duplicate id '{rid}': already used on line {self.first_line[rid]}")
-            self.first_line[rid] = line
-        return rid
-
-    def ref(self, line: int, row: Mapping[str, str], column: str, known: Mapping[str, Any] | None, where: str) -> Any:
-        """A required reference to an id in ``known`` (from ``where``); unchecked when ``known`` is None because
-        the referenced source is unusable (its own problem already says so)."""
-        value = self.cell(line, row, column, required)
-        if value is not INVALID and known is not None and value not in known:
-            return self.add(line, column, f"unknown {column.removesuffix('_id')} '{value}': no row with this id "
-                                          f"in {where}")
-        return value

@@ -67,10 +67,9 @@ def _norm_header(name: Any) -> str:
     return re.sub(r"[\s\-]+", "_", str(name if name is not None else "").replace("\ufeff", "").strip().lower())
 
 
-def _csv_rows(raw: bytes) -> Iterator[tuple[int, list[Any]]]:
+def _csv_rows(text: str, delimiter: str) -> Iterator[tuple[int, list[Any]]]:
     """Yield (first physical line, cells) for every non-blank record; quoted fields may span lines."""
-    text = _decode(raw)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     while True:
         start = reader.line_num + 1
         try:
@@ -129,22 +128,12 @@ def _table(rows: Iterator[tuple[int, list[Any]]], entity: str, source: str, alia
     return records
 
 
-def read_table(folder: Path, name: str, problems: list[Problem]) -> list[Record] | None:
-    """Read ``folder/name`` (``invoices.csv``) into Records; None (with a problem) if the file is unusable."""
-    entity = name.removesuffix(".csv")
-    try:
-        raw = (folder / name).read_bytes()
-    except FileNotFoundError:
-        problems.append(Problem(name, f"the file is missing; expected columns: {', '.join(FIELDS[entity])}"))
-        return None
-    return _csv_table(raw, entity, name, {}, problems)
-
-
 def _csv_table(raw: bytes, entity: str, source: str, aliases: Mapping[str, str],
                problems: list[Problem]) -> list[Record] | None:
     try:
         text = _decode(raw)
-        return _table(_csv_rows(raw), entity, source, aliases, problems, _delimiter(text))
+        delimiter = _delimiter(text)
+        return _table(_csv_rows(text, delimiter), entity, source, aliases, problems, delimiter)
     except _BadFile as e:
         problems.append(Problem(source, str(e), e.line))
         return None

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from connectors.base import ENTITIES, INVALID, OPTIONAL_FIELDS, Problem, Record, Where, valid
+from connectors.base import ENTITIES, OPTIONAL_FIELDS, Problem, Record, Where
 from robots.domain import Contract, Counterparty, Invoice, Ledger, Payment
 
 CENT = Decimal("0.01")
@@ -31,6 +31,20 @@ _MONEY_HINT = "write it as 1234.56 or 1 234,56"
 _DATE_HINT = "write it as 2026-03-31 or 31.03.2026"
 _MAX_WHOLE_DIGITS = 15
 _MINUS_SIGNS = ("\u2212", "\u2013")  # beyond any real invoice, and beyond what Decimal's default precision keeps exact
+
+
+class _Invalid:
+    def __repr__(self) -> str:
+        return "INVALID"
+
+
+#: What :class:`Checker` returns for a value that failed; its problem is already recorded.
+INVALID: Any = _Invalid()
+
+
+def valid(*values: Any) -> bool:
+    """True when none of ``values`` is :data:`INVALID`."""
+    return all(v is not INVALID for v in values)
 
 
 class _Empty(ValueError):

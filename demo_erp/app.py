@@ -563,12 +563,19 @@ def _paging(request: Request) -> tuple[str, int, int]:
     return "page", (page - 1) * size, size
 
 
-async def api_list(request: Request) -> Response:
-    entity = request.path_params["entity"]
+def _api_refusal(request: Request, entity: str) -> Response | None:
+    """404 for an unknown entity, 401 without credentials; None when the request may go on."""
     if entity not in ENTITIES:
         return _error(404, f"unknown entity {entity!r}; known: {', '.join(ENTITIES)}")
     if not _auth(request).api_ok(request):
         return _unauthorized(request)
+    return None
+
+
+async def api_list(request: Request) -> Response:
+    entity = request.path_params["entity"]
+    if (refused := _api_refusal(request, entity)) is not None:
+        return refused
     erp = _erp(request)
     try:
         style, start, size = _paging(request)
@@ -607,10 +614,8 @@ async def api_list(request: Request) -> Response:
 
 async def api_record(request: Request) -> Response:
     entity = request.path_params["entity"]
-    if entity not in ENTITIES:
-        return _error(404, f"unknown entity {entity!r}; known: {', '.join(ENTITIES)}")
-    if not _auth(request).api_ok(request):
-        return _unauthorized(request)
+    if (refused := _api_refusal(request, entity)) is not None:
+        return refused
     erp = _erp(request)
     table = erp.table(entity)
     i = table.index.get(request.path_params["record_id"])

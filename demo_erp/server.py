@@ -42,18 +42,19 @@ def _answers(host: str, port: int) -> bool:
 
 
 @contextmanager
-def serve(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+def serve(app: Any, host: str = "127.0.0.1", port: int = 0, **uvicorn_options: Any) -> Iterator[str]:
     """Run ``app`` on ``host:port`` (a free port when 0) while the block runs; yields the base URL with a slash.
 
     uvicorn runs in a daemon thread with its access log off (URLs and headers are not logged) and its own
     warnings going to the ``uvicorn`` loggers. The context waits
-    until the server accepts connections, and on exit asks it to stop and joins the thread.
+    until the server accepts connections, and on exit asks it to stop and joins the thread. ``uvicorn_options`` go
+    to ``uvicorn.Config`` (e.g. ``ssl_certfile``/``ssl_keyfile``: the URL is then https).
     """
     sock = _bind(host, port)
     port = int(sock.getsockname()[1])
     # log_config=None: leave the process's logging alone (uvicorn's default dictConfig would rewire it).
     config = uvicorn.Config(app, log_config=None, log_level="warning", access_log=False, lifespan="off",
-                            timeout_graceful_shutdown=2, timeout_keep_alive=5)
+                            timeout_graceful_shutdown=2, timeout_keep_alive=5, **uvicorn_options)
     server = uvicorn.Server(config)
     failure: list[BaseException] = []
 
@@ -74,7 +75,8 @@ def serve(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
                                    + (f": {failure[0]!r}" if failure else ""))
             time.sleep(0.02)
         shown = f"[{host}]" if ":" in host else host
-        yield f"http://{shown}:{port}/"
+        scheme = "https" if uvicorn_options.get("ssl_certfile") else "http"
+        yield f"{scheme}://{shown}:{port}/"
     finally:
         server.should_exit = True
         thread.join(timeout=_STOP_TIMEOUT)

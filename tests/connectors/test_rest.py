@@ -10,10 +10,7 @@ import json
 import re
 import secrets
 import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +18,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-import uvicorn
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -33,6 +29,7 @@ from connectors.base import FIELDS, ConnectorUnavailable, Where, WriteBackUnsupp
 from connectors.demo_ledger import generate_demo_ledger
 from connectors.records import build_ledger
 from connectors.rest import RestConnector, RestConnectorConfig
+from demo_erp.server import serve
 from robots.errors import BusinessError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -208,32 +205,10 @@ def _app() -> Starlette:
     return app
 
 
-@contextmanager
-def _serve(app: Any, **ssl: Any) -> Iterator[str]:
-    sock = socket.socket()
-    # Accepted sockets inherit TCP_NODELAY: without it, uvicorn's separate header and body writes meet the client's
-    # delayed ACK (Nagle), and every answer waits about 40 ms.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", **ssl))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    try:
-        yield f"{'https' if ssl else 'http'}://127.0.0.1:{port}/"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[Starlette, str]]:
     app = _app()
-    with _serve(app) as url:
+    with serve(app) as url:
         yield app, url
 
 
@@ -588,11 +563,12 @@ def test_a_record_that_is_not_an_object_is_located(connect, b):
 
 
 def _pki(folder: Path) -> tuple[Path, Path, Path]:
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     def name(cn: str) -> x509.Name:
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
@@ -624,7 +600,7 @@ def test_tls_with_a_private_ca_bundle(tmp_path):
     (tmp_path / "certs").mkdir()
     ca, cert, key = _pki(tmp_path / "certs")
     app = _app()
-    with _serve(app, ssl_certfile=str(cert), ssl_keyfile=str(key)) as url:
+    with serve(app, ssl_certfile=str(cert), ssl_keyfile=str(key)) as url:
         base = {"url": url, "entities": _entities(only=("counterparties",))}
         good = RestConnector(_config(base["url"], tls={"ca_bundle": "certs/ca.pem"}, entities=base["entities"]),
                              base_dir=tmp_path, state_dir=tmp_path / "st")
@@ -932,7 +908,6 @@ def test_end_to_end_against_the_demo_accounting_system(tmp_path):
     from ruamel.yaml import YAML
 
     from demo_erp.app import create_app
-    from demo_erp.server import serve
 
     app = create_app(LEDGER, username=USER, password=PASSWORD)
     with serve(app) as url:
