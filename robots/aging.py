@@ -117,6 +117,9 @@ def evaluate(
     balances = open_balances(ledger, as_of)
     dpd = DaysPastDue(calendar, as_of)
     offsets = {name: [c.offset for c in g.columns] for name, g in policy.groups.items()}
+    # Groups with a column counted in other days than the group ("7 working days" among calendar days).
+    mixed = {name: tuple(c.days or g.days for c in g.columns) for name, g in policy.groups.items()
+             if any(c.days not in (None, g.days) for c in g.columns)}
     tolerance = policy.tolerance
     catch_all = policy.catch_up is CatchUp.ALL
     rearm = policy.rearm_on_due_date_change
@@ -145,7 +148,14 @@ def evaluate(
         total_open += amount
         if days > 0:
             total_overdue += amount
-        reached = bisect.bisect_right(offsets[schedule.name], days)  # columns [0, reached) are reached
+        units = mixed.get(schedule.name) if mixed else None
+        reached_flags: list[bool] | None = None
+        if units is None:
+            reached = bisect.bisect_right(offsets[schedule.name], days)  # columns [0, reached) are reached
+        else:  # each column by its own count; the highest one reached decides, like the plain case
+            count = {u: dpd(inv.due_date, u) for u in set(units)}
+            reached_flags = [count[u] >= c.offset for u, c in zip(units, schedule.columns)]
+            reached = max((i + 1 for i, ok in enumerate(reached_flags) if ok), default=0)
         if with_positions:
             positions[inv.id] = (days, schedule.columns[reached - 1].id if reached else None)
         if reached == 0:
@@ -158,6 +168,8 @@ def evaluate(
         epoch = inv.due_date.isoformat() if rearm else NO_EPOCH
         done = history_of((inv.id, epoch))
         new = schedule.columns[:reached]
+        if reached_flags is not None:  # a column not reached in its own days is not crossed (yet)
+            new = tuple(c for c, ok in zip(new, reached_flags) if ok)
         if done is not None:  # monotonic: only columns above the highest one recorded
             new = tuple(c for c in new if c.offset > done)
             if not new:

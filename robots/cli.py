@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="simulate the robots on a generated ledger in a self-contained workdir")
     d.add_argument("--workdir", type=Path, default=Path("var/demo"))
     d.add_argument("--days", type=_positive, default=60)
+    for module in _feature_clis():
+        module.add_parsers(sub)
     h = sub.add_parser("hold", help="hold a debt back from the robots (dispute, pause) or release it")
     h.add_argument("action", choices=["add", "release"])
     h.add_argument("invoice_id")
@@ -120,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--reason", default="")
     h.add_argument("--until", type=_day, help="last day of the hold (default: until released)")
     return p
+
+
+def _feature_clis() -> list:
+    """Modules that bring their own commands: COMMANDS, add_parsers(sub) and run(args, config, store, now)."""
+    from robots import approval_cli, people_cli, task_cli
+
+    return [task_cli, people_cli, approval_cli]
 
 
 def _select(parser: argparse.ArgumentParser, required: bool = False) -> None:
@@ -205,6 +214,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(render_summary(summarize(store)))
         elif args.command == "hold":
             return _hold(store, args)
+        elif module := next((m for m in _feature_clis() if args.command in m.COMMANDS), None):
+            return module.run(args, config, store, _now())
         elif args.command == "archive":
             from robots import archive_cli
 
@@ -353,18 +364,9 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _plan(config, as_of: date, days: int) -> int:
-    from robots.documents.formatting import format_money
-    from robots.plan import plan
+    from robots.plan import plan, print_plan
 
-    total = 0
-    for day in plan(config, as_of, days):
-        for letter in day.letters:
-            run = letter.run
-            total += 1
-            print(f"{day.day}  {run.contract_id:<12} {run.column_id:<14} {run.scenario:<22} "
-                  f"{format_money(letter.amount):>20}  {letter.counterparty}, contract {letter.contract_number}; "
-                  f"invoices: {', '.join(run.invoice_ids)}")
-    print(f"{total} scenario runs planned over {days} days from {as_of} (assuming no new payments)")
+    print_plan(plan(config, as_of, days), as_of, days)
     return EXIT_OK
 
 

@@ -128,6 +128,8 @@ class Column:
     offset: int
     scenario: str
     title: str = ""
+    #: How this column's offset is counted; None = as its group counts (a column may differ from its group).
+    days: "DayCount | None" = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,3 +84,18 @@ def plan(config: Config, as_of: date, days: int, ledger: Ledger | None = None) -
                         for r in ev.runs)
         out.append(PlannedDay(day, letters, sum(1 for x in ev.crossings if x.status == "skipped")))
     return out
+
+
+def print_plan(days_planned: list[PlannedDay], as_of: date, days: int) -> None:
+    """The plan as people read it: one line per coming scenario run."""
+    from robots.documents.formatting import format_money
+
+    total = 0
+    for day in days_planned:
+        for letter in day.letters:
+            run = letter.run
+            total += 1
+            print(f"{day.day}  {run.contract_id:<12} {run.column_id:<14} {run.scenario:<22} "
+                  f"{format_money(letter.amount):>20}  {letter.counterparty}, contract {letter.contract_number}; "
+                  f"invoices: {', '.join(run.invoice_ids)}")
+    print(f"{total} scenario runs planned over {days} days from {as_of} (assuming no new payments)")

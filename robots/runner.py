@@ -25,7 +25,8 @@ from robots.config import Config
 from robots.documents.templates import TemplateRenderer
 from robots.domain import Contract, Counterparty, Invoice
 from robots.errors import BusinessError
-from robots.steps import REGISTRY
+from robots.expressions import ExpressionError, truth
+from robots.steps import REGISTRY, Stop, Wait
 from robots.steps.context import LetterInvoice, StepContext
 from robots.store import RunRecord, RunStatus, StepStatus, Store
 from robots.store import schema as t
@@ -70,6 +71,7 @@ class RunnerReport:
     done: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     retry: list[int] = field(default_factory=list)
+    waiting: list[int] = field(default_factory=list)
 
 
 def process_owner() -> str:
@@ -121,7 +123,8 @@ class Runner:
         while (run := self.store.claim_run(self.owner, now, lease, after=last)) is not None:
             last = run.id
             status = self.execute(run, now)
-            {RunStatus.DONE: report.done, RunStatus.FAILED: report.failed}.get(status, report.retry).append(run.id)
+            {RunStatus.DONE: report.done, RunStatus.FAILED: report.failed,
+             RunStatus.WAITING: report.waiting}.get(status, report.retry).append(run.id)
             if progress:
                 progress(run)
         return report
@@ -138,13 +141,40 @@ class Runner:
         for idx, cfg in enumerate(scenario.steps):
             key = cfg.id or f"step{idx}"
             status, output = states.get(idx, (None, None))
-            if status is StepStatus.DONE and output is not None:
+            if status in (StepStatus.DONE, StepStatus.SKIPPED) and output is not None:
                 _keep(ctx, key, output)
                 continue
             ctx.step_idx = idx
+            if cfg.when is not None:
+                try:
+                    go = truth(cfg.when, ctx.expression_names())
+                except ExpressionError as exc:
+                    self.store.mark_step(run.id, idx, cfg.kind, StepStatus.FAILED, now, error=str(exc))
+                    return self._finish(run, RunStatus.FAILED, now, f"step {idx} ({cfg.kind}) when: {exc}", bound)
+                if not go:
+                    output = {"kind": "skipped", "when": cfg.when}
+                    self.store.mark_step(run.id, idx, cfg.kind, StepStatus.SKIPPED, now, output=output)
+                    _keep(ctx, key, output)
+                    continue
             self.store.mark_step(run.id, idx, cfg.kind, StepStatus.RUNNING, now)
             try:
                 output = REGISTRY[cfg.kind]().run(cfg, ctx)
+            except Wait as exc:
+                self.store.mark_step(run.id, idx, cfg.kind, StepStatus.WAITING, now, error=exc.reason)
+                self.store.wait_run(run.id, self.owner, exc.until, f"step {idx} ({cfg.kind}): {exc.reason}")
+                bound.info("run_waiting", step=idx, kind=cfg.kind, reason=exc.reason,
+                           until=exc.until.isoformat() if exc.until else None)
+                return RunStatus.WAITING
+            except Stop as exc:
+                self.store.mark_step(run.id, idx, cfg.kind, StepStatus.DONE, now,
+                                     output={**exc.output, "stopped": exc.reason})
+                for later in range(idx + 1, len(scenario.steps)):
+                    self.store.mark_step(run.id, later, scenario.steps[later].kind, StepStatus.SKIPPED, now,
+                                         output={"kind": "skipped", "stopped": exc.reason})
+                bound.info("run_stopped", step=idx, kind=cfg.kind, reason=exc.reason)
+                self.store.finish_run(run.id, self.owner, RunStatus.DONE, now, None,
+                                      outcome=f"stopped at step {idx} ({cfg.kind}): {exc.reason}")
+                return RunStatus.DONE
             except BusinessError as exc:
                 self.store.mark_step(run.id, idx, cfg.kind, StepStatus.FAILED, now, error=str(exc))
                 return self._finish(run, RunStatus.FAILED, now, f"step {idx} ({cfg.kind}): {exc}", bound)

@@ -89,7 +89,10 @@ def tick(
     ledger = sync(services.config, store, now, connectors)
     bound.info("synced", **ledger.counts())
     ev, run_ids = evaluate_and_record(services, as_of, now)
-    report = TickReport(as_of=as_of, new_runs=len(run_ids), evaluation=ev)
+    from robots.events import decide_events
+
+    event_ids = store.record_event_runs(decide_events(services, ledger, as_of), now)
+    report = TickReport(as_of=as_of, new_runs=len(run_ids) + len(event_ids), evaluation=ev)
     for x in ev.crossings:
         (report.crossings if x.status == "run" else report.skipped)[x.column_id] += 1
     bound.info("evaluated", crossings=len(ev.crossings), runs=len(run_ids), held=ev.held,

@@ -72,7 +72,8 @@ class Config:
         s = self.settings
         groups = {
             name: GroupSchedule(name=name, days=g.days,
-                                columns=tuple(Column(c.id, c.offset, c.scenario, c.title) for c in g.columns))
+                                columns=tuple(Column(c.id, c.offset, c.scenario, c.title, c.days or g.days)
+                                              for c in g.columns))
             for name, g in s.groups.items()
         }
         return AgingPolicy(groups=groups, tolerance=s.aging.tolerance, catch_up=s.aging.catch_up,
@@ -103,7 +104,8 @@ def load_config(path: Path) -> Config:
     roles = frozenset(settings.roles if settings else mapping(raw.get("roles")))
     officers = frozenset(settings.officers if settings else mapping(raw.get("officers")))
     tsa = bool(mapping(mapping(raw.get("signing")).get("timestamp")).get("url"))
-    loaded = load_scenarios(scenarios_dir, CheckContext(resolve(base, paths.templates), roles, officers, tsa))
+    loaded = load_scenarios(scenarios_dir, CheckContext(resolve(base, paths.templates), roles, officers, tsa,
+                                                                   settings))
     if not scenarios_dir.is_dir():
         problems.append(src.problem(("paths", "scenarios"), f"folder not found: {scenarios_dir}"))
     problems += loaded.problems

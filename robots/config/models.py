@@ -18,6 +18,10 @@ from pydantic import Field, field_validator, model_validator
 from connectors.rest_config import RestConnectorConfig
 from connectors.ui_config import UiConnectorConfig
 from robots.config.common import Frozen, Identifier, SecretRef
+from robots.config.mail_config import EmailConfig
+from robots.config.penalty_config import PenaltiesConfig
+from robots.config.people_config import PromisesConfig
+from robots.config.workflow_config import ApprovalsConfig, EventsConfig, ReconciliationConfig
 from robots.domain import CatchUp, DayCount, PadesLevel
 
 
@@ -117,6 +121,8 @@ class ColumnConfig(Frozen):
     offset: int = Field(ge=-365, le=3650)
     scenario: Identifier
     title: str = ""
+    #: Count this column's offset in other days than its group's (e.g. "7 working days" in a calendar group).
+    days: DayCount | None = None
 
 
 class GroupConfig(Frozen):
@@ -129,6 +135,12 @@ class Role(Frozen):
 
     name: str
     email: str = ""
+    #: Another role who takes over: approvals escalate to the deputy after approvals.escalate_after_hours.
+    deputy: Identifier | None = None
+    #: How this person hears of a new task: by e-mail (needs email: in schedules.yaml) and/or a webhook.
+    notify: tuple[Literal["email", "webhook"], ...] = ()
+    #: A URL that receives a JSON POST per task (a chat bot, a CRM), when notify lists webhook.
+    webhook: str | None = None
 
 
 class RunnerConfig(Frozen):
@@ -262,8 +274,16 @@ class Settings(Frozen):
     officers: Mapping[Identifier, OfficerConfig] = Field(default_factory=dict, validate_default=True)
     archive: ArchivePolicy = ArchivePolicy()
     kpi: KpiConfig = KpiConfig()
+    #: Named amounts for scenarios' when: expressions, e.g. lawsuit: 5000 (thresholds.lawsuit).
+    thresholds: Mapping[Identifier, Decimal] = Field(default_factory=dict, validate_default=True)
+    penalties: PenaltiesConfig = PenaltiesConfig()
+    email: EmailConfig | None = None
+    promises: PromisesConfig = PromisesConfig()
+    approvals: ApprovalsConfig = ApprovalsConfig()
+    reconciliation: ReconciliationConfig = ReconciliationConfig()
+    events: EventsConfig = EventsConfig()
 
-    @field_validator("groups", "roles", "officers", mode="after")
+    @field_validator("groups", "roles", "officers", "thresholds", mode="after")
     @classmethod
     def _read_only(cls, value: Mapping[str, Any]) -> Mapping[str, Any]:
         """Frozen all the way down: the loaded mappings cannot be changed either."""

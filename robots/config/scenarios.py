@@ -87,6 +87,8 @@ def _load_steps(src: YamlSource, raw_steps: Iterable[Any], check: CheckContext,
         except ValidationError as exc:
             problems += src.validation_problems(exc, model, loc)
             continue
+        if step.when is not None:
+            problems += [src.problem(loc + ("when",), message) for message in when_problems(step.when, check)]
         for sub_loc, message in step.check(check, tuple(steps)):
             problems.append(src.problem(loc + sub_loc, message))
         if step.id:
@@ -97,6 +99,24 @@ def _load_steps(src: YamlSource, raw_steps: Iterable[Any], check: CheckContext,
         steps.append(step)
     problems += _signed_before_use(src, steps)
     return tuple(steps)
+
+
+def when_problems(expression: str, check: CheckContext) -> list[str]:
+    """Problems of a ``when:`` expression: syntax, names, and ``thresholds.X`` that schedules.yaml lacks."""
+    import ast
+
+    from robots.expressions import check as check_expression
+
+    problems = check_expression(expression)
+    if problems or check.settings is None:
+        return problems
+    known = check.settings.thresholds
+    for node in ast.walk(ast.parse(expression.strip(), mode="eval")):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "thresholds" \
+                and node.attr not in known:
+            problems.append(f"thresholds.{node.attr} is not defined under thresholds: in schedules.yaml "
+                            f"(defined: {', '.join(sorted(known)) or 'none'})")
+    return problems
 
 
 def _signed_before_use(src: YamlSource, steps: list[StepConfig]) -> list[Problem]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,6 +25,10 @@ class CheckContext:
     #: Officers who may sign, and whether a timestamp authority is configured (levels B-T and up need one).
     officers: frozenset[str] = frozenset()
     timestamp_authority: bool = False
+    #: The validated schedules.yaml (robots.config.models.Settings), or None when it has errors of its own:
+    #: a step's check may look up what it references (thresholds, connectors, e-mail settings) and must
+    #: skip such checks when this is None.
+    settings: Any = None
 
 
 class StepConfig(BaseModel):
@@ -34,6 +39,8 @@ class StepConfig(BaseModel):
     kind: str
     #: Names the step's output for later steps (e.g. the document a later ``archive`` step stores).
     id: str | None = None
+    #: Run the step only when this expression is true (robots/expressions.py), e.g. ``debt > 5000``.
+    when: str | None = None
 
     def check(self, ctx: CheckContext, earlier: Sequence["StepConfig"]) -> list[tuple[tuple[str, ...], str]]:
         """Cross-reference problems as (path inside the step, message); none by default."""
@@ -52,6 +59,32 @@ class Step(ABC):
 
     @abstractmethod
     def run(self, cfg: Any, ctx: Any) -> dict[str, Any]: ...
+
+
+class Wait(Exception):
+    """Raised by a step that cannot go on yet: the run is parked and the step runs again later.
+
+    ``until`` is when to try again (None: when something wakes the run, e.g. an approver's decision). Waiting is
+    not a failure and does not count against ``runner.max_attempts``. The step must be idempotent across waits.
+    """
+
+    def __init__(self, reason: str, until: datetime | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.until = until
+
+
+class Stop(Exception):
+    """Raised by a step when the rest of the run must not happen (the debt was paid, an approver rejected it).
+
+    The run ends as done with this reason as its outcome; the remaining steps are recorded as skipped.
+    ``output`` is recorded as the raising step's own output.
+    """
+
+    def __init__(self, reason: str, output: dict[str, Any] | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.output = output or {}
 
 
 REGISTRY: dict[str, type[Step]] = {}

@@ -7,8 +7,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import re
+
 from robots.domain import Contract, Counterparty, Invoice
 from robots.store.records import RunRecord
+
+
+_UNNAMED = re.compile(r"step\d+")  # the runner's key for a step without an id
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,45 @@ class StepContext:
         base = f"ARB-{self.run.as_of:%Y}-{self.run.id:06d}"
         return base if nth == 1 else f"{base}/{nth}"
 
+    def expression_names(self) -> dict[str, Any]:
+        """The names ``when:`` expressions see (robots.expressions.NAMES documents each)."""
+        from sqlalchemy import func, select
+
+        from robots.balances import allocate
+        from robots.store import schema as t
+        from robots.store.people import promises_broken
+        from robots.store.shipments import is_blocked
+
+        store, run = self.services.store, self.run
+        invoices, payments = store.contract_entries(self.contract.id, run.as_of)
+        open_ = allocate(invoices, payments).open
+        due = {i.id: i.due_date for i in invoices}
+        letters = store.scalar(select(func.count()).select_from(t.documents).where(
+            t.documents.c.contract_id == self.contract.id, t.documents.c.run_id != run.id))
+        runs = store.scalar(select(func.count()).select_from(t.runs).where(
+            t.runs.c.contract_id == self.contract.id, t.runs.c.id < run.id))
+        penalty = sum((Decimal(str(o.get("total", "0"))) for o in self.outputs.values() if o.get("kind") == "penalty"),
+                      Decimal("0"))
+        return {
+            "debt": self.total_open,
+            "contract_debt": sum(open_.values(), Decimal("0")),
+            "overdue_debt": sum((v for k, v in open_.items() if due[k] < run.as_of), Decimal("0")),
+            "penalty": penalty,
+            "days_overdue": max((i.days_past_due for i in self.invoices), default=0),
+            "invoices": len(self.invoices),
+            "group": self.counterparty.group,
+            "column": run.column_id,
+            "currency": self.contract.currency,
+            "letters": int(letters or 0),
+            "runs": int(runs or 0),
+            "promises_broken": promises_broken(store, self.contract.id),
+            "blocked": is_blocked(store, self.contract.id),
+            "has_penalty_rate": bool(self.contract.penalty_rate_per_day),
+            "has_email": bool(self.counterparty.email),
+            "thresholds": dict(self.services.config.settings.thresholds),
+            "steps": {k: v for k, v in self.outputs.items()},
+        }
+
     def template_context(self) -> dict[str, Any]:
         s = self.services.config.settings
         cp, ct = self.counterparty, self.contract
@@ -56,4 +100,7 @@ class StepContext:
             "total_open": self.total_open,
             "as_of": self.run.as_of,
             "column": {"id": self.run.column_id, "title": self.column_title, "offset": self.column_offset},
+            #: Earlier steps' outputs by step id, e.g. steps.penalty.periods for the calculation annex.
+            "steps": {k: v for k, v in self.outputs.items() if not _UNNAMED.fullmatch(k)},
+            "thresholds": dict(s.thresholds),
         }

@@ -11,14 +11,17 @@ from typing import Any
 class RunStatus(enum.StrEnum):
     PENDING = "pending"  # decided, not started (or given back after a crash or a retryable failure)
     RUNNING = "running"  # claimed by a process holding a lease
-    DONE = "done"
+    WAITING = "waiting"  # a step waits (an approval, the sending window, a fresh sync) until wake_at or a wake-up
+    DONE = "done"  # every step done or skipped; ``outcome`` says why a run stopped early
     FAILED = "failed"  # a business error, or attempts exhausted: a human must look
 
 
 class StepStatus(enum.StrEnum):
     PENDING = "pending"  # planned when the run was first claimed
     RUNNING = "running"  # started; after a crash it runs again (steps are idempotent)
+    WAITING = "waiting"  # the step asked to be run again later (see RunStatus.WAITING)
     DONE = "done"
+    SKIPPED = "skipped"  # its ``when:`` was false, or an earlier step stopped the run
     FAILED = "failed"
 
 

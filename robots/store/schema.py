@@ -145,6 +145,10 @@ runs = Table(
     Column("created_at", TS, nullable=False),
     Column("finished_at", TS, nullable=True),
     Column("error", Text, nullable=True),
+    # A waiting run is claimed again from this time on (null: only when something wakes it, e.g. an approval).
+    Column("wake_at", TS, nullable=True),
+    # Why a done run stopped early ("stopped: paid before sending"), or null when every step ran (0005).
+    Column("outcome", Text, nullable=True),
 )
 
 crossings = Table(
@@ -253,3 +257,10 @@ legal_holds = Table(
     Column("opened_at", TS, nullable=False),
     Column("released_at", TS, nullable=True),
 )
+
+
+# Tables of the features, each in its own module, on the same metadata (migrations 0006-0008).
+import robots.store.approvals  # noqa: E402,F401
+import robots.store.mail  # noqa: E402,F401
+import robots.store.people  # noqa: E402,F401
+import robots.store.shipments  # noqa: E402,F401

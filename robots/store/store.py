@@ -208,7 +208,8 @@ class Store:
         ``after``, so a run given back for a retry waits for the next pass instead of spinning.
         """
         runnable = or_(t.runs.c.status == RunStatus.PENDING,
-                       and_(t.runs.c.status == RunStatus.RUNNING, t.runs.c.lease_expires_at < now))
+                       and_(t.runs.c.status == RunStatus.RUNNING, t.runs.c.lease_expires_at < now),
+                       and_(t.runs.c.status == RunStatus.WAITING, t.runs.c.wake_at <= now))
         with self.engine.begin() as conn:
             query = select(t.runs.c.id).where(runnable, t.runs.c.id > after).order_by(t.runs.c.id).limit(50)
             for run_id in conn.execute(query).scalars().all():
@@ -234,12 +235,42 @@ class Store:
                 t.runs.c.id == run_id, t.runs.c.status == RunStatus.RUNNING, t.runs.c.lease_owner == owner,
             ).values(status=RunStatus.PENDING, lease_owner=None, lease_expires_at=None)).rowcount == 1
 
-    def finish_run(self, run_id: int, owner: str, status: RunStatus, now: datetime, error: str | None = None) -> None:
-        values: dict[str, Any] = {"status": status, "error": error, "lease_owner": None, "lease_expires_at": None}
+    def finish_run(self, run_id: int, owner: str, status: RunStatus, now: datetime, error: str | None = None,
+                   *, outcome: str | None = None) -> None:
+        values: dict[str, Any] = {"status": status, "error": error, "lease_owner": None, "lease_expires_at": None,
+                                  "wake_at": None, "outcome": outcome}
         if status in (RunStatus.DONE, RunStatus.FAILED):
             values["finished_at"] = now
         with self.engine.begin() as conn:
             conn.execute(update(t.runs).where(t.runs.c.id == run_id, t.runs.c.lease_owner == owner).values(**values))
+
+    def wait_run(self, run_id: int, owner: str, wake_at: datetime | None, reason: str) -> None:
+        """Park a run until ``wake_at`` (None: until :meth:`wake_run`). Waiting is not a failed attempt."""
+        with self.engine.begin() as conn:
+            conn.execute(update(t.runs).where(t.runs.c.id == run_id, t.runs.c.lease_owner == owner).values(
+                status=RunStatus.WAITING, wake_at=wake_at, error=reason, lease_owner=None, lease_expires_at=None,
+                attempts=t.runs.c.attempts - 1))
+
+    def wake_run(self, run_id: int, now: datetime) -> bool:
+        """Make a waiting run claimable now (an approver decided, a fresh sync arrived)."""
+        with self.engine.begin() as conn:
+            return conn.execute(update(t.runs).where(
+                t.runs.c.id == run_id, t.runs.c.status == RunStatus.WAITING).values(wake_at=now)).rowcount == 1
+
+    def record_event_runs(self, planned: Sequence[Any], now: datetime) -> list[int]:
+        """Record runs decided by an event (a debt paid, a promise broken), each once by its key."""
+        ids = []
+        with self.engine.begin() as conn:
+            known = set(conn.execute(select(t.runs.c.run_key).where(
+                t.runs.c.run_key.in_([p.key for p in planned]))).scalars()) if planned else set()
+            for p in planned:
+                if p.key in known:
+                    continue
+                ids.append(conn.execute(insert(t.runs).values(
+                    run_key=p.key, contract_id=p.contract_id, column_id=p.column_id, scenario=p.scenario,
+                    as_of=p.as_of, invoices=list(p.invoices), status=RunStatus.PENDING, attempts=0,
+                    created_at=now)).inserted_primary_key[0])
+        return ids
 
     def step_states(self, run_id: int) -> dict[int, tuple[StepStatus, dict[str, Any] | None]]:
         with self.engine.connect() as conn:

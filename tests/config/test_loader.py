@@ -190,7 +190,7 @@ def test_empty_file_reports_each_required_top_level_key(cfg):
                  "groups.default.columns[1].ofset", "unknown key 'ofset'; did you mean 'offset'?", id="column-typo"),
     pytest.param("{id: overdue_1, offset: 1,", "{id: overdue_1, colour: red, offset: 1,", "id: overdue_1,",
                  "groups.default.columns[1].colour",
-                 "unknown key 'colour'; allowed keys: id, offset, scenario, title", id="column-no-near-match"),
+                 "unknown key 'colour'; allowed keys: days, id, offset, scenario, title", id="column-no-near-match"),
     pytest.param('{id: morning, cron:', '{id: morning, crom:', "crom:", "daemon.ticks[0].crom",
                  "unknown key 'crom'; did you mean 'cron'?", id="tick"),
 ])

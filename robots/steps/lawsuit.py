@@ -1,0 +1,1 @@
+"""Step kind module (being written)."""

@@ -1,0 +1,1 @@
+"""Approvals in the store (owned by the approvals feature)."""
