@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,7 +52,11 @@ def prepare_workdir(workdir: Path) -> Path:
     config_path = workdir / "schedules.yaml"
     if not config_path.exists():
         shutil.copytree(REPO / "scenarios", workdir / "scenarios", dirs_exist_ok=True)
-        shutil.copy2(REPO / "schedules.yaml", config_path)
+        text = (REPO / "schedules.yaml").read_text(encoding="utf-8")
+        # The demo simulates a day per tick at whatever hour it is started: the sending window (no mail at night)
+        # would park every letter, so the workdir's copy goes without it.
+        text = re.sub(r"(?m)^(\s+)window: .*$", r"\1# window: none in the demo (it simulates days at any hour)", text)
+        config_path.write_text(text, encoding="utf-8")
     return config_path
 
 
@@ -97,6 +102,7 @@ def run_demo(
             raise UsageError(f"the demo PKI's services cannot listen on {pki.base_url} ({exc.strerror}); stop what "
                              "uses that port and run the demo again") from None
         publish = demo_accounting_system(config, ledger_as_of(ledger, DEMO_START), stack)
+        demo_mail_server(config, stack)
         store = Store.open(config.database_url())
         stack.callback(store.close)
         services = services_for(config, store)
@@ -156,6 +162,29 @@ def demo_accounting_system(config: Config, first: Ledger, stack: contextlib.Exit
         raise UsageError(f"the demo accounting system cannot listen on {url.hostname}:{url.port} ({exc.strerror}); "
                          "stop what uses that port and run the demo again") from None
     return app.state.erp.set_ledger
+
+
+def demo_mail_server(config: Config, stack: contextlib.ExitStack) -> Path | None:
+    """Receive the robots' e-mail on the config's loopback SMTP port into a Maildir (var/mail), like a mail server.
+
+    Only for a plain (security: none) server on 127.0.0.1; any other e-mail set-up is left alone.
+    """
+    email = config.settings.email
+    if email is None or email.smtp.host not in ("127.0.0.1", "localhost") or email.smtp.security != "none":
+        return None
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Mailbox
+
+    maildir = config.resolve(Path("var/mail"))
+    maildir.parent.mkdir(parents=True, exist_ok=True)
+    controller = Controller(Mailbox(maildir), hostname=email.smtp.host, port=email.smtp.port)
+    try:
+        controller.start()
+    except (OSError, RuntimeError) as exc:
+        raise UsageError(f"the demo mail server cannot listen on {email.smtp.host}:{email.smtp.port} ({exc}); "
+                         "stop what uses that port and run the demo again") from None
+    stack.callback(controller.stop)
+    return maildir
 
 
 def outputs(config: Config, store: Store, as_of: date) -> tuple[Path, Path, Any]:

@@ -13,7 +13,7 @@ import socket
 import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -94,6 +94,10 @@ def _keep(ctx: StepContext, key: str, output: dict) -> None:
     ctx.outputs[key] = output
     if isinstance(output.get("replaces"), str):
         ctx.outputs[output["replaces"]] = output
+    if output.get("kind") == "reconciliation":  # the reconcile step re-read the payments: later steps use them
+        fresh = {i["id"]: Decimal(i["open_amount"]) for i in output.get("invoices", ())}
+        ctx.invoices = tuple(replace(li, open_amount=fresh.get(li.invoice.id, li.open_amount)) for li in ctx.invoices
+                             if fresh.get(li.invoice.id, li.open_amount) > 0)
 
 
 class Runner:
