@@ -12,24 +12,30 @@ The rules:
   kopecks half up; the total is the sum of the rounded periods.
 
 The rate is a :class:`RateSchedule`: it splits the accrual days into spans of one rate and computes a span's
-amount. :class:`ContractualRate` is the contract's fixed rate per day. Statutory interest (ГК РФ ст. 395: the key
-rate, per day as rate / 365 or / 366) is another schedule: its spans break at key-rate changes and at year ends,
-and its ``amount`` divides by the days of the year; a cap (e.g. at most 10 % of the debt) applies to an
-:class:`Accrual`'s periods afterwards. Neither is implemented yet.
+amount. :class:`ContractualRate` is the contract's fixed rate per day. :class:`StatutoryRate` is statutory
+interest (ГК РФ ст. 395) at the Bank of Russia key rate from a dated table: its spans break at key-rate changes and
+at year ends, and each span's amount is ``base × annual rate × days / days in that year`` (365, or 366 in a leap
+year). :func:`cap` limits an :class:`Accrual` afterwards (at most a share of the invoice amount), and
+:func:`shifted_due_date` moves a due date off a non-working day (ГК РФ ст. 193). :func:`penalty_for` puts the
+rules together as ``schedules.yaml`` ``penalties:`` configures them; docs/penalties.md is the reference.
 """
 
 from __future__ import annotations
 
 import bisect
+import calendar
 from collections import defaultdict
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, Callable, NamedTuple, Protocol
 
 from robots.balances import allocate
 from robots.domain import ZERO, Invoice, Ledger, Payment
+
+if TYPE_CHECKING:
+    from robots.config.penalty_config import PenaltiesConfig
 
 CENT = Decimal("0.01")
 _ONE_DAY = timedelta(days=1)
@@ -58,16 +64,25 @@ class PenaltyPeriod(NamedTuple):
     end: date
     base: Decimal
     days: int
-    #: Per day, as a fraction (0.001 = 0.1 % a day), like :attr:`robots.domain.Contract.penalty_rate_per_day`.
+    #: Per day, as a fraction (0.001 = 0.1 % a day), like :attr:`robots.domain.Contract.penalty_rate_per_day`;
+    #: per year (0.21 = 21 % a year) when ``year_days`` is set.
     rate: Decimal
-    #: ``base × rate × days`` rounded to kopecks, half up.
+    #: ``base × rate × days`` (divided by ``year_days`` for an annual rate) rounded to kopecks, half up.
     amount: Decimal
+    #: 0: ``rate`` is per day; 365 or 366: ``rate`` is annual and a day is this share of the year.
+    year_days: int = 0
+    #: True for the period where the cap was reached: its amount is cut to what was left under the cap.
+    capped: bool = False
 
 
 class Accrual(NamedTuple):
     """The penalty of one invoice, period by period."""
 
     periods: tuple[PenaltyPeriod, ...]
+    #: True when :func:`cap` cut the accrual (the last period is reduced, any later ones are dropped).
+    capped: bool = False
+    #: What was computed: "contractual", "statutory" or "none" (nothing applies), as :func:`penalty_for` decides.
+    basis: str = ""
 
     @property
     def total(self) -> Decimal:
@@ -82,6 +97,8 @@ class RateSpan(NamedTuple):
     start: date
     end: date
     rate: Decimal
+    #: 0: ``rate`` is per day; otherwise ``rate`` is annual over this many days (one span never crosses a year end).
+    year_days: int = 0
 
 
 class RateSchedule(Protocol):
@@ -92,7 +109,8 @@ class RateSchedule(Protocol):
         ...
 
     def amount(self, base: Decimal, rate: Decimal, days: int) -> Decimal:
-        """The unrounded amount of ``days`` days on ``base`` at ``rate``."""
+        """The unrounded ``base × rate × days`` (exact); :func:`accrue` divides it by the span's ``year_days``
+        when the rate is annual."""
         ...
 
 
@@ -109,6 +127,60 @@ class ContractualRate:
         return _EXACT.multiply(base, rate * days)  # rate × days is exact: few digits times an int
 
 
+class PenaltyError(ValueError):
+    """The penalty cannot be computed from the configuration (e.g. no key rate for a day); says how to fix it."""
+
+
+def _year_days(year: int) -> int:
+    return 366 if calendar.isleap(year) else 365
+
+
+@dataclass(frozen=True, slots=True)
+class StatutoryRate:
+    """Interest under ГК РФ ст. 395: the key rate in force each day (``table``: (since, annual rate) in date order),
+    per day as rate / 365, or / 366 in a leap year."""
+
+    table: tuple[tuple[date, Decimal], ...]
+
+    def __post_init__(self) -> None:
+        if not self.table:
+            raise PenaltyError("statutory interest needs the key-rate table: set penalties.key_rates in "
+                               "schedules.yaml, e.g. [{since: 2025-10-27, rate: \"0.165\"}]")
+        days = [since for since, _ in self.table]
+        if days != sorted(set(days)):
+            raise PenaltyError("penalties.key_rates must be in date order, one rate per date")
+
+    def rate_on(self, day: date) -> Decimal:
+        k = bisect.bisect_right(self.table, day, key=_since)
+        if k == 0:
+            first = self.table[0][0]
+            raise PenaltyError(f"no key rate for {day.isoformat()}: penalties.key_rates starts on "
+                               f"{first.isoformat()}; add the rate in force on that day (cbr.ru, "
+                               "«Ключевая ставка Банка России») to penalties.key_rates in schedules.yaml")
+        return self.table[k - 1][1]
+
+    def spans(self, start: date, end: date) -> Iterable[RateSpan]:
+        out = []
+        day = start
+        while day <= end:
+            rate = self.rate_on(day)
+            k = bisect.bisect_right(self.table, day, key=_since)
+            stop = end
+            if k < len(self.table):
+                stop = min(stop, self.table[k][0] - _ONE_DAY)  # the day before the next rate
+            stop = min(stop, date(day.year, 12, 31))
+            out.append(RateSpan(day, stop, rate, _year_days(day.year)))
+            day = stop + _ONE_DAY
+        return out
+
+    def amount(self, base: Decimal, rate: Decimal, days: int) -> Decimal:
+        return _EXACT.multiply(base, rate * days)
+
+
+def _since(entry: tuple[date, Decimal]) -> date:
+    return entry[0]
+
+
 def accrue(timeline: Timeline, due_date: date, through: date, rate: RateSchedule) -> Accrual:
     """The penalty accrued on an invoice with this open-balance ``timeline`` from ``due_date`` to ``through``."""
     first = due_date + _ONE_DAY
@@ -122,9 +194,62 @@ def accrue(timeline: Timeline, due_date: date, through: date, rate: RateSchedule
             continue
         for span in rate.spans(start, end):
             days = (span.end - span.start).days + 1
-            amount = rate.amount(base, span.rate, days).quantize(CENT, context=_EXACT)
-            periods.append(PenaltyPeriod(span.start, span.end, base, days, span.rate, amount))
+            exact = rate.amount(base, span.rate, days)
+            if span.year_days:
+                exact = _EXACT.divide(exact, span.year_days)
+            amount = exact.quantize(CENT, context=_EXACT)
+            periods.append(PenaltyPeriod(span.start, span.end, base, days, span.rate, amount, span.year_days))
     return Accrual(tuple(periods))
+
+
+def cap(accrual: Accrual, limit: Decimal) -> Accrual:
+    """At most ``limit`` (rounded to kopecks, half up) in all: the period where the running total reaches it is
+    cut to what was left (and marked), later periods are dropped. An accrual within the limit is returned as is."""
+    limit = limit.quantize(CENT, context=_EXACT)
+    running = ZERO
+    for k, period in enumerate(accrual.periods):
+        if running + period.amount > limit or (running + period.amount == limit and k < len(accrual.periods) - 1):
+            cut = period._replace(amount=limit - running, capped=True)
+            return accrual._replace(periods=(*accrual.periods[:k], cut), capped=True)
+        running += period.amount
+    return accrual
+
+
+def shifted_due_date(due: date, is_working: Callable[[date], bool]) -> date:
+    """ГК РФ ст. 193: a due date on a non-working day moves to the next working day."""
+    day = due
+    for _ in range(366):
+        if is_working(day):
+            return day
+        day += _ONE_DAY
+    raise PenaltyError(f"no working day within a year after the due date {due.isoformat()}: check the calendar")
+
+
+def penalty_for(timeline: Timeline, due_date: date, through: date, *, principal: Decimal,
+                contract_rate: Decimal | None, config: PenaltiesConfig, is_working: Callable[[date], bool],
+                basis: str | None = None) -> Accrual:
+    """The penalty of one invoice through ``through`` inclusive, as ``penalties:`` configures it.
+
+    ``timeline``: the invoice's open balances (:func:`contract_timelines`); ``principal``: the invoice amount (the
+    cap is ``penalties.cap_share × principal``); ``contract_rate``: the contract's penalty per day (None: none);
+    ``basis``: overrides ``penalties.basis``. Contractual basis uses the contract's rate, or statutory interest
+    when the contract has none and key rates are configured, else nothing (basis "none"). Statutory basis is
+    always ст. 395 interest. Raises :class:`PenaltyError` when the key-rate table does not cover a day.
+    """
+    basis = basis or config.basis
+    schedule: RateSchedule
+    if basis == "contractual" and contract_rate:
+        schedule, used = ContractualRate(contract_rate), "contractual"
+    elif basis == "statutory" or config.key_rates:
+        schedule, used = StatutoryRate(tuple((k.since, k.rate) for k in config.key_rates)), "statutory"
+    else:
+        return Accrual((), basis="none")
+    if config.shift_due_date:
+        due_date = shifted_due_date(due_date, is_working)
+    accrual = accrue(timeline, due_date, through, schedule)._replace(basis=used)
+    if config.cap_share is not None:
+        accrual = cap(accrual, _EXACT.multiply(principal, config.cap_share))
+    return accrual
 
 
 def open_on(timeline: Timeline, day: date) -> Decimal:
@@ -196,6 +321,7 @@ def _payment_date(pay: Payment) -> date:
 
 
 __all__ = [
-    "Accrual", "Change", "ContractualRate", "PenaltyPeriod", "RateSchedule", "RateSpan", "Timeline", "accrue",
-    "contract_timelines", "open_on", "open_timelines",
+    "Accrual", "Change", "ContractualRate", "PenaltyError", "PenaltyPeriod", "RateSchedule", "RateSpan",
+    "StatutoryRate", "Timeline", "accrue", "cap", "contract_timelines", "open_on", "open_timelines", "penalty_for",
+    "shifted_due_date",
 ]

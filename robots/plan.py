@@ -1,7 +1,9 @@
 """``plan``: what the robots would do on each coming day, with no side effect at all.
 
 It pulls the ledger from the connectors (read-only), reads the history from the store if the store exists, and
-simulates the evaluations day by day in memory, assuming no new payments arrive.
+simulates the evaluations day by day in memory, assuming no new payments arrive. Each planned letter names the
+officers who would sign it (the scenario's sign steps) and the penalty accrued on its invoices by that day
+(robots/penalties.py, as ``penalties:`` configures it; the scenario's compute_penalty step may override the basis).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from sqlalchemy.engine import make_url
 
 from robots.aging import PlannedRun, check_order, evaluate
 from robots.config import Config
-from robots.domain import ZERO, Hold, Ledger
+from robots.domain import ZERO, Contract, Hold, Ledger
+from robots.penalties import PenaltyError, penalty_for, open_timelines
 from robots.store import Store
 from robots.sync import build_connectors, pull
 from robots.tick import calendar_for
@@ -29,6 +32,12 @@ class PlannedLetter:
     counterparty: str
     contract_number: str
     amount: Decimal
+    #: "name (position)" of each officer the scenario's sign steps name, in step order.
+    officers: tuple[str, ...] = ()
+    #: The penalty accrued on the run's invoices by that day; None when nothing applies (no rate, no key rates).
+    penalty: Decimal | None = None
+    #: Why the penalty could not be computed (e.g. the key-rate table does not cover a day), if so.
+    penalty_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,8 @@ def plan(config: Config, as_of: date, days: int, ledger: Ledger | None = None) -
     policy, calendar = config.policy(), calendar_for(config)
     names = {cp.id: cp.name for cp in ledger.counterparties}
     contracts = {c.id: (names.get(c.counterparty_id, c.counterparty_id), c.number) for c in ledger.contracts}
+    by_id = {c.id: c for c in ledger.contracts}
+    invoices = {i.id: i for i in ledger.invoices}
     out = []
     for n in range(days):
         day = as_of + timedelta(days=n)
@@ -80,10 +91,47 @@ def plan(config: Config, as_of: date, days: int, ledger: Ledger | None = None) -
             history[key] = max(history.get(key, x.offset), x.offset)
             if x.status == "run":
                 amounts[(x.contract_id, x.column_id)] = amounts.get((x.contract_id, x.column_id), ZERO) + x.open_amount
-        letters = tuple(PlannedLetter(r, *contracts[r.contract_id], amounts[(r.contract_id, r.column_id)])
-                        for r in ev.runs)
-        out.append(PlannedDay(day, letters, sum(1 for x in ev.crossings if x.status == "skipped")))
+        timelines = open_timelines(ledger, day, {r.contract_id for r in ev.runs}) if ev.runs else {}
+        letters = []
+        for r in ev.runs:
+            penalty, error = _penalty(config, r, by_id.get(r.contract_id), invoices, timelines, day, calendar)
+            letters.append(PlannedLetter(r, *contracts[r.contract_id], amounts[(r.contract_id, r.column_id)],
+                                         _officers(config, r.scenario), penalty, error))
+        out.append(PlannedDay(day, tuple(letters), sum(1 for x in ev.crossings if x.status == "skipped")))
     return out
+
+
+def _officers(config: Config, scenario_id: str) -> tuple[str, ...]:
+    scenario = config.scenarios.get(scenario_id)
+    officers = config.settings.officers
+    out = []
+    for step in scenario.steps if scenario else ():
+        officer_id = getattr(step, "officer", None) if step.kind == "sign" else None
+        if officer_id is not None:
+            o = officers.get(officer_id)
+            out.append(f"{o.name} ({o.position})" if o else officer_id)
+    return tuple(dict.fromkeys(out))
+
+
+def _penalty(config: Config, run: PlannedRun, contract: Contract | None, invoices: dict, timelines: dict,
+             day: date, calendar) -> tuple[Decimal | None, str | None]:
+    scenario = config.scenarios.get(run.scenario)
+    basis = next((getattr(s, "basis", None) for s in (scenario.steps if scenario else ())
+                  if s.kind == "compute_penalty"), None)
+    total, applies = ZERO, False
+    for invoice_id in run.invoice_ids:
+        inv = invoices.get(invoice_id)
+        if inv is None:
+            continue
+        try:
+            accrual = penalty_for(timelines.get(invoice_id, ()), inv.due_date, day, principal=inv.amount,
+                                  contract_rate=contract.penalty_rate_per_day if contract else None,
+                                  config=config.settings.penalties, is_working=calendar.is_working, basis=basis)
+        except PenaltyError as exc:
+            return None, str(exc)
+        applies = applies or accrual.basis != "none"
+        total += accrual.total
+    return (total, None) if applies else (None, None)
 
 
 def print_plan(days_planned: list[PlannedDay], as_of: date, days: int) -> None:
@@ -95,7 +143,14 @@ def print_plan(days_planned: list[PlannedDay], as_of: date, days: int) -> None:
         for letter in day.letters:
             run = letter.run
             total += 1
+            if letter.penalty_error:
+                penalty = f"penalty: cannot compute ({letter.penalty_error})"
+            elif letter.penalty is None:
+                penalty = "penalty: none"
+            else:
+                penalty = f"penalty: {format_money(letter.penalty)}"
+            signed = f"signed by {', '.join(letter.officers)}" if letter.officers else "unsigned"
             print(f"{day.day}  {run.contract_id:<12} {run.column_id:<14} {run.scenario:<22} "
                   f"{format_money(letter.amount):>20}  {letter.counterparty}, contract {letter.contract_number}; "
-                  f"invoices: {', '.join(run.invoice_ids)}")
+                  f"invoices: {', '.join(run.invoice_ids)}; {penalty}; {signed}")
     print(f"{total} scenario runs planned over {days} days from {as_of} (assuming no new payments)")

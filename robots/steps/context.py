@@ -89,6 +89,8 @@ class StepContext:
         }
 
     def template_context(self) -> dict[str, Any]:
+        from robots.steps.penalty import penalty_view  # the calculation as Decimals and dates, for the filters
+
         s = self.services.config.settings
         cp, ct = self.counterparty, self.contract
         return {
@@ -101,6 +103,7 @@ class StepContext:
             "as_of": self.run.as_of,
             "column": {"id": self.run.column_id, "title": self.column_title, "offset": self.column_offset},
             #: Earlier steps' outputs by step id, e.g. steps.penalty.periods for the calculation annex.
-            "steps": {k: v for k, v in self.outputs.items() if not _UNNAMED.fullmatch(k)},
+            "steps": {k: penalty_view(v) if v.get("kind") == "penalty" else v
+                      for k, v in self.outputs.items() if not _UNNAMED.fullmatch(k)},
             "thresholds": dict(s.thresholds),
         }
