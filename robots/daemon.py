@@ -1,4 +1,6 @@
-"""``run``: the daemon. APScheduler 3.x fires ticks on the crontab lines of schedules.yaml.
+"""``run``: the daemon. APScheduler 3.x fires ticks on the crontab lines of schedules.yaml, and a runner pass every
+``daemon.poll_minutes`` in between, so a run woken by an approver's decision, an approval due to escalate or a
+letter waiting for the sending window goes on the same day instead of at the next tick.
 
 This is the only place that reads the clock for ``as_of`` (today in the configured time zone). Triggers are
 built from the config at start-up with stable ids; business state lives in our own tables, so nothing is pickled
@@ -16,9 +18,10 @@ from zoneinfo import ZoneInfo
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from robots.errors import ArbotsError
-from robots.runner import Services
+from robots.runner import Runner, RunnerReport, Services
 from robots.tick import tick
 
 log = structlog.get_logger("arbots.daemon")
@@ -48,6 +51,16 @@ def warn_certificates(services: Services, now: datetime) -> int:
     return alerts
 
 
+def runner_pass(services: Services, now: datetime) -> RunnerReport:
+    """One pass of the runner between ticks: wake runs whose approval was decided, then run what is runnable."""
+    from robots.store.approvals import wake_decided
+
+    woken = wake_decided(services.store, now)
+    if woken:  # a decision that came while its run was claimed: the CLI's wake-up found the run running
+        log.info("approval_runs_woken", runs=woken)
+    return Runner(services).run_pending(now)
+
+
 def run_daemon(services: Services, *, run_now: bool = True) -> int:
     cfg = services.config.settings.daemon
     tz = ZoneInfo(cfg.timezone)
@@ -68,7 +81,20 @@ def run_daemon(services: Services, *, run_now: bool = True) -> int:
             except Exception:
                 log.exception("tick_crashed", as_of=as_of.isoformat())
 
+    def one_pass() -> None:
+        with lock:
+            now = datetime.now(timezone.utc)
+            try:
+                report = runner_pass(services, now)
+                if report.done or report.failed or report.retry or report.waiting:
+                    log.info("runner_pass_done", done=len(report.done), failed=len(report.failed),
+                             retry=len(report.retry), waiting=len(report.waiting))
+            except Exception:  # the store may be briefly unreachable: the next pass or tick tries again
+                log.exception("runner_pass_crashed")
+
     scheduler = BackgroundScheduler(timezone=tz)
+    scheduler.add_job(one_pass, IntervalTrigger(minutes=cfg.poll_minutes, timezone=tz), id="runner:poll",
+                      replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=600)
     for t in cfg.ticks:
         scheduler.add_job(one_tick, CronTrigger.from_crontab(t.cron, timezone=tz), id=f"tick:{t.id}",
                           replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=3600)
@@ -80,7 +106,8 @@ def run_daemon(services: Services, *, run_now: bool = True) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     scheduler.start()
-    log.info("daemon_started", ticks=[f"{t.id}: {t.cron}" for t in cfg.ticks], timezone=cfg.timezone)
+    log.info("daemon_started", ticks=[f"{t.id}: {t.cron}" for t in cfg.ticks], timezone=cfg.timezone,
+             poll_minutes=cfg.poll_minutes)
     if run_now:
         scheduler.add_job(one_tick, id="tick:startup", replace_existing=True)
     stop.wait()

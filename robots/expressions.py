@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from simpleeval import (
+    DEFAULT_OPERATORS,
     AttributeDoesNotExist,
     EvalWithCompoundTypes,
     FunctionNotDefined,
@@ -75,6 +76,16 @@ def wrap(value: Any) -> Any:
     return value
 
 
+def _exact_div(a: Any, b: Any) -> Any:
+    """``/`` of two whole numbers is a decimal too (``1/10 == 0.1``), never a binary float."""
+    if isinstance(a, int) and isinstance(b, int):
+        a, b = Decimal(a), Decimal(b)
+    return a / b
+
+
+_OPERATORS = {**DEFAULT_OPERATORS, ast.Div: _exact_div}
+
+
 class _Evaluator(EvalWithCompoundTypes):
     def _eval_constant(self, node: ast.Constant) -> Any:
         value = node.value
@@ -111,18 +122,22 @@ def check(expression: str, names: Mapping[str, Any] | None = None) -> list[str]:
     known = set(NAMES) | set(FUNCTIONS) | {"True", "False", "None", "true", "false"}
     if names:
         known |= set(names)
-    problems = []
+    problems: list[str] = []
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
     for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and id(node) in called:
+            continue  # reported with its call below
         if isinstance(node, ast.Name) and node.id not in known:
             problems.append(f"unknown name {node.id!r}; known: {', '.join(sorted(NAMES))}")
         elif isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp,
                                ast.NamedExpr, ast.Starred)):
             problems.append(f"{type(node).__name__} is not allowed in a condition")
         elif isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS):
-            problems.append(f"only these functions may be called: {', '.join(sorted(FUNCTIONS))}")
+            got = f" (got {node.func.id!r})" if isinstance(node.func, ast.Name) else ""
+            problems.append(f"only these functions may be called: {', '.join(sorted(FUNCTIONS))}{got}")
         elif isinstance(node, ast.Attribute) and node.attr.startswith("_"):
             problems.append(f"attribute {node.attr!r} is not allowed")
-    return problems
+    return list(dict.fromkeys(problems))  # each problem once (a name used twice is one typo)
 
 
 def evaluate(expression: str, names: Mapping[str, Any]) -> Any:
@@ -132,7 +147,7 @@ def evaluate(expression: str, names: Mapping[str, Any]) -> Any:
         raise ExpressionError("; ".join(problems))
     env = {k: wrap(v) for k, v in names.items()}
     env.update({"true": True, "false": False})
-    evaluator = _Evaluator(names=env, functions=dict(FUNCTIONS))
+    evaluator = _Evaluator(operators=dict(_OPERATORS), names=env, functions=dict(FUNCTIONS))
     evaluator._source = expression.strip()
     try:
         return evaluator.eval(expression.strip())
@@ -140,7 +155,11 @@ def evaluate(expression: str, names: Mapping[str, Any]) -> Any:
         raise
     except (NameNotDefined, FunctionNotDefined, AttributeDoesNotExist, InvalidExpression) as exc:
         raise ExpressionError(str(exc)) from None
-    except (TypeError, ArithmeticError, InvalidOperation) as exc:
+    except ZeroDivisionError:  # decimal's DivisionByZero has no readable message of its own
+        raise ExpressionError("cannot evaluate: division by zero") from None
+    except InvalidOperation:  # nor has decimal's InvalidOperation (0 / 0, a square root of -1)
+        raise ExpressionError("cannot evaluate: an undefined decimal operation (such as 0 / 0)") from None
+    except (TypeError, ArithmeticError) as exc:
         raise ExpressionError(f"cannot evaluate: {type(exc).__name__}: {exc}") from None
 
 

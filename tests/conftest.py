@@ -17,6 +17,16 @@ REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get("ARBOTS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """robots.cli.main() points structlog at the sys.stderr of its moment (a capture that pytest closes after the
+    test); later tests must not log into that closed file."""
+    yield
+    import structlog
+
+    structlog.reset_defaults()
+
+
 @pytest.fixture
 def pg_schema() -> Iterator[tuple[str, str]]:
     """A private schema in the test database, dropped afterwards, so runs never collide."""

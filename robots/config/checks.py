@@ -87,6 +87,26 @@ def group_problems(src: YamlSource, raw: Mapping[str, Any], scenarios: Mapping[s
                 problems.append(src.problem(loc + ("scenario",), f"scenario {scenario!r} not found: there is no "
                                                                  f"{scenarios_dir / (scenario + '.yaml')} "
                                                                  f"(available: {available})"))
+    return problems + _reference_problems(src, raw, scenarios, scenarios_dir, scenario_files_broken)
+
+
+def _reference_problems(src: YamlSource, raw: Mapping[str, Any], scenarios: Mapping[str, Any], scenarios_dir: Path,
+                        broken: set[str]) -> list[Problem]:
+    """Event scenarios must exist; a role's deputy must be another role."""
+    problems: list[Problem] = []
+    for event, scenario in mapping(raw.get("events")).items():
+        if isinstance(scenario, str) and scenario not in scenarios and scenario not in broken and scenarios_dir.is_dir():
+            available = ", ".join(sorted(set(scenarios) | broken)) or "none"
+            problems.append(src.problem(("events", event), f"scenario {scenario!r} not found: there is no "
+                                                           f"{scenarios_dir / (scenario + '.yaml')} "
+                                                           f"(available: {available})"))
+    roles = mapping(raw.get("roles"))
+    for name, role in roles.items():
+        deputy = mapping(role).get("deputy")
+        if isinstance(deputy, str) and (deputy == name or deputy not in roles):
+            why = "a role cannot be its own deputy" if deputy == name else \
+                f"there is no role {deputy!r} under roles: (defined: {', '.join(sorted(roles))})"
+            problems.append(src.problem(("roles", name, "deputy"), why))
     return problems
 
 

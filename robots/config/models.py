@@ -159,6 +159,8 @@ class TickConfig(Frozen):
 class DaemonConfig(Frozen):
     timezone: str = "Europe/Moscow"
     ticks: tuple[TickConfig, ...] = (TickConfig(id="morning", cron="0 8 * * *"),)
+    #: Minutes between runner passes between ticks (approvals decided, escalations and sending windows due).
+    poll_minutes: int = Field(default=15, ge=1, le=24 * 60)
 
 
 class Pkcs12Source(SecretRef):

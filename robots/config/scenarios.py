@@ -125,7 +125,7 @@ def _signed_before_use(src: YamlSource, steps: list[StepConfig]) -> list[Problem
     signed_at = {getattr(s, "document"): i for i, s in enumerate(steps) if s.kind == "sign"}
     for i, step in enumerate(steps):
         doc = getattr(step, "document", None)
-        if step.kind != "sign" and doc in signed_at and i < signed_at[doc]:
+        if step.kind not in ("sign", "approval") and doc in signed_at and i < signed_at[doc]:
             problems.append(src.problem(("steps", i), f"this {step.kind} step uses document {doc!r} before "
                                                       f"steps[{signed_at[doc]}] signs it: the unsigned document would "
                                                       "go out; move the sign step before it"))

@@ -216,7 +216,7 @@ class Store:
                 claimed = conn.execute(
                     update(t.runs).where(t.runs.c.id == run_id, runnable).values(
                         status=RunStatus.RUNNING, lease_owner=owner, lease_expires_at=now + lease,
-                        attempts=t.runs.c.attempts + 1))
+                        attempts=t.runs.c.attempts + 1, wake_at=None))
                 if claimed.rowcount == 1:
                     row = conn.execute(select(t.runs).where(t.runs.c.id == run_id)).one()
                     return RunRecord.from_row(row)
@@ -247,15 +247,21 @@ class Store:
     def wait_run(self, run_id: int, owner: str, wake_at: datetime | None, reason: str) -> None:
         """Park a run until ``wake_at`` (None: until :meth:`wake_run`). Waiting is not a failed attempt."""
         with self.engine.begin() as conn:
+            # A wake-up that came while the run was claimed (an approver decided meanwhile) is kept: it is earlier.
+            woken = utc(conn.execute(select(t.runs.c.wake_at).where(t.runs.c.id == run_id)).scalar())
+            if woken is not None and (wake_at is None or woken < utc(wake_at)):
+                wake_at = woken
             conn.execute(update(t.runs).where(t.runs.c.id == run_id, t.runs.c.lease_owner == owner).values(
                 status=RunStatus.WAITING, wake_at=wake_at, error=reason, lease_owner=None, lease_expires_at=None,
                 attempts=t.runs.c.attempts - 1))
 
     def wake_run(self, run_id: int, now: datetime) -> bool:
-        """Make a waiting run claimable now (an approver decided, a fresh sync arrived)."""
+        """Make a waiting run claimable now (an approver decided, a fresh sync arrived). A run claimed at the moment
+        keeps the wake-up for when its step asks to wait again, so the decision is never lost."""
         with self.engine.begin() as conn:
             return conn.execute(update(t.runs).where(
-                t.runs.c.id == run_id, t.runs.c.status == RunStatus.WAITING).values(wake_at=now)).rowcount == 1
+                t.runs.c.id == run_id, t.runs.c.status.in_([RunStatus.WAITING, RunStatus.RUNNING])).values(
+                wake_at=now)).rowcount == 1
 
     def record_event_runs(self, planned: Sequence[Any], now: datetime) -> list[int]:
         """Record runs decided by an event (a debt paid, a promise broken), each once by its key."""

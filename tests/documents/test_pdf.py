@@ -123,7 +123,7 @@ def test_markup_constructs(tmp_path: Path) -> None:
 @needs_poppler
 def test_long_table_spans_pages_and_repeats_its_header(tmp_path: Path) -> None:
     ctx = sample_context(n_invoices=90)
-    markup = TemplateRenderer(SHIPPED_DIR).render("legal_escalation.j2", ctx)
+    markup = TemplateRenderer(SHIPPED_DIR).render("lawsuit_notice.j2", ctx)
     pages = pdf_pages(render_pdf(markup, title="T"), tmp_path)
     assert len(pages) >= 3
     for i, page in enumerate(pages, start=1):

@@ -14,7 +14,7 @@ from robots.documents.formatting import NBSP
 from robots.documents.templates import TemplateRenderer, TemplateRenderError
 
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "scenarios" / "templates"
-LETTERS = ["reminder_before_due.j2", "payment_request.j2", "pretrial_demand.j2", "legal_escalation.j2"]
+LETTERS = ["reminder_before_due.j2", "payment_request.j2", "pretrial_demand.j2", "lawsuit_notice.j2"]
 
 
 def sample_context(*, penalty: Decimal | None = Decimal("0.001"), n_invoices: int = 3,
