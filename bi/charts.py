@@ -32,6 +32,7 @@ _RC = {
 }
 NOT_DUE, OVERDUE = "#8fb3d9", "#d9534f"
 DUE, OPEN, RECEIVED = "#c8c8c8", "#f0ad4e", "#4a9d5b"
+PROMISED = "#2f6db5"
 LINE_COLORS = ("#1f4e79", "#7b3294", "#008837", "#b35806", "#5e3c99", "#01665e", "#8c510a", "#c51b7d")
 
 
@@ -100,12 +101,15 @@ def cash_chart(weeks: Sequence[CashWeek], as_of: date) -> bytes:
                label="из них не оплачено на дату отчёта")
         ax.bar([x + w / 2 for x in xs], [float(k.received or Decimal(0)) for k in weeks], width=w, color=RECEIVED,
                label="поступило")
+        if any(k.promised for k in weeks):
+            ax.plot(xs, [float(k.promised) if k.promised else float("nan") for k in weeks], linestyle="none",
+                    marker="o", color=PROMISED, label="обещано клиентами (открытые обещания)")
         now = next((i for i, k in enumerate(weeks) if k.start <= as_of < k.start + timedelta(days=7)), None)
         if now is not None:
             ax.axvline(now + 0.5, color="#333333", linestyle=":", linewidth=1)
             ax.text(now + 0.55, 0.98, f"отчёт на {as_of:%d.%m}", transform=ax.get_xaxis_transform(),
                     va="top", ha="left", fontsize=7, color="#333333")
-        top = max((float(max(k.due, k.received or Decimal(0))) for k in weeks), default=0.0)
+        top = max((float(max(k.due, k.received or Decimal(0), k.promised)) for k in weeks), default=0.0)
         ax.set_ylim(0, top * 1.05 if top > 0 else 1)
         ax.set_xticks(xs, [f"{k.start:%d.%m}" for k in weeks], rotation=45, ha="right")
         ax.set_xlabel("Неделя (понедельник)")

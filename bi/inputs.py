@@ -14,7 +14,7 @@ from sqlalchemy import select
 from robots.config import Config
 from robots.domain import DayCount, Ledger
 from robots.errors import ConfigError, UsageError
-from robots.kpi import KpiInputs, RunFact, TaskFact
+from robots.kpi import KpiInputs, PromiseFact, RunFact, TaskFact
 from robots.store import Store
 from robots.store import schema as t
 from robots.store.records import RunStatus
@@ -39,6 +39,7 @@ def load_inputs(config: Config, store: Store, as_of: date | None = None) -> KpiI
         tasks=_tasks(store, as_of),
         runs=_runs(store, as_of),
         top_debtors=kpi.top_debtors,
+        promises=_promises(store, as_of),
     )
 
 
@@ -75,3 +76,10 @@ def _runs(store: Store, as_of: date) -> tuple[RunFact, ...]:
                       .where(r.as_of <= as_of, r.status == RunStatus.DONE).order_by(r.id))
     return tuple(RunFact(row.id, row.scenario, row.column_id, row.as_of,
                          tuple((i["id"], Decimal(i["open_amount"])) for i in row.invoices)) for row in rows)
+
+
+def _promises(store: Store, as_of: date) -> tuple[PromiseFact, ...]:
+    """Promises to pay open on ``as_of`` (recorded by then, not kept, broken or cancelled by then)."""
+    from robots.store.people import promises_for_plan
+
+    return tuple(PromiseFact(r.id, r.contract_id, r.amount, r.promised_on) for r in promises_for_plan(store, as_of))

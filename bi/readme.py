@@ -86,8 +86,8 @@ where the invoice would give them, so a BI tool needs no snowflake joins.
   the due date through the as-of day or the day of full payment (inclusive) accrues `base × rate`, where the base
   is the open balance at the end of the day before; periods are rounded to kopecks half up. Statutory interest
   (ГК РФ ст. 395) and caps are not computed yet.
-* Promises to pay and contact history are not in the store yet, so there are no tables for them; they will come
-  as `fact_promises` and `fact_contacts` when the robots record them.
+* Promises to pay, disputes and the contacts journal (docs/people.md) are not exported as tables yet; the open
+  promises appear in the report's cash plan, by their promised date.
 
 ## Loading
 

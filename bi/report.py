@@ -206,15 +206,16 @@ def _cash_section(inputs: KpiInputs, pos: Position) -> Section:
     earlier = overdue_before(inputs, weeks[0].start, pos=pos)
     rows = tuple(
         (f"{format_date(w.start)} – {format_date(w.start + timedelta(days=6))}", _money(w.due), _money(w.open),
-         _money(w.received) if w.received is not None else "ещё не наступила")
+         _money(w.promised), _money(w.received) if w.received is not None else "ещё не наступила")
         for w in weeks)
     return Section("3. План поступлений по неделям", (
         "Ожидаемые поступления: открытые счета по сроку оплаты (серые столбцы: к оплате по договорам, оранжевые: "
         "из них не оплачено на дату отчёта, для прошедших недель это просрочка). Зелёные: фактически поступило "
-        "за неделю. Обещания оплаты в хранилище пока не записываются и в план не входят.",
+        "за неделю. Синие точки: открытые обещания оплаты (команда promise, журнал контактов) на обещанную дату; "
+        "сдержанные, нарушенные и отменённые обещания в план не входят.",
         Picture(charts.cash_chart(weeks, inputs.as_of), "План поступлений по неделям"),
-        Table(("Неделя", "К оплате по сроку, руб.", "Из них не оплачено, руб.", "Поступило, руб."), rows,
-              (False, True, True, True), (2.2, 1.6, 1.6, 1.6)),
+        Table(("Неделя", "К оплате по сроку, руб.", "Из них не оплачено, руб.", "Обещано, руб.", "Поступило, руб."),
+              rows, (False, True, True, True, True), (2.0, 1.4, 1.4, 1.3, 1.3)),
         f"Кроме того, просрочено по счетам со сроком оплаты до {format_date(weeks[0].start)}: "
         f"{_money(earlier)}{NBSP}руб.",
     ))

@@ -182,6 +182,34 @@ class Connector(Protocol):
         ...
 
 
+@runtime_checkable
+class PaymentsReader(Protocol):
+    """Connectors that can re-read one contract's payments on their own, for the pre-send reconciliation (the
+    ``reconcile`` step). Optional: for a connector without it, :func:`robots.sync.fresh_payments` fetches the
+    connector's payments in full and keeps the contract's.
+    """
+
+    id: str
+
+    def payments_for(self, contract_id: str) -> Fetched:
+        """The payments of ``contract_id`` as raw records (``Fetched.tables["payments"]``), read from the source
+        now; records of other contracts may be included (the caller filters). Raises
+        :class:`ConnectorUnavailable` like :meth:`Connector.fetch`; unusable answers go into ``problems``."""
+        ...
+
+
+def records_of_contract(records: list[Record] | None, contract_id: str) -> list[Record] | None:
+    """The raw records whose ``contract_id`` is ``contract_id`` (as text: APIs may send ids as numbers)."""
+    if records is None:
+        return None
+    out = []
+    for rec in records:
+        v = rec.values.get("contract_id")
+        if v is not None and not isinstance(v, bool) and str(v).strip() == contract_id:
+            out.append(rec)
+    return out
+
+
 class WriteBackUnsupported(UsageError):
     """The connector has no ``write_back`` section for this action (config error: exit 2)."""
 

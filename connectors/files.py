@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import ENTITIES, FIELDS, OPTIONAL_FIELDS, ConnectorUnavailable, Fetched, Problem, Record, \
-    SyncRejected, Where
+    SyncRejected, Where, WriteBackUnsupported, WriteResult, records_of_contract
 from connectors.records import build_ledger, parse_date, parse_money, parse_penalty_percent  # noqa: F401 (API)
 from robots.domain import Ledger
 
@@ -174,8 +174,12 @@ class FileConnector:
 
     def __init__(self, id: str, path: Path, known_groups: frozenset[str] | None = None, *,
                  entities: tuple[str, ...] = ENTITIES, files: Mapping[str, str] | None = None,
-                 columns: Mapping[str, Mapping[str, str]] | None = None):
+                 columns: Mapping[str, Mapping[str, str]] | None = None, write_back: Any = None,
+                 write_back_path: Path | None = None):
         self.id = id
+        #: FileWriteBack (or None) and its journal's resolved path.
+        self.write_back = write_back
+        self.write_back_path = write_back_path
         self.path = Path(path)
         self.known_groups = known_groups
         self.entities = tuple(e for e in ENTITIES if e in entities)
@@ -185,9 +189,49 @@ class FileConnector:
     def close(self) -> None:
         pass
 
+    # -- write-back: a CSV journal (FileWriteBack in robots/config/models.py) ------------------------------------
+
+    def block_shipments(self, counterparty_id: str, contract_id: str | None, reason: str) -> WriteResult:
+        return self._journal("block_shipments", counterparty_id, contract_id, reason)
+
+    def unblock_shipments(self, counterparty_id: str, contract_id: str | None, reason: str) -> WriteResult:
+        return self._journal("unblock_shipments", counterparty_id, contract_id, reason)
+
+    def post_note(self, counterparty_id: str, contract_id: str | None, text: str) -> WriteResult:
+        return self._journal("post_note", counterparty_id, contract_id, text)
+
+    def _journal(self, action: str, counterparty_id: str, contract_id: str | None, text: str) -> WriteResult:
+        """Append one row (fsynced, under an exclusive lock) to the write-back journal."""
+        import fcntl
+
+        if self.write_back is None or not getattr(self.write_back, action, False):
+            raise WriteBackUnsupported(f"connector '{self.id}' has no write_back.{action}: add write_back: "
+                                       "{journal: <file>} to it in schedules.yaml")
+        path = self.write_back_path
+        row = io.StringIO()
+        csv.writer(row, delimiter=";", lineterminator="\r\n").writerow(
+            [action, counterparty_id, contract_id or "", " ".join(text.split())])
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                if os.fstat(fd).st_size == 0:
+                    os.write(fd, "\ufeffaction;counterparty_id;contract_id;text\r\n".encode("utf-8"))
+                os.write(fd, row.getvalue().encode("utf-8"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise ConnectorUnavailable(self.id, f"cannot write {path}: {e.strerror or e}") from None
+        return WriteResult(self.id, action, True, f"journal {path.name}")
+
     def fetch(self) -> Fetched:
         """Read every table. Raises :class:`ConnectorUnavailable` when the folder or workbook cannot be read at
         all; problems with single files, headers and rows go into the result."""
+        return self._fetch_only(self.entities)
+
+    def _fetch_only(self, entities: tuple[str, ...]) -> Fetched:
         problems: list[Problem] = []
         tables: dict[str, list[Record] | None] = {}
         try:
@@ -198,9 +242,9 @@ class FileConnector:
                     wb = _open_workbook(self.path)
                 except _BadFile as e:
                     problems.append(Problem(self.path.name, str(e)))
-                    return Fetched(self.id, {e: None for e in self.entities}, problems)
+                    return Fetched(self.id, {e: None for e in entities}, problems)
                 try:
-                    for entity in self.entities:
+                    for entity in entities:
                         sheet = self.files.get(entity, entity)
                         tables[entity] = _xlsx_table(wb, sheet, entity, f"{self.path.name}[{sheet}]",
                                                      self.columns.get(entity, {}), problems)
@@ -210,7 +254,7 @@ class FileConnector:
             if not self.path.is_dir():
                 what = "is not a folder" if self.path.exists() else "does not exist"
                 raise ConnectorUnavailable(self.id, f"folder {self.path} {what}")
-            for entity in self.entities:
+            for entity in entities:
                 tables[entity] = self._read(entity, problems)
         except OSError as e:  # permission denied, I/O error, a share gone: the environment's, retry later
             raise ConnectorUnavailable(self.id, f"cannot read {self.path}: {e.strerror or e}") from None
@@ -245,6 +289,14 @@ class FileConnector:
             finally:
                 wb.close()
         return _csv_table(path.read_bytes(), entity, name, aliases, problems)
+
+    def payments_for(self, contract_id: str) -> Fetched:
+        """One contract's payments, read from the file now (the ``reconcile`` step): the payments table filtered."""
+        if "payments" not in self.entities:
+            return Fetched(self.id, {}, [])
+        fetched = self._fetch_only(("payments",))
+        fetched.tables["payments"] = records_of_contract(fetched.tables.get("payments"), contract_id)
+        return fetched
 
     def pull(self) -> Ledger:
         """Fetch and validate on its own (a connector that delivers all four entities): the Ledger, or

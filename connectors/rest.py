@@ -31,7 +31,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from connectors.base import ENTITIES, ConnectorUnavailable, Fetched, Problem, Record, \
-    SyncRejected, Where, WriteBackUnsupported, WriteResult, read_secret
+    SyncRejected, Where, WriteBackUnsupported, WriteResult, read_secret, records_of_contract
 from connectors.mapping import MISSING, EntityMapping, MappingError, compile_path
 from connectors.records import build_ledger
 from connectors.rest_config import (  # re-exported: the config lives beside the connector
@@ -663,6 +663,40 @@ class RestConnector:
         mapped, bad = src.mapping.map_rows(rows)
         problems.extend(Problem.at(wheres[i], msg) for i, msg in bad)
         return [Record(wheres[i], v) for i, v in mapped]
+
+    # -- the pre-send reconciliation
+    def payments_for(self, contract_id: str) -> Fetched:
+        """One contract's payments, read now: each payments source with its ``reconcile`` request, or in full (never
+        from the incremental cache, whose state is left alone). Records of other contracts are dropped."""
+        problems: list[Problem] = []
+        if "payments" not in self.entities:
+            return Fetched(self.id, {}, problems)
+        try:
+            self._ensure_login()
+        except _Refused as e:
+            source = f"{self.id}: POST {self.config.auth.form_login.url}"  # type: ignore[union-attr]
+            problems.append(Problem(source, self._redact(str(e))))
+            return Fetched(self.id, {"payments": None}, problems)
+        records: list[Record] | None = []
+        for src in self._sources["payments"]:
+            rec = src.spec.reconcile
+            spec = src.spec.model_copy(update={"incremental": None})
+            if rec is not None:
+                values = {"contract_id": contract_id}
+                path = _fill(rec.path, values, lambda v: quote(v, safe="")) if rec.path else spec.path
+                spec = spec.model_copy(update={"path": path,
+                                               "params": {**spec.params, **_fill(rec.params, values, str)}})
+            one = replace(src, spec=spec, label=f"{spec.path} (payments of {contract_id})" if rec else src.label)
+            source = f"{self.id}: GET {one.label}"
+            try:
+                got = self._fetch_source(one, source, problems)
+            except _Refused as e:
+                problems.append(Problem(source, self._redact(str(e)), page=e.page))
+                records = None
+                continue
+            if records is not None:
+                records.extend(records_of_contract(got, contract_id) or ())
+        return Fetched(self.id, {"payments": records}, problems)
 
     # -- write-back
     def block_shipments(self, counterparty_id: str, contract_id: str | None, reason: str) -> WriteResult:

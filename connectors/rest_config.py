@@ -141,6 +141,27 @@ class IncrementalConfig(Frozen):
     key: str | None = None
 
 
+class ReconcileRequest(Frozen):
+    """How to ask this source for one contract's payments only (the ``reconcile`` step's fresh read): ``params``
+    added to the source's own (``{contract_id: "{contract_id}"}``), and optionally another ``path``. The
+    placeholder {contract_id} is URL-quoted in ``path`` and substituted as text in ``params``. Records of other
+    contracts in the answer are dropped, so a server that ignores the filter is only slower, never wrong."""
+
+    path: str | None = None
+    params: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _check(self):
+        for text in _strings([self.path, self.params]):
+            unknown = set(_PLACEHOLDER_RE.findall(text)) - {"contract_id"}
+            if unknown:
+                raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}} in '{text}'; the only one here is "
+                                 "{contract_id}")
+        if not self.params and self.path is None:
+            raise ValueError("give params (e.g. {contract_id: \"{contract_id}\"}) or a path that names the contract")
+        return self
+
+
 class EntityConfig(Frozen):
     """One source of an entity's records: a path, how to page through it and how to map its records."""
 
@@ -153,6 +174,8 @@ class EntityConfig(Frozen):
     where: dict[str, Any] = {}
     fields: dict[str, FieldExpr]
     incremental: IncrementalConfig | None = None
+    #: Payments only: how to read one contract's payments (else the reconcile step reads this source in full).
+    reconcile: ReconcileRequest | None = None
 
 
 #: An entity read from one path, or from several (sales and credit notes) whose records are concatenated.
@@ -263,6 +286,8 @@ class RestConnectorConfig(Frozen):
                 missing = [f for f in FIELDS[entity] if f not in e.fields and f not in OPTIONAL_FIELDS[entity]]
                 if missing:
                     errors.append(f"{at}.fields: missing {', '.join(missing)}")
+                if e.reconcile is not None and entity != "payments":
+                    errors.append(f"{at}.reconcile: only payments are re-read before sending; remove it here")
                 try:
                     mapping_for(self, entity, e)
                     if e.incremental is not None:

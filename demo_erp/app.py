@@ -38,6 +38,8 @@ from robots.domain import Ledger
 
 ENTITIES = ("counterparties", "contracts", "invoices", "payments")
 API = "/api/v1"
+#: Entities whose list the JSON API filters by ?contract_id=.
+_BY_CONTRACT = ("invoices", "payments")
 #: Default and largest page size of the JSON API.
 API_PAGE_SIZE, API_MAX_PAGE_SIZE = 100, 10_000
 _CENT = Decimal("0.01")
@@ -587,6 +589,13 @@ async def api_list(request: Request) -> Response:
         return _fault_response(request, fault, Surface.API)
     table = erp.table(entity)
     rows, positions = table.view(since)
+    contract = request.query_params.get("contract_id")
+    if contract is not None:  # one contract's records (the robots' pre-send reconciliation asks for payments)
+        if entity not in _BY_CONTRACT:
+            return _error(400, f"contract_id filters {' and '.join(_BY_CONTRACT)} only, not {entity}")
+        positions = [i for i in positions if table.records[i].contract_id == contract]
+        rows = [table.rows[i] for i in positions]
+    extra_filter = {} if contract is None else {"contract_id": contract}
     total, end = len(rows), min(start + size, len(rows))
     chunk = list(rows[start:end])
     corrupt = erp.faults.corruptions(entity)
@@ -595,7 +604,7 @@ async def api_list(request: Request) -> Response:
             override = corrupt.get(table.records[i].id)
             if override:
                 chunk[k] = _record_json(entity, table.records[i], table.versions[i], override)
-    extra = {} if since is None else {"updated_since": since}
+    extra = {**extra_filter, **({} if since is None else {"updated_since": since})}
     more = end < total
     if style == "page":
         page = start // size + 1

@@ -255,7 +255,7 @@ def _connector(config, args: argparse.Namespace) -> int:
     conn = connector_by_id(config, args.id)
     try:
         if not isinstance(conn, WriteBack):
-            raise WriteBackUnsupported(f"connector '{args.id}' cannot write back (only rest and ui connectors can)")
+            raise WriteBackUnsupported(f"connector '{args.id}' cannot write back")
         if args.connector_command == "note":
             result = conn.post_note(args.counterparty, args.contract, args.text)
         else:

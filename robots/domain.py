@@ -106,6 +106,7 @@ class HoldKind(enum.StrEnum):
 
     DISPUTE = "dispute"
     PAUSE = "pause"
+    PROMISE = "promise"  # a promise to pay: until its date plus promises.grace_days (robots/people.py)
 
 
 @dataclass(frozen=True, slots=True)

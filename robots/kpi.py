@@ -50,6 +50,16 @@ class RunFact:
 
 
 @dataclass(frozen=True)
+class PromiseFact:
+    """A promise to pay open on ``as_of`` (robots/people.py): an expected inflow at its date."""
+
+    promise_id: int
+    contract_id: str
+    amount: Decimal
+    promised_on: date
+
+
+@dataclass(frozen=True)
 class KpiInputs:
     ledger: Ledger
     as_of: date
@@ -64,6 +74,8 @@ class KpiInputs:
     #: Unknown until connectors report shipments.
     shipments_while_blocked: int | None = None
     top_debtors: int = 10
+    #: Promises to pay open on ``as_of`` (promise add, contacts with the outcome "promised", imports).
+    promises: tuple[PromiseFact, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,8 @@ class CashWeek:
     due: Decimal  # invoices (not credit notes) falling due in the week: the contractual plan
     open: Decimal  # of those, still open on as_of: the expected inflow (or, for past weeks, the shortfall)
     received: Decimal | None  # payments dated in the week up to as_of; None for weeks after as_of
+    #: open promises to pay dated in the week: what customers said they would pay then
+    promised: Decimal = ZERO
 
 
 # --- rounding -----------------------------------------------------------------------------------------------
@@ -484,8 +498,9 @@ def cash_plan(inputs: KpiInputs, weeks_back: int = 8, weeks_ahead: int = 8,
     """Weeks from ``weeks_back`` before the week of ``as_of`` to ``weeks_ahead`` after it.
 
     Per week: what falls due by contract, how much of that is still open on ``as_of`` (for coming weeks: the
-    expected inflow), and what was received (payments dated in the week, up to ``as_of``). Promises to pay are
-    not in the store yet; debt already overdue before the first week is not spread over the weeks.
+    expected inflow), what was received (payments dated in the week, up to ``as_of``) and what open promises to
+    pay fall in the week by their promised date (a promise dated before the first week is left out, like the
+    debt already overdue before it, which is not spread over the weeks).
     """
     pos = pos or position(inputs)
     this = week_start(inputs.as_of)
@@ -494,6 +509,9 @@ def cash_plan(inputs: KpiInputs, weeks_back: int = 8, weeks_ahead: int = 8,
     due: dict[date, Decimal] = defaultdict(lambda: ZERO)
     still: dict[date, Decimal] = defaultdict(lambda: ZERO)
     got: dict[date, Decimal] = defaultdict(lambda: ZERO)
+    promised: dict[date, Decimal] = defaultdict(lambda: ZERO)
+    for pr in inputs.promises:
+        promised[week_start(pr.promised_on)] += pr.amount
     for inv in inputs.ledger.invoices:
         if inv.is_credit_note or inv.date > inputs.as_of:
             continue
@@ -503,8 +521,8 @@ def cash_plan(inputs: KpiInputs, weeks_back: int = 8, weeks_ahead: int = 8,
     for p in inputs.ledger.payments:
         if p.date <= inputs.as_of:
             got[week_start(p.date)] += p.amount
-    return tuple(CashWeek(w, money(due[w]), money(still[w]), money(got[w]) if w <= inputs.as_of else None)
-                 for w in weeks)
+    return tuple(CashWeek(w, money(due[w]), money(still[w]), money(got[w]) if w <= inputs.as_of else None,
+                          money(promised[w])) for w in weeks)
 
 
 def overdue_before(inputs: KpiInputs, day: date, pos: Position | None = None) -> Decimal:

@@ -96,8 +96,9 @@ def _keep(ctx: StepContext, key: str, output: dict) -> None:
         ctx.outputs[output["replaces"]] = output
     if output.get("kind") == "reconciliation":  # the reconcile step re-read the payments: later steps use them
         fresh = {i["id"]: Decimal(i["open_amount"]) for i in output.get("invoices", ())}
+        tolerance = ctx.services.config.settings.aging.tolerance  # a few kopecks left are paid: not in the letter
         ctx.invoices = tuple(replace(li, open_amount=fresh.get(li.invoice.id, li.open_amount)) for li in ctx.invoices
-                             if fresh.get(li.invoice.id, li.open_amount) > 0)
+                             if fresh.get(li.invoice.id, li.open_amount) > tolerance)
 
 
 class Runner:

@@ -26,10 +26,11 @@ from typing import Any
 
 import structlog
 
-from connectors.base import ENTITIES, Connector, ConnectorUnavailable, Problem, Record, SyncRejected
+from connectors.base import ENTITIES, Connector, ConnectorUnavailable, PaymentsReader, Problem, Record, SyncRejected, \
+    records_of_contract
 from connectors.records import build_ledger
 from robots.config import Config
-from robots.domain import Ledger
+from robots.domain import Ledger, Payment
 from robots.errors import UsageError
 from robots.store import Store
 
@@ -71,7 +72,8 @@ def build_connector(config: Config, c: Any) -> Connector:
         from connectors.files import FileConnector
 
         return FileConnector(c.id, config.resolve(c.path), known_groups=groups, entities=c.entities, files=c.files,
-                             columns=c.columns)
+                             columns=c.columns, write_back=c.write_back,
+                             write_back_path=config.resolve(c.write_back.journal) if c.write_back else None)
     if c.kind == "rest":
         from connectors.rest import RestConnector
 
@@ -163,6 +165,7 @@ def sync(config: Config, store: Store, now: datetime, connectors: Sequence[Conne
             commit = getattr(c, "commit", None)
             if commit is not None:
                 commit()
+        wake_reconciliations(store, now)
         return ledger
     finally:
         if owned:
@@ -171,3 +174,66 @@ def sync(config: Config, store: Store, now: datetime, connectors: Sequence[Conne
                     c.close()
                 except Exception:  # closing must not hide the sync's own outcome
                     log.exception("connector_close_failed", connector=c.id)
+
+
+# -- the pre-send reconciliation (the reconcile step) -------------------------------------------------------
+
+
+def fresh_payments(config: Config, contract_id: str) -> tuple[list[Payment], list[str]]:
+    """One contract's payments re-read now from every connector that delivers payments, validated by the same
+    rules as a sync; also the ids of the connectors read.
+
+    A connector with ``payments_for`` (:class:`~connectors.base.PaymentsReader`) asks for that contract only;
+    any other is fetched in full and filtered. Raises :class:`~connectors.base.ConnectorUnavailable` when a source
+    cannot be reached and :class:`~connectors.base.SyncRejected` when what it sent is invalid (nothing is stored
+    either way).
+    """
+    used: list[str] = []
+    records: list[Record] | None = []
+    problems: list[Problem] = []
+    for entry in config.settings.connectors:
+        conn = build_connector(config, entry)
+        try:
+            if "payments" not in conn.entities:
+                continue
+            used.append(conn.id)
+            if isinstance(conn, PaymentsReader):
+                fetched = conn.payments_for(contract_id)
+                got = fetched.tables.get("payments")
+            else:
+                fetched = conn.fetch()
+                got = records_of_contract(fetched.tables.get("payments"), contract_id)
+            problems += fetched.problems
+            if got is None or records is None:
+                records = None
+            else:
+                records.extend(got)
+        finally:
+            try:
+                conn.close()
+            except Exception:  # closing must not hide the read's own outcome
+                log.exception("connector_close_failed", connector=conn.id)
+    source = ",".join(used) or "payments"
+    if not used:
+        problems.append(Problem(source, "no connector delivers payments; add payments to a connector's entities"))
+    # Only the payments: references to contracts and invoices are not re-checked here (the last sync did).
+    ledger = build_ledger({"payments": records}, problems, config.settings.groups)
+    if problems:
+        raise SyncRejected(source, tuple(problems))
+    return [p for p in ledger.payments if p.contract_id == contract_id], used
+
+
+def wake_reconciliations(store: Store, now: datetime) -> list[int]:
+    """Wake the runs whose reconcile step waits for a fresh sync (it refused a stale ledger); after a good sync."""
+    from sqlalchemy import select
+
+    from robots.store import RunStatus, StepStatus
+    from robots.store import schema as t
+
+    s, r = t.run_steps.c, t.runs.c
+    waiting = store.rows(select(r.id).join(t.run_steps, s.run_id == r.id).where(
+        r.status == RunStatus.WAITING, s.status == StepStatus.WAITING, s.kind == "reconcile"))
+    woken = [run_id for (run_id,) in waiting if store.wake_run(run_id, now)]
+    if woken:
+        log.info("reconciliations_woken", runs=len(woken))
+    return woken

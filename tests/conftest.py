@@ -80,7 +80,8 @@ def officer_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PKI]:
 
 
 #: The connector tests use when they write the ledger as CSV files (write_ledger_csv) instead of serving it.
-CSV_CONNECTOR = {"id": "ledger", "kind": "file", "path": "var/ledger"}
+CSV_CONNECTOR = {"id": "ledger", "kind": "file", "path": "var/ledger",
+                 "write_back": {"journal": "var/write-back.csv"}}
 
 
 def use_csv_ledger(root: Path) -> Path:
@@ -91,7 +92,7 @@ def use_csv_ledger(root: Path) -> Path:
     yaml = YAML()
     config = root / "schedules.yaml"
     settings = yaml.load(config.read_text(encoding="utf-8"))
-    settings["connectors"] = [dict(CSV_CONNECTOR)]
+    settings["connectors"] = [{**CSV_CONNECTOR, "write_back": dict(CSV_CONNECTOR["write_back"])}]
     with config.open("w", encoding="utf-8") as f:
         yaml.dump(settings, f)
     return root / "var" / "ledger"

@@ -70,6 +70,8 @@ class FileConnectorConfig(Frozen):
     files: Mapping[Entity, str] = Field(default_factory=dict)
     #: Header names per entity and ledger field, when the file's differ: {payments: {amount: Сумма}}.
     columns: Mapping[Entity, Mapping[str, str]] = Field(default_factory=dict)
+    #: Stop/resume shipments and notes go into a CSV journal (there is no API to call): {journal: var/blocks.csv}.
+    write_back: "FileWriteBack | None" = None
 
     @model_validator(mode="after")
     def _known_fields(self):
@@ -83,6 +85,17 @@ class FileConnectorConfig(Frozen):
         if len(set(self.entities)) != len(self.entities) or not self.entities:
             raise ValueError("entities: list each of counterparties, contracts, invoices, payments at most once")
         return self
+
+
+class FileWriteBack(Frozen):
+    """Write-back for a ledger kept in files: each action is appended as a row to a CSV journal (UTF-8 with BOM,
+    ``;``-separated: action, counterparty_id, contract_id, text) that the accounting system imports or a person
+    works through."""
+
+    journal: Path
+    block_shipments: bool = True
+    unblock_shipments: bool = True
+    post_note: bool = True
 
 
 ConnectorConfig = Annotated[FileConnectorConfig | RestConnectorConfig | UiConnectorConfig, Field(discriminator="kind")]

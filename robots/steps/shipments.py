@@ -1,1 +1,232 @@
-"""Step kind module (being written)."""
+"""``block_shipments`` / ``unblock_shipments``: stop or resume shipments to a debtor through a connector's write-back.
+
+Decide, save the decision, then act: the block step records its decision in ``shipment_blocks`` (once per run and
+step) before it calls the accounting system, and confirms the row after the system said yes. So:
+
+* a step re-run after a crash finds its own row and calls again (blocking is idempotent on the system's side) or,
+  if it was confirmed, returns what it did without calling;
+* a contract the robots already block (by another run) is not blocked twice: nothing is recorded or called;
+* a write-back that failed (the system was down, or answered not-ok) drops the decision and raises a retryable
+  error; a connector without that write-back action is a business error (the config must change).
+
+The unblock step lifts only blocks the robots placed, and says so when there are none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, Literal
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from connectors.base import ConnectorUnavailable, WriteBackUnsupported, WriteResult
+from robots.errors import BusinessError, UsageError
+from robots.steps.base import CheckContext, Step, StepConfig, register
+from robots.steps.context import StepContext
+from robots.store import shipments as sb
+
+_REASONS = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+ACTIONS = ("block_shipments", "unblock_shipments")
+
+
+class WriteBackFailed(RuntimeError):
+    """The accounting system did not confirm the write-back: retried by the runner."""
+
+
+def write_back_connectors(settings: Any) -> list[Any]:
+    """The ``connectors:`` entries that have a ``write_back`` section."""
+    return [c for c in settings.connectors if getattr(c, "write_back", None) is not None]
+
+
+def has_action(entry: Any, action: str) -> bool:
+    return bool(getattr(getattr(entry, "write_back", None), action, None))
+
+
+def pick_connector(settings: Any, wanted: str | None, action: str) -> tuple[str | None, str | None]:
+    """(connector id, None) or (None, the problem in plain words)."""
+    if wanted is not None:
+        entry = next((c for c in settings.connectors if c.id == wanted), None)
+        if entry is None:
+            known = ", ".join(c.id for c in settings.connectors)
+            return None, f"no connector {wanted!r} in schedules.yaml (connectors: {known})"
+    else:
+        candidates = write_back_connectors(settings)
+        if not candidates:
+            return None, ("no connector has a write_back section in schedules.yaml; add write_back."
+                          f"{action} to the accounting system's connector")
+        if len(candidates) > 1:
+            return None, (f"several connectors have write_back ({', '.join(c.id for c in candidates)}); "
+                          "name one with connector:")
+        entry = candidates[0]
+    if not has_action(entry, action):
+        return None, f"connector {entry.id!r} has no write_back.{action} in schedules.yaml; add it or name another"
+    return entry.id, None
+
+
+class ShipmentsConfig(StepConfig):
+    #: A connector id of schedules.yaml; default: the only connector with a write_back section.
+    connector: str | None = None
+    #: Text the accounting system records with the block (a template with the letter's variables).
+    reason: str = ""
+    #: ``contract``: shipments under the run's contract; ``counterparty``: every contract of the counterparty.
+    scope: Literal["contract", "counterparty"] = "contract"
+
+    def check(self, ctx: CheckContext, earlier: Sequence[StepConfig]) -> list[tuple[tuple[str, ...], str]]:
+        problems: list[tuple[tuple[str, ...], str]] = []
+        if ctx.settings is not None:
+            _, problem = pick_connector(ctx.settings, self.connector, self.kind)
+            if problem:
+                problems.append((("connector",), problem))
+        try:
+            _REASONS.from_string(self.reason)
+        except TemplateError as exc:
+            problems.append((("reason",), f"not a valid template: {exc}"))
+        return problems
+
+
+class BlockShipmentsConfig(ShipmentsConfig):
+    kind: str = "block_shipments"
+    reason: str = "Просроченная задолженность по договору {{ contract.number }}"
+
+
+class UnblockShipmentsConfig(ShipmentsConfig):
+    kind: str = "unblock_shipments"
+    reason: str = "Задолженность по договору {{ contract.number }} погашена"
+
+
+def _reason(cfg: ShipmentsConfig, ctx: StepContext) -> str:
+    try:
+        return _REASONS.from_string(cfg.reason).render(ctx.template_context()).strip()
+    except TemplateError as exc:
+        raise BusinessError(f"{cfg.kind} reason: {exc}") from exc
+
+
+def _connector_id(cfg: ShipmentsConfig, ctx: StepContext) -> str:
+    connector_id, problem = pick_connector(ctx.services.config.settings, cfg.connector, cfg.kind)
+    if problem:
+        raise BusinessError(f"{cfg.kind}: {problem}")
+    assert connector_id is not None
+    return connector_id
+
+
+def _write(ctx: StepContext, connector_id: str, action: str, contract_id: str | None, reason: str) -> WriteResult:
+    """Call the connector's write-back; classify what goes wrong for the runner."""
+    from robots.sync import connector_by_id
+
+    conn = connector_by_id(ctx.services.config, connector_id)
+    try:
+        call = getattr(conn, action, None)
+        if call is None:
+            raise BusinessError(f"connector {connector_id!r} cannot write back ({action}); use one that can")
+        result = call(ctx.counterparty.id, contract_id, reason)
+    except WriteBackUnsupported as exc:
+        raise BusinessError(str(exc)) from None
+    except ConnectorUnavailable:
+        raise  # retryable: the runner tries again on a later pass
+    except UsageError as exc:  # refused credentials and the like: a person must fix the config
+        raise BusinessError(str(exc)) from None
+    finally:
+        conn.close()
+    if not result.ok:
+        raise WriteBackFailed(f"connector {connector_id!r}: {action} not confirmed: {result.detail or 'no detail'}")
+    return result
+
+
+def _since(block: sb.Block) -> str:
+    return block.blocked_at.isoformat(timespec="minutes")
+
+
+@register
+class BlockShipmentsStep(Step):
+    kind = "block_shipments"
+    config = BlockShipmentsConfig
+
+    def run(self, cfg: BlockShipmentsConfig, ctx: StepContext) -> dict[str, Any]:
+        store, run = ctx.services.store, ctx.run
+        scope = sb.BlockScope(cfg.scope)
+        target = None if scope is sb.BlockScope.COUNTERPARTY else ctx.contract.id
+        out = {"kind": "shipments", "action": "block", "scope": scope.value, "contract_id": ctx.contract.id,
+               "counterparty_id": ctx.counterparty.id}
+        mine = sb.block_of_step(store, run.id, ctx.step_idx)
+        if mine is not None and mine.state is not sb.BlockState.BLOCKING:
+            return {**out, "connector": mine.connector, "block_id": mine.id, "reason": mine.reason,
+                    "blocked_at": mine.blocked_at.isoformat(), "detail": mine.detail or "", "changed": True}
+        if mine is None:
+            other = sb.active_block(store, ctx.contract.id, ctx.counterparty.id, scope)
+            if other is not None:
+                what = "the counterparty" if other.scope is sb.BlockScope.COUNTERPARTY else "this contract"
+                return {**out, "changed": False, "block_id": other.id, "connector": other.connector,
+                        "note": f"already blocked since {_since(other)} (run {other.blocked_run_id}, for {what})"}
+            connector_id = _connector_id(cfg, ctx)
+            mine = sb.record_blocking(store, run_id=run.id, step_idx=ctx.step_idx, contract_id=ctx.contract.id,
+                                      counterparty_id=ctx.counterparty.id, scope=scope, connector=connector_id,
+                                      reason=_reason(cfg, ctx), now=ctx.now)
+        try:
+            result = _write(ctx, mine.connector, "block_shipments", target, mine.reason)
+        except Exception:  # not blocked: no other run may read this decision as a block; a retry decides again
+            sb.forget_blocking(store, mine.id)
+            raise
+        sb.confirm_blocked(store, mine.id, result.detail, ctx.now)
+        return {**out, "connector": mine.connector, "block_id": mine.id, "reason": mine.reason,
+                "blocked_at": mine.blocked_at.isoformat(), "detail": result.detail, "changed": True}
+
+
+@register
+class UnblockShipmentsStep(Step):
+    kind = "unblock_shipments"
+    config = UnblockShipmentsConfig
+
+    def run(self, cfg: UnblockShipmentsConfig, ctx: StepContext) -> dict[str, Any]:
+        store, run = ctx.services.store, ctx.run
+        scope = sb.BlockScope(cfg.scope)
+        out: dict[str, Any] = {"kind": "shipments", "action": "unblock", "scope": scope.value,
+                               "contract_id": ctx.contract.id, "counterparty_id": ctx.counterparty.id}
+        blocks = sb.blocks_to_lift(store, ctx.contract.id, ctx.counterparty.id, scope, run.id)
+        if not blocks:
+            others = sb.covering_blocks(store, ctx.contract.id, ctx.counterparty.id)
+            note = f"nothing to unblock: the robots hold no {scope.value}-wide block here"
+            if others:
+                note += "; still blocked by the robots: " + ", ".join(
+                    f"{b.scope.value} block since {_since(b)} (scope: {b.scope.value} lifts it)" for b in others)
+            return {**out, "changed": False, "note": note}
+        if scope is sb.BlockScope.COUNTERPARTY:
+            overdue = _overdue_elsewhere(ctx)
+            if overdue:
+                return {**out, "changed": False, "note": "the counterparty-wide block stays: overdue debt on "
+                        + ", ".join(f"contract {c} ({a})" for c, a in overdue)}
+        reason = _reason(cfg, ctx)
+        pending = [b for b in blocks if b.state is sb.BlockState.BLOCKED]
+        details = []
+        for connector_id in sorted({b.connector for b in pending}):
+            target = None if scope is sb.BlockScope.COUNTERPARTY else ctx.contract.id
+            result = _write(ctx, connector_id, "unblock_shipments", target, reason)
+            ids = [b.id for b in pending if b.connector == connector_id]
+            sb.mark_unblocked(store, ids, run.id, reason, result.detail, ctx.now)
+            details.append(result.detail)
+        return {**out, "changed": True, "block_ids": [b.id for b in blocks], "reason": reason,
+                "blocked_since": min(_since(b) for b in blocks), "detail": "; ".join(details)}
+
+
+def _overdue_elsewhere(ctx: StepContext) -> list[tuple[str, Decimal]]:
+    """Other contracts of the counterparty with overdue debt above the tolerance on the run's day."""
+    from sqlalchemy import select
+
+    from robots.balances import allocate
+    from robots.store import schema as t
+
+    store, as_of = ctx.services.store, ctx.run.as_of
+    tolerance = ctx.services.config.settings.aging.tolerance
+    c = t.contracts.c
+    found = []
+    for (contract_id,) in store.rows(select(c.id).where(c.counterparty_id == ctx.counterparty.id,
+                                                        c.id != ctx.contract.id).order_by(c.id)):
+        invoices, payments = store.contract_entries(contract_id, as_of)
+        left = allocate(invoices, payments).open
+        overdue = sum((v for i in invoices if i.due_date < as_of and (v := left.get(i.id)) is not None),
+                      Decimal("0"))
+        if overdue > tolerance:
+            found.append((contract_id, overdue))
+    return found

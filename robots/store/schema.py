@@ -202,8 +202,12 @@ tasks = Table(
     Column("assignee", Text, nullable=False),
     Column("title", Text, nullable=False),
     Column("due_on", Date, nullable=False),
-    Column("status", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # open | done (robots.store.mail.TaskStatus)
     Column("created_at", TS, nullable=False),
+    # Who closed the task and when (`task done`), with their note (migration 0006).
+    Column("closed_at", TS, nullable=True),
+    Column("closed_by", Text, nullable=True),
+    Column("note", Text, nullable=True),
     UniqueConstraint("run_id", "step_idx", name="uq_task_once"),
 )
 
@@ -216,6 +220,8 @@ holds = Table(
     Column("until", Date, nullable=True),
     Column("opened_at", TS, nullable=False),
     Column("released_at", TS, nullable=True),
+    # What placed the hold: "promise:<id>" or "dispute:<id>" (migration 0007); null for the `hold` command.
+    Column("ref", String(64), nullable=True, index=True),
 )
 sync_failures = Table(
     "sync_failures", metadata,

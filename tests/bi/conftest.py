@@ -33,7 +33,7 @@ def unsigned_config(root: Path) -> Path:
     settings = yaml.load((REPO / "schedules.yaml").read_text(encoding="utf-8"))
     for key in ("officers", "signing"):
         settings.pop(key, None)
-    settings["connectors"] = [dict(CSV_CONNECTOR)]
+    settings["connectors"] = [{**CSV_CONNECTOR, "write_back": dict(CSV_CONNECTOR["write_back"])}]
     with (root / "schedules.yaml").open("w", encoding="utf-8") as f:
         yaml.dump(settings, f)
     shutil.copytree(REPO / "scenarios", root / "scenarios")
