@@ -182,44 +182,79 @@ class Archive:
         if self.root.resolve() not in folder.resolve().parents:
             raise ValueError(f"{folder} is outside the archive root {self.root}")
         with self.locked(folder):
-            if folder.is_dir() and not (folder / "bagit.txt").exists():
-                stray = sorted(x.name for x in folder.iterdir() if x.name != "data")
-                if stray:
-                    raise ArchiveConflict(
-                        f"{folder} holds files but is not a BagIt bag ({', '.join(stray[:3])}...): it was written by "
-                        "an older arbots or by hand. Move those files out (nothing is deleted by arbots), or point "
-                        "paths.archive at a new folder")
-            data = folder / "data"
-            data.mkdir(parents=True, exist_ok=True)
-            if not (folder / "bagit.txt").exists():
-                self._replace(folder / "bagit.txt", BAGIT_TXT)
+            return self._put(folder, files, now=now, run_id=run_id, info=info)
+
+    def put_receipt(self, folder: Path, document: str, content: bytes, *, kind: str = "delivery", now: datetime,
+                    run_id: int | None = None) -> PutResult:
+        """Store a receipt about the payload file ``data/<document>`` (e.g. that it was e-mailed) as
+        ``data/<document>.<kind>-<n>.json``, ``n`` the first free number, unless a receipt of that kind with the
+        same bytes is there already (a step re-executed after a crash): then nothing is written and its
+        PutResult is returned. Like every payload file, a receipt is journaled and never replaced."""
+        if self.root.resolve() not in folder.resolve().parents:
+            raise ValueError(f"{folder} is outside the archive root {self.root}")
+        with self.locked(folder):
             entries = read_journal(folder)
             known = current_files(entries)
-            stored: list[StoredFile] = []
-            new_lines: list[bytes] = []
-            prev = entries[-1].hash if entries else GENESIS
-            seq = len(entries)
-            for f in files:
-                rel = f"data/{f.name}"
-                content = self._write_once(data / f.name, f.content, f.keep_existing)
-                digest = hashlib.sha256(content).hexdigest()
-                stored.append(StoredFile(rel, digest, len(content)))
-                if rel in known:
-                    if known[rel].sha256 != digest:
-                        raise ArchiveConflict(f"{data / f.name} differs from what the journal recorded; "
-                                              f"run `run_robots.py archive verify` and investigate")
-                    continue
-                seq += 1
-                line = entry_line({"seq": seq, "at": now.isoformat(), "action": "add", "path": rel,
-                                   "sha256": digest, "bytes": len(content), "run_id": run_id, "prev": prev})
-                new_lines.append(line)
-                prev = hashlib.sha256(line).hexdigest()
-                known[rel] = JournalEntry(seq, now.isoformat(), "add", rel, digest, len(content), run_id, "", line)
-            if new_lines:
-                self._append(folder / JOURNAL, b"".join(new_lines))
-            if new_lines or not (folder / TAGMANIFEST).exists():
-                self._write_tag_files(folder, known, now, info or {})
-            return PutResult(folder, tuple(stored), seq, prev, len(new_lines))
+            if f"data/{document}" not in known:
+                raise ArchiveConflict(f"{folder / 'data' / document} is not in the archive; a receipt is only "
+                                      "written next to an archived document")
+            digest = hashlib.sha256(content).hexdigest()
+            n = 1
+            while True:
+                name = f"data/{document}.{kind}-{n}.json"
+                entry = known.get(name)
+                if entry is None and not (folder / name).exists():
+                    break
+                if entry is not None and entry.sha256 == digest:
+                    return PutResult(folder, (StoredFile(name, digest, len(content)),), len(entries),
+                                     entries[-1].hash, 0)
+                if entry is None and (folder / name).read_bytes() == content:
+                    break  # written before a crash but not journaled: _put journals it
+                n += 1
+            return self._put(folder, [NewFile(name.removeprefix("data/"), content)], now=now, run_id=run_id,
+                             info=_read_info(folder))
+
+    def _put(self, folder: Path, files: Sequence[NewFile], *, now: datetime, run_id: int | None,
+             info: Mapping[str, str] | None) -> PutResult:
+        """:meth:`put` with the bag's lock held."""
+        if folder.is_dir() and not (folder / "bagit.txt").exists():
+            stray = sorted(x.name for x in folder.iterdir() if x.name != "data")
+            if stray:
+                raise ArchiveConflict(
+                    f"{folder} holds files but is not a BagIt bag ({', '.join(stray[:3])}...): it was written by "
+                    "an older arbots or by hand. Move those files out (nothing is deleted by arbots), or point "
+                    "paths.archive at a new folder")
+        data = folder / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        if not (folder / "bagit.txt").exists():
+            self._replace(folder / "bagit.txt", BAGIT_TXT)
+        entries = read_journal(folder)
+        known = current_files(entries)
+        stored: list[StoredFile] = []
+        new_lines: list[bytes] = []
+        prev = entries[-1].hash if entries else GENESIS
+        seq = len(entries)
+        for f in files:
+            rel = f"data/{f.name}"
+            content = self._write_once(data / f.name, f.content, f.keep_existing)
+            digest = hashlib.sha256(content).hexdigest()
+            stored.append(StoredFile(rel, digest, len(content)))
+            if rel in known:
+                if known[rel].sha256 != digest:
+                    raise ArchiveConflict(f"{data / f.name} differs from what the journal recorded; "
+                                          f"run `run_robots.py archive verify` and investigate")
+                continue
+            seq += 1
+            line = entry_line({"seq": seq, "at": now.isoformat(), "action": "add", "path": rel,
+                               "sha256": digest, "bytes": len(content), "run_id": run_id, "prev": prev})
+            new_lines.append(line)
+            prev = hashlib.sha256(line).hexdigest()
+            known[rel] = JournalEntry(seq, now.isoformat(), "add", rel, digest, len(content), run_id, "", line)
+        if new_lines:
+            self._append(folder / JOURNAL, b"".join(new_lines))
+        if new_lines or not (folder / TAGMANIFEST).exists():
+            self._write_tag_files(folder, known, now, info or {})
+        return PutResult(folder, tuple(stored), seq, prev, len(new_lines))
 
     # -- internals -------------------------------------------------------------------------------------------
 
@@ -290,6 +325,23 @@ class Archive:
         tags = {name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
                 for name in TAG_FILES if (folder / name).exists()}
         self._replace(folder / TAGMANIFEST, manifest_text(tags))
+
+
+#: bag-info.txt fields that _write_tag_files computes; the others are the caller's and are kept on a rewrite.
+_COMPUTED_INFO = ("Source-Organization", "Bagging-Date", "Payload-Oxum", "Bag-Software-Agent")
+
+
+def _read_info(folder: Path) -> dict[str, str]:
+    """The caller-given fields of an existing bag-info.txt (External-Identifier, ...)."""
+    path = folder / BAG_INFO
+    if not path.is_file():
+        return {}
+    fields = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() not in _COMPUTED_INFO:
+            fields[key.strip()] = value.strip()
+    return fields
 
 
 def _one_line(value: str) -> str:

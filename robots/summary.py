@@ -27,6 +27,12 @@ class Summary:
     last_sync_at: datetime | None = None
     #: The newest failed sync when it is newer than the last good one: (when, kind, message).
     sync_failure: tuple[datetime, str, str] | None = None
+    #: Tasks open past their due date on the last evaluated day (rule violations), oldest deadline first.
+    tasks_overdue: int = 0
+    oldest_overdue: tuple[int, date, str, str] | None = None  # id, due_on, assignee, title
+    #: E-mail deliveries by status (sending, sent, bounced, failed) and notifications that failed for good.
+    deliveries: Counter[str] = field(default_factory=Counter)
+    notifications_failed: int = 0
 
 
 def summarize(store: Store) -> Summary:
@@ -51,6 +57,16 @@ def summarize(store: Store) -> Summary:
     failure = store.last_sync_failure()
     if failure is not None and (s.last_sync_at is None or failure.failed_at > s.last_sync_at):
         s.sync_failure = (failure.failed_at, failure.kind, failure.message)
+    from robots.store import mail
+
+    if s.last_as_of is not None:
+        overdue = mail.list_tasks(store, "overdue", s.last_as_of)
+        s.tasks_overdue = len(overdue)
+        if overdue:
+            o = overdue[0]
+            s.oldest_overdue = (o.id, o.due_on, o.assignee, o.title)
+    s.deliveries.update(mail.delivery_counts(store))
+    s.notifications_failed = mail.failed_notifications(store)
     s.failed_runs = [(r.run_key, r.error or "") for r in
                      store.rows(select(t.runs).where(t.runs.c.status == "failed").order_by(t.runs.c.id).limit(20))]
     return s
@@ -76,6 +92,14 @@ def render_summary(s: Summary) -> str:
     lines += [f"  {title}: {n}" for title, n in sorted(s.documents.items())]
     lines.append(f"Tasks created: {sum(s.tasks.values())}")
     lines += [f"  {role}: {n}" for role, n in sorted(s.tasks.items())]
+    if s.tasks_overdue:
+        task_id, due_on, assignee, title = s.oldest_overdue or (0, s.last_as_of, "", "")
+        lines.append(f"{s.tasks_overdue} tasks overdue (rule violations); the oldest: #{task_id} due "
+                     f"{due_on.isoformat()}, {assignee}: {title} (`task list --overdue`)")
+    if s.deliveries:
+        lines.append("E-mails: " + ", ".join(f"{k} {v}" for k, v in sorted(s.deliveries.items())))
+    if s.notifications_failed:
+        lines.append(f"Task notifications failed: {s.notifications_failed} (see the log: notification_failed)")
     if s.failed_runs:
         lines.append("Failed runs (need a human):")
         lines += [f"  {key}: {err}" for key, err in s.failed_runs]

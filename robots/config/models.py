@@ -154,6 +154,8 @@ class Role(Frozen):
     notify: tuple[Literal["email", "webhook"], ...] = ()
     #: A URL that receives a JSON POST per task (a chat bot, a CRM), when notify lists webhook.
     webhook: str | None = None
+    #: The environment variable holding a Bearer token for the webhook (never the token itself).
+    webhook_token_env: str | None = None
 
 
 class RunnerConfig(Frozen):

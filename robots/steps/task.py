@@ -11,8 +11,10 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import Field
 
 from robots.errors import BusinessError
+from robots.notify import TaskNotice, notify_task
 from robots.steps.base import CheckContext, Step, StepConfig, register
 from robots.steps.context import StepContext
+from robots.store.mail import task_for_step
 
 _TITLES = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
@@ -37,7 +39,28 @@ class TaskConfig(StepConfig):
             _TITLES.from_string(self.title)
         except TemplateError as exc:
             problems.append((("title",), f"not a valid template: {exc}"))
+        if ctx.settings is not None and self.role in ctx.settings.roles:
+            problems += [(("role",), m) for m in notify_problems(self.role, ctx.settings)]
         return problems
+
+
+def notify_problems(role_id: str, settings: Any) -> list[str]:
+    """Why role ``role_id`` cannot be notified as its ``notify:`` asks (checked when the config is loaded)."""
+    role = settings.roles[role_id]
+    problems = []
+    if "email" in role.notify:
+        if settings.email is None:
+            problems.append(f"roles.{role_id}.notify lists email, but schedules.yaml has no email: section (the "
+                            "SMTP server that sends notifications); add it, or remove email from notify")
+        if not role.email:
+            problems.append(f"roles.{role_id}.notify lists email, but the role has no email address; "
+                            f"write roles.{role_id}.email")
+    if "webhook" in role.notify and not role.webhook:
+        problems.append(f"roles.{role_id}.notify lists webhook, but the role has no webhook URL; "
+                        f"write roles.{role_id}.webhook: https://...")
+    if role.webhook and not role.webhook.startswith(("http://", "https://")):
+        problems.append(f"roles.{role_id}.webhook: write an http:// or https:// URL")
+    return problems
 
 
 @register
@@ -59,4 +82,12 @@ class TaskStep(Step):
                 due += timedelta(days=1)
                 left -= services.calendar.is_working(due)
         services.store.add_task(ctx.run.id, ctx.step_idx, ctx.contract.id, cfg.role, person.name, title, due, ctx.now)
-        return {"kind": "task", "role": cfg.role, "assignee": person.name, "due_on": due.isoformat(), "title": title}
+        task = task_for_step(services.store, ctx.run.id, ctx.step_idx)
+        out = {"kind": "task", "task_id": task.id, "role": cfg.role, "assignee": person.name,
+               "due_on": task.due_on.isoformat(), "title": task.title}
+        if person.notify:
+            cp, ct = ctx.counterparty, ctx.contract
+            notice = TaskNotice(task, cfg.role, ctx.run.run_key, {"id": ct.id, "number": ct.number},
+                                {"id": cp.id, "name": cp.name, "inn": cp.inn})
+            out["notified"] = notify_task(services, notice, person, ctx.now)
+        return out
