@@ -22,10 +22,10 @@ SECRET = "Sup3rS3cretValue"
 
 
 def test_column_offsets_must_increase_strictly(cfg):
-    cfg.edit("offset: 10,", "offset: 2,")
+    cfg.edit("offset: 10, scenario: claim", "offset: 2, scenario: claim")
     report = cfg.problems()
-    assert report.lines == (cfg.at("groups.default.columns[3].offset", "id: overdue_10,")
-                            + "must be greater than columns[2].offset (2): columns are listed in increasing order",)
+    assert report.lines == (cfg.at("groups.default.columns[4].offset", "id: overdue_10,")
+                            + "must be greater than columns[3].offset (7): columns are listed in increasing order",)
 
 
 def test_column_offsets_out_of_order_in_a_second_group_are_reported_in_that_group(cfg):
@@ -37,7 +37,7 @@ def test_column_offsets_out_of_order_in_a_second_group_are_reported_in_that_grou
 def test_duplicate_column_id_in_a_group_is_refused(cfg):
     cfg.edit("{id: overdue_10,", "{id: overdue_2,")
     report = cfg.problems()
-    assert report.lines == (cfg.at("groups.default.columns[3].id", "id: overdue_2, offset: 10")
+    assert report.lines == (cfg.at("groups.default.columns[4].id", "id: overdue_2, offset: 10")
                             + "column id 'overdue_2' is used twice in this group (also columns[2])",)
 
 
@@ -54,22 +54,23 @@ def test_a_group_named_default_is_required(cfg):
 
 
 def test_column_naming_a_scenario_without_a_file_names_the_file_and_the_available_ones(cfg):
-    cfg.edit("scenario: legal_escalation, title: 10", "scenario: legal_escalaton, title: 10")
+    cfg.edit("scenario: claim, title: 10", "scenario: claimm, title: 10")
     report = cfg.problems()
-    missing = cfg.root.resolve() / "scenarios" / "legal_escalaton.yaml"
+    missing = cfg.root.resolve() / "scenarios" / "claimm.yaml"
     assert report.lines == (
-        cfg.at("groups.default.columns[3].scenario", "id: overdue_10,")
-        + f"scenario 'legal_escalaton' not found: there is no {missing} (available: legal_escalation, "
-          "payment_request, pretrial_demand, reminder_before_due)",
+        cfg.at("groups.default.columns[4].scenario", "id: overdue_10,")
+        + f"scenario 'claimm' not found: there is no {missing} (available: claim, lawsuit_decision, "
+          "lawsuit_notice, paid_closing, payment_request, penalty_notice, pretrial_demand, promise_broken, "
+          "reminder_before_due)",
     )
 
 
 def test_missing_scenario_is_reported_even_if_another_scenario_name_ends_the_same_way(cfg):
-    cfg.edit("scenario: legal_escalation, title: 10", "scenario: request, title: 10")
+    cfg.edit("scenario: claim, title: 10", "scenario: request, title: 10")
     cfg.edit("role: account_manager", "role: accountant", "scenarios/payment_request.yaml")
     report = cfg.problems()
     report.find("scenarios/payment_request.yaml:", "role 'accountant' is not defined")
-    report.find(cfg.at("groups.default.columns[3].scenario", "id: overdue_10,"), "scenario 'request' not found")
+    report.find(cfg.at("groups.default.columns[4].scenario", "id: overdue_10,"), "scenario 'request' not found")
 
 
 def test_missing_scenarios_folder_is_reported(cfg):
@@ -136,21 +137,21 @@ def test_missing_templates_folder_is_reported_at_paths_templates(cfg):
 
 def test_errors_in_groups_sharing_columns_through_a_yaml_merge_key_are_reported(cfg):
     cfg.edit("  default:\n", "  default: &base\n")
-    cfg.edit("offset: 10,", "offset: 2,")
+    cfg.edit("offset: 10, scenario: claim", "offset: 2, scenario: claim")
     text = cfg.text()
     start = text.index("  key_accounts:")
-    end = text.index("\nroles:")
+    end = text.index("\n# Runs on events")
     cfg.write(None, text[:start] + "  key_accounts:\n    <<: *base\n    days: working\n" + text[end:])
     report = cfg.problems()
-    report.find(cfg.at("groups.default.columns[3].offset", "id: overdue_10,"), "must be greater than")
-    report.find(f"{SCHED}:", "groups.key_accounts.columns[3].offset", "must be greater than")
+    report.find(cfg.at("groups.default.columns[4].offset", "id: overdue_10,"), "must be greater than")
+    report.find(f"{SCHED}:", "groups.key_accounts.columns[4].offset", "must be greater than")
 
 
 # -------------------------------------------------------------------------------------- everything in one report
 
 
 def test_problems_in_schedules_yaml_and_several_scenarios_come_in_one_error(cfg):
-    cfg.edit("offset: 10,", "offset: 2,")
+    cfg.edit("offset: 10, scenario: claim", "offset: 2, scenario: claim")
     cfg.edit("scenario: pretrial_demand, title: 5", "scenario: pretrial_demnad, title: 5")
     cfg.edit("timezone: Europe/Moscow", "timezone: Mars/Olympus")
     cfg.edit("url: sqlite:///var/arbots.db", f"url: postgresql://bob:{SECRET}@db.example/arbots")
@@ -158,13 +159,13 @@ def test_problems_in_schedules_yaml_and_several_scenarios_come_in_one_error(cfg)
     cfg.edit("  - kind: archive", "  - kind: archiv", "scenarios/pretrial_demand.yaml")
     report = cfg.problems()
     expected = [
-        (cfg.at("groups.default.columns[3].offset", "id: overdue_10,"), "must be greater than columns[2].offset"),
+        (cfg.at("groups.default.columns[4].offset", "id: overdue_10,"), "must be greater than columns[3].offset"),
         (cfg.at("groups.key_accounts.columns[2].scenario", "scenario: pretrial_demnad"),
          "scenario 'pretrial_demnad' not found"),
         (cfg.at("daemon.timezone", "timezone:"), "unknown time zone 'Mars/Olympus'"),
         (cfg.at("database.url", "url: postgresql"), "the URL contains a password"),
-        (cfg.at("steps[3].role", "role: accountant", "scenarios/payment_request.yaml"), "role 'accountant'"),
-        (cfg.at("steps[2].kind", "kind: archiv", "scenarios/pretrial_demand.yaml"), "unknown step kind 'archiv'"),
+        (cfg.at("steps[4].role", "role: accountant", "scenarios/payment_request.yaml"), "role 'accountant'"),
+        (cfg.at("steps[3].kind", "kind: archiv", "scenarios/pretrial_demand.yaml"), "unknown step kind 'archiv'"),
     ]
     assert len(report.lines) >= len(expected), report.listing()
     for prefix, fragment in expected:
@@ -195,25 +196,25 @@ def test_several_schema_errors_are_reported_together(cfg):
 
 def test_a_typo_does_not_hide_column_and_scenario_problems(cfg):
     cfg.edit("catch_up: latest", "catch_up: latest\n  colour: red")
-    cfg.edit("offset: 10,", "offset: 2,")
+    cfg.edit("offset: 10, scenario: claim", "offset: 2, scenario: claim")
     cfg.edit("{id: overdue_5,", "{id: overdue_2,")
     cfg.edit("scenario: pretrial_demand, title: 5", "scenario: pretrial_demnad, title: 5")
     cfg.edit("role: account_manager", "role: accountant", "scenarios/payment_request.yaml")
     report = cfg.problems()
     report.find(cfg.at("aging.colour", "colour: red"), "unknown key 'colour'")
-    report.find(cfg.at("groups.default.columns[3].offset", "id: overdue_10,"), "must be greater than")
+    report.find(cfg.at("groups.default.columns[4].offset", "id: overdue_10,"), "must be greater than")
     report.find(cfg.at("groups.key_accounts.columns[2].id", "id: overdue_2, offset: 5"), "used twice")
     report.find(cfg.at("groups.key_accounts.columns[2].scenario", "pretrial_demnad"), "not found")
-    report.find(cfg.at("steps[3].role", "role: accountant", "scenarios/payment_request.yaml"), "role 'accountant'")
+    report.find(cfg.at("steps[4].role", "role: accountant", "scenarios/payment_request.yaml"), "role 'accountant'")
 
 
 def test_a_bad_value_in_one_column_does_not_hide_the_order_of_the_others(cfg):
     cfg.edit("offset: 1,", 'offset: "one",')
-    cfg.edit("offset: 10,", "offset: -1,")
+    cfg.edit("offset: 10, scenario: claim", "offset: -1, scenario: claim")
     report = cfg.problems()
     report.find(cfg.at("groups.default.columns[1].offset", "id: overdue_1,"), "valid integer")
-    report.find(cfg.at("groups.default.columns[3].offset", "id: overdue_10,"),
-                "must be greater than columns[2].offset (2)")
+    report.find(cfg.at("groups.default.columns[4].offset", "id: overdue_10,"),
+                "must be greater than columns[3].offset (7)")
 
 
 def test_a_typo_elsewhere_does_not_hide_a_template_missing_from_the_configured_templates_folder(cfg):
@@ -253,17 +254,17 @@ def test_cli_validate_says_ok_and_exits_0_for_the_shipped_config(cfg):
     done = _validate(cfg.schedules)
     assert done.returncode == 0, done.stderr
     assert f"{cfg.schedules}: OK." in done.stdout
-    assert "default (4 columns), key_accounts (4 columns)" in done.stdout
+    assert "default (7 columns), key_accounts (7 columns)" in done.stdout
 
 
 @pytest.mark.slow
 def test_cli_validate_prints_every_problem_on_stderr_and_exits_2(cfg):
-    cfg.edit("offset: 10,", "offset: 2,")
+    cfg.edit("offset: 10, scenario: claim", "offset: 2, scenario: claim")
     cfg.edit("role: account_manager", "role: accountant", "scenarios/payment_request.yaml")
     done = _validate(cfg.schedules)
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "OK" not in done.stdout
     assert "2 problems in the configuration; nothing was done:" in done.stderr
-    assert cfg.at("groups.default.columns[3].offset", "id: overdue_10,") + "must be greater than" in done.stderr
-    assert cfg.at("steps[3].role", "role: accountant", "scenarios/payment_request.yaml") in done.stderr
+    assert cfg.at("groups.default.columns[4].offset", "id: overdue_10,") + "must be greater than" in done.stderr
+    assert cfg.at("steps[4].role", "role: accountant", "scenarios/payment_request.yaml") in done.stderr
     assert "Traceback" not in done.stderr

@@ -21,13 +21,14 @@ SECRET = "Sup3rS3cretValue"
 # --------------------------------------------------------------------------------------------- the shipped config
 
 
-def test_shipped_schedules_yaml_loads_with_all_four_scenarios(cfg):
+def test_shipped_schedules_yaml_loads_with_every_scenario(cfg):
     config = cfg.load()
     assert config.settings.company.name == "ООО «Арботс Демо»"
-    assert sorted(config.scenarios) == ["legal_escalation", "payment_request", "pretrial_demand",
+    assert sorted(config.scenarios) == ["claim", "lawsuit_decision", "lawsuit_notice", "paid_closing",
+                                        "payment_request", "penalty_notice", "pretrial_demand", "promise_broken",
                                         "reminder_before_due"]
     letter = config.scenarios["payment_request"]
-    assert [s.kind for s in letter.steps] == ["render", "sign", "archive", "task"]
+    assert [s.kind for s in letter.steps] == ["render", "sign", "archive", "send_email", "task", "block_shipments"]
     assert letter.source == "scenarios/payment_request.yaml"
 
 
@@ -64,10 +65,15 @@ def test_policy_gives_each_group_its_day_count_and_columns_in_file_order(cfg):
         ("before_due_3", -3, "reminder_before_due"),
         ("overdue_1", 1, "payment_request"),
         ("overdue_2", 2, "pretrial_demand"),
-        ("overdue_10", 10, "legal_escalation"),
+        ("overdue_7wd", 7, "penalty_notice"),
+        ("overdue_10", 10, "claim"),
+        ("overdue_30", 30, "lawsuit_notice"),
+        ("overdue_60", 60, "lawsuit_decision"),
     ]
+    assert default.columns[3].days is DayCount.WORKING and default.columns[4].days is DayCount.CALENDAR
     assert [(c.id, c.offset) for c in key.columns] == [("before_due_3", -3), ("overdue_2", 2), ("overdue_5", 5),
-                                                       ("overdue_15", 15)]
+                                                       ("overdue_10wd", 10), ("overdue_15", 15), ("overdue_45", 45),
+                                                       ("overdue_75", 75)]
     assert default.columns[1].title == "1 день просрочки"
     assert str(policy.tolerance) == "1.00"
     assert policy.catch_up is CatchUp.LATEST
@@ -225,9 +231,11 @@ def test_typo_in_a_required_column_key_gives_both_the_missing_key_and_the_hint(c
                  ("'calendar' or 'working'", "(got 'weekly')"), id="days-enum"),
     pytest.param("catch_up: latest", "catch_up: sometimes", "catch_up:", "aging.catch_up",
                  ("'latest' or 'all'", "(got 'sometimes')"), id="catch-up-enum"),
-    pytest.param("offset: 10,", 'offset: "ten",', "id: overdue_10,", "groups.default.columns[3].offset",
+    pytest.param("offset: 10, scenario: claim", 'offset: "ten", scenario: claim', "id: overdue_10,",
+                 "groups.default.columns[4].offset",
                  ("valid integer", "(got 'ten')"), id="offset-not-a-number"),
-    pytest.param("offset: 10,", "offset: 5000,", "id: overdue_10,", "groups.default.columns[3].offset",
+    pytest.param("offset: 10, scenario: claim", "offset: 5000, scenario: claim", "id: overdue_10,",
+                 "groups.default.columns[4].offset",
                  ("less than or equal to 3650", "(got 5000)"), id="offset-out-of-range"),
     pytest.param("max_attempts: 5", "max_attempts: 0", "max_attempts:", "runner.max_attempts",
                  ("greater than or equal to 1",), id="max-attempts-zero"),

@@ -14,12 +14,12 @@ def test_scenario_id_defaults_to_the_file_name_and_an_explicit_matching_id_is_ac
     cfg.edit("title: Просьба об оплате (1", "id: payment_request\ntitle: Просьба об оплате (1", PAY)
     config = cfg.load()
     assert config.scenarios["payment_request"].id == "payment_request"
-    assert config.scenarios["legal_escalation"].id == "legal_escalation"  # no id: in the file
+    assert config.scenarios["claim"].id == "claim"  # no id: in the file
 
 
 def test_steps_are_typed_by_kind_with_their_values(cfg):
     steps = cfg.load().scenarios["payment_request"].steps
-    render, sign, archive, task = steps
+    render, sign, archive, send, task, block = steps
     assert (render.kind, render.id, render.template) == ("render", "letter", "payment_request.j2")
     assert (sign.kind, sign.document, sign.officer, sign.level) == ("sign", "letter", "chief_accountant", None)
     assert (archive.kind, archive.document) == ("archive", "letter")
@@ -34,29 +34,29 @@ def test_a_scenario_file_no_column_uses_is_checked_too(cfg):
 def test_unknown_step_kind_lists_the_known_kinds(cfg):
     cfg.edit("  - kind: task", "  - kind: tusk", PAY)
     report = cfg.problems()
-    assert report.lines == (cfg.at("steps[3].kind", "kind: tusk", PAY)
-                            + "unknown step kind 'tusk'; known kinds: archive, render, sign, task",)
+    assert report.lines == (cfg.at("steps[4].kind", "kind: tusk", PAY)
+                            + "unknown step kind 'tusk'; known kinds: approval, archive, block_shipments, compute_penalty, condition, lawsuit_pack, reconcile, render, send_email, sign, task, unblock_shipments",)
 
 
 def test_step_without_kind_is_reported_at_the_step(cfg):
     cfg.edit("  - kind: task", "  - knd: task", PAY)
     report = cfg.problems()
-    assert report.lines == (cfg.at("steps[3]", "knd: task", PAY)
-                            + "each step needs a kind; known kinds: archive, render, sign, task",)
+    assert report.lines == (cfg.at("steps[4]", "knd: task", PAY)
+                            + "each step needs a kind; known kinds: approval, archive, block_shipments, compute_penalty, condition, lawsuit_pack, reconcile, render, send_email, sign, task, unblock_shipments",)
 
 
 def test_step_that_is_not_a_mapping_is_reported_as_needing_a_kind(cfg):
     cfg.edit("  - kind: task", "  - task\n  - kind: task", PAY)
-    cfg.problems().find(cfg.at("steps[3]", "- task", PAY), "each step needs a kind")
+    cfg.problems().find(cfg.at("steps[4]", "- task", PAY), "each step needs a kind")
 
 
 def test_step_kind_that_is_not_a_string_is_reported_not_a_crash(cfg):
     cfg.edit("  - kind: task", "  - kind: [task]", PAY)
-    cfg.problems().find(cfg.at("steps[3].kind", "kind: [task]", PAY), "known kinds: archive, render, sign, task")
+    cfg.problems().find(cfg.at("steps[4].kind", "kind: [task]", PAY), "known kinds: approval, archive, block_shipments, compute_penalty, condition, lawsuit_pack, reconcile, render, send_email, sign, task, unblock_shipments")
 
 
 @pytest.mark.parametrize("old, new, needle, path, message", [
-    pytest.param("    due_in_days: 1", "    due_in_dayz: 1", "due_in_dayz", "steps[3].due_in_dayz",
+    pytest.param("    due_in_days: 1", "    due_in_dayz: 1", "due_in_dayz", "steps[4].due_in_dayz",
                  "unknown key 'due_in_dayz'; did you mean 'due_in_days'?", id="task"),
     pytest.param("    template: payment_request.j2", "    templat: payment_request.j2", "templat:",
                  "steps[0].templat", "unknown key 'templat'; did you mean 'template'?", id="render"),
@@ -72,13 +72,13 @@ def test_unknown_key_in_a_scenario_is_reported_with_a_hint(cfg, old, new, needle
 
 def test_wrong_value_in_a_step_is_reported_at_its_line(cfg):
     cfg.edit("    due_in_days: 1", "    due_in_days: tomorrow", PAY)
-    cfg.problems().find(cfg.at("steps[3].due_in_days", "due_in_days:", PAY), "valid integer", "(got 'tomorrow')")
+    cfg.problems().find(cfg.at("steps[4].due_in_days", "due_in_days:", PAY), "valid integer", "(got 'tomorrow')")
 
 
 def test_step_missing_a_required_key_is_reported_at_the_step(cfg):
     cfg.edit("    role: account_manager\n", "", PAY)
     report = cfg.problems()
-    assert report.lines == (cfg.at("steps[3].role", "- kind: task", PAY) + "missing required key 'role'",)
+    assert report.lines == (cfg.at("steps[4].role", "- kind: task", PAY) + "missing required key 'role'",)
 
 
 def test_render_template_that_does_not_exist_is_reported_with_the_templates_folder(cfg):
@@ -145,30 +145,32 @@ def test_archive_may_refer_only_to_a_render_step_not_to_a_task(cfg):
 def test_task_role_not_defined_under_roles_lists_the_defined_roles(cfg):
     cfg.edit("role: account_manager", "role: accountant", PAY)
     report = cfg.problems()
-    assert report.lines == (cfg.at("steps[3].role", "role: accountant", PAY)
+    assert report.lines == (cfg.at("steps[4].role", "role: accountant", PAY)
                             + "role 'accountant' is not defined under roles: in schedules.yaml "
-                              "(defined: account_manager, head_of_sales, legal)",)
+                              "(defined: account_manager, chief_accountant, commercial_director, head_of_sales, legal, security)",)
 
 
 def test_removing_a_role_from_schedules_yaml_is_reported_in_every_scenario_that_uses_it(cfg):
-    cfg.edit("  head_of_sales: {name: Орлова Марина Сергеевна, email: m.orlova@arbots.example}\n", "")
+    cfg.edit("  security: {name: Громов Павел Олегович, email: security@arbots.example, deputy: commercial_director}\n",
+             "")
     report = cfg.problems()
-    assert report.lines == (cfg.at("steps[3].role", "role: head_of_sales", DEMAND)
-                            + "role 'head_of_sales' is not defined under roles: in schedules.yaml "
-                              "(defined: account_manager, legal)",)
+    assert report.lines == (cfg.at("steps[7].role", "role: security", "scenarios/claim.yaml")
+                            + "role 'security' is not defined under roles: in schedules.yaml "
+                              "(defined: account_manager, chief_accountant, commercial_director, head_of_sales, "
+                              "legal)",)
 
 
 def test_task_title_with_a_jinja_syntax_error_is_refused(cfg):
     cfg.edit("title: \"Позвонить {{ counterparty.name }}:", "title: \"Позвонить {{ counterparty.name }:", PAY)
     report = cfg.problems()
     assert len(report.lines) == 1, report.listing()
-    report.find(cfg.at("steps[3].title", "Позвонить", PAY), "not a valid template", "unexpected '}'")
+    report.find(cfg.at("steps[4].title", "Позвонить", PAY), "not a valid template", "unexpected '}'")
 
 
 def test_task_title_with_an_unclosed_block_is_refused(cfg):
     cfg.edit("title: \"Позвонить {{ counterparty.name }}:", "title: \"{% if x %}Позвонить {{ counterparty.name }}:",
              PAY)
-    cfg.problems().find(cfg.at("steps[3].title", "Позвонить", PAY), "not a valid template")
+    cfg.problems().find(cfg.at("steps[4].title", "Позвонить", PAY), "not a valid template")
 
 
 def test_scenario_id_that_does_not_match_its_file_name_is_refused(cfg):
@@ -221,7 +223,7 @@ def test_a_broken_scenario_file_is_not_reported_a_second_time_as_missing(cfg):
 
 
 @pytest.mark.parametrize("old, new, needle, path, key", [
-    pytest.param("    due_in_days: 1", f"    due_in_days: 1\n    pin: {SECRET}", "pin:", "steps[3].pin", "pin",
+    pytest.param("    due_in_days: 1", f"    due_in_days: 1\n    pin: {SECRET}", "pin:", "steps[4].pin", "pin",
                  id="pin-in-a-step"),
     pytest.param("title: Просьба об оплате (1", f"password: {SECRET}\ntitle: Просьба об оплате (1", "password:",
                  "password", "password", id="password-at-top"),
@@ -245,8 +247,8 @@ def test_every_step_problem_in_every_scenario_file_comes_in_one_error(cfg):
     report = cfg.problems()
     expected = [
         (cfg.at("steps[0].template", "template: missing.j2", PAY), "template 'missing.j2' not found"),
-        (cfg.at("steps[3].role", "role: accountant", PAY), "role 'accountant'"),
-        (cfg.at("steps[2].kind", "kind: archiv", DEMAND), "unknown step kind 'archiv'"),
+        (cfg.at("steps[4].role", "role: accountant", PAY), "role 'accountant'"),
+        (cfg.at("steps[3].kind", "kind: archiv", DEMAND), "unknown step kind 'archiv'"),
         (cfg.at("id", "id: demand_letter", DEMAND), "must match the file name 'pretrial_demand'"),
         (cfg.at("steps[0].pin", "pin:", "scenarios/extra.yaml"), "secrets are never written"),
     ]
