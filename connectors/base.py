@@ -123,14 +123,15 @@ ENTITIES = ("counterparties", "contracts", "invoices", "payments")
 #: The ledger fields a connector fills per entity (CSV columns, mapped fields). Optional ones may be empty.
 FIELDS: dict[str, tuple[str, ...]] = {
     "counterparties": ("id", "name", "inn", "email", "group"),
-    "contracts": ("id", "number", "counterparty_id", "payment_days", "currency", "penalty_rate_per_day"),
+    "contracts": ("id", "number", "counterparty_id", "payment_days", "currency", "penalty_rate_per_day",
+                  "discounts"),
     "invoices": ("id", "number", "contract_id", "date", "due_date", "amount"),
     "payments": ("id", "contract_id", "invoice_id", "date", "amount"),
 }
 #: Fields that may be left out or empty (with their meaning when empty: see docs/connectors.md).
 OPTIONAL_FIELDS: dict[str, frozenset[str]] = {
     "counterparties": frozenset({"inn", "email", "group"}),
-    "contracts": frozenset({"payment_days", "currency", "penalty_rate_per_day"}),
+    "contracts": frozenset({"payment_days", "currency", "penalty_rate_per_day", "discounts"}),
     "invoices": frozenset({"due_date"}),
     "payments": frozenset({"invoice_id"}),
 }

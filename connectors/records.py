@@ -164,6 +164,29 @@ def parse_penalty_percent(v: Any) -> Decimal | None:
     return None if value == 0 and isinstance(v, (int, Decimal, float)) else value
 
 
+def parse_discounts(v: Any) -> tuple[tuple[Decimal, int], ...]:
+    """Early-payment discount tiers, ``3%/7; 2%/14`` (3 % when paid within 7 days of the invoice date, 2 % within
+    14), as ((0.03, 7), (0.02, 14)); empty for none. Tiers must give a smaller discount for a longer wait."""
+    if v is None or (isinstance(v, str) and not v.strip()):
+        return ()
+    hint = "write tiers as 3%/7; 2%/14 (percent / days after the invoice date), separated by ';'"
+    if not isinstance(v, str):
+        raise ValueError(f"{_describe(v)} is not a list of discount tiers; {hint}")
+    tiers = []
+    for part in re.split(r"[;\n]", v):
+        if not part.strip():
+            continue
+        m = re.fullmatch(r"\s*(\d{1,2}(?:[.,]\d{1,4})?)\s*%?\s*/\s*(\d{1,3})\s*", part)
+        if m is None:
+            raise ValueError(f"'{part.strip()}' is not a discount tier; {hint}")
+        tiers.append((Decimal(m[1].replace(",", ".")) / 100, int(m[2])))
+    tiers.sort(key=lambda t: t[1])
+    for (a, da), (b, db) in zip(tiers, tiers[1:]):
+        if da == db or b >= a:
+            raise ValueError(f"'{v.strip()}': each later tier needs more days and a smaller discount; {hint}")
+    return tuple(tiers)
+
+
 def parse_payment_days(v: Any) -> int:
     if v is None or (isinstance(v, str) and not v.strip()):
         return 0
@@ -276,7 +299,7 @@ def build_ledger(tables: Mapping[str, Sequence[Record] | None], problems: list[P
         v = (chk.new_id(r), chk.cell(r, "number", required),
              chk.ref(r, "counterparty_id", cp_ids, "counterparty"),
              chk.cell(r, "payment_days", parse_payment_days), chk.cell(r, "currency", parse_currency),
-             chk.cell(r, "penalty_rate_per_day", parse_penalty_percent))
+             chk.cell(r, "penalty_rate_per_day", parse_penalty_percent), chk.cell(r, "discounts", parse_discounts))
         if v[0] is not INVALID:
             payment_days[v[0]] = v[3]
         if valid(*v):

@@ -55,7 +55,7 @@ def prepare_workdir(workdir: Path) -> Path:
         text = (REPO / "schedules.yaml").read_text(encoding="utf-8")
         # The demo simulates a day per tick at whatever hour it is started: the sending window (no mail at night)
         # would park every letter, so the workdir's copy goes without it.
-        text = re.sub(r"(?m)^(\s+)window: .*$", r"\1# window: none in the demo (it simulates days at any hour)", text)
+        text = re.sub(r"(?m)^(\s+)window: .*$", r"\1window: null   # the demo simulates days at any hour", text)
         config_path.write_text(text, encoding="utf-8")
     return config_path
 

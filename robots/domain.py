@@ -33,6 +33,15 @@ class Contract:
     currency: str = "RUB"
     #: Contractual penalty, a fraction per day (0.001 = 0.1 % a day); None when the contract has none.
     penalty_rate_per_day: Decimal | None = None
+    #: Early-payment discount tiers: (fraction, days after the invoice date), e.g. ((0.03, 7), (0.02, 14)).
+    discounts: tuple[tuple[Decimal, int], ...] = ()
+
+
+def format_discounts(tiers: tuple[tuple[Decimal, int], ...]) -> str | None:
+    """Tiers as stored: ``3%/7; 2%/14`` (None for none); :func:`connectors.records.parse_discounts` reads it."""
+    if not tiers:
+        return None
+    return "; ".join(f"{format(share * 100, 'f').rstrip('0').rstrip('.')}%/{days}" for share, days in tiers)
 
 
 @dataclass(frozen=True, slots=True)

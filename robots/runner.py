@@ -22,6 +22,7 @@ import structlog
 from sqlalchemy import select
 
 from robots.config import Config
+from connectors.records import parse_discounts
 from robots.documents.templates import TemplateRenderer
 from robots.domain import Contract, Counterparty, Invoice
 from robots.errors import BusinessError
@@ -212,7 +213,8 @@ class Runner:
         if not contract_row:
             raise BusinessError(f"contract {run.contract_id!r} is no longer in the ledger")
         c = contract_row[0]
-        contract = Contract(c.id, c.number, c.counterparty_id, c.payment_days, c.currency, c.penalty_rate_per_day)
+        contract = Contract(c.id, c.number, c.counterparty_id, c.payment_days, c.currency, c.penalty_rate_per_day,
+                            parse_discounts(c.discounts) if c.discounts else ())
         p = store.rows(select(t.counterparties).where(t.counterparties.c.id == contract.counterparty_id))[0]
         counterparty = Counterparty(p.id, p.name, p.inn, p.email, p.debtor_group)
         rows = {r.id: r for r in store.rows(select(t.invoices).where(t.invoices.c.id.in_(run.invoice_ids)))}

@@ -98,10 +98,53 @@ def use_csv_ledger(root: Path) -> Path:
     return root / "var" / "ledger"
 
 
-def install_pki(root: Path, pki: PKI) -> None:
-    """Give a copied config (root/schedules.yaml) the session's PKI: its files in var/pki, its port in the URLs."""
+def install_pki(root: Path, pki: PKI, *, window: bool = False) -> None:
+    """Give a copied config (root/schedules.yaml) the session's PKI: its files in var/pki, its port in the URLs;
+    and the session's mail sink as its SMTP server (the shipped scenarios e-mail every letter).
+
+    The sending window is dropped unless ``window``: many tests tick through the CLI, whose ``now`` is the wall
+    clock, and letters must not wait for 09:00 there (tests/mail and the simulation test the window)."""
     shutil.copytree(pki.folder, root / "var" / "pki")
     config = root / "schedules.yaml"
     text_ = config.read_text(encoding="utf-8")
     assert DEMO_PKI_ADDRESS in text_, "schedules.yaml no longer names the demo PKI's address"
-    config.write_text(text_.replace(DEMO_PKI_ADDRESS, f"127.0.0.1:{pki.port}"), encoding="utf-8")
+    text_ = text_.replace(DEMO_PKI_ADDRESS, f"127.0.0.1:{pki.port}")
+    if DEMO_SMTP in text_:
+        text_ = text_.replace(DEMO_SMTP, f"{{host: 127.0.0.1, port: {mail_sink().port}, security: none}}")
+    if not window:
+        import re
+
+        text_ = re.sub(r"(?m)^  window: .*$", "  window: null", text_)
+    config.write_text(text_, encoding="utf-8")
+
+
+#: The demo SMTP server of the repository's schedules.yaml; tests move it to the session's mail sink.
+DEMO_SMTP = "{host: 127.0.0.1, port: 8781, security: none}"
+
+
+class MailSink:
+    """A real SMTP server (aiosmtpd) for the whole session that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        import atexit
+
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[bytes] = []
+        self.port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+        atexit.register(self.controller.stop)
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope.original_content)
+        return "250 2.0.0 Ok: queued"
+
+
+_SINK: list[MailSink] = []
+
+
+def mail_sink() -> MailSink:
+    if not _SINK:
+        _SINK.append(MailSink())
+    return _SINK[0]

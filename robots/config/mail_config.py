@@ -80,7 +80,8 @@ class EmailConfig(Frozen):
     sender: str
     #: Replies go here when set (e.g. the collections team's shared mailbox).
     reply_to: str | None = None
-    window: SendingWindow = SendingWindow()
+    #: null: letters go at any hour of any day (e.g. a simulation); the default is 09:00-19:00 on working days.
+    window: SendingWindow | None = SendingWindow()
     #: Test and demo environments: every letter goes to this address instead (the intended recipients are kept
     #: in the header X-Arbots-Original-To). Never set it in production.
     redirect_to: str | None = None

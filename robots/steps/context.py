@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import re
@@ -97,7 +97,8 @@ class StepContext:
             "company": s.company.model_dump(),
             "counterparty": {"id": cp.id, "name": cp.name, "inn": cp.inn, "email": cp.email},
             "contract": {"id": ct.id, "number": ct.number, "currency": ct.currency,
-                         "payment_days": ct.payment_days, "penalty_rate_per_day": ct.penalty_rate_per_day},
+                         "payment_days": ct.payment_days, "penalty_rate_per_day": ct.penalty_rate_per_day,
+                         "discounts": [{"percent": share * 100, "days": days} for share, days in ct.discounts]},
             "invoices": [i.as_template() for i in self.invoices],
             "total_open": self.total_open,
             "as_of": self.run.as_of,
@@ -106,4 +107,21 @@ class StepContext:
             "steps": {k: penalty_view(v) if v.get("kind") == "penalty" else v
                       for k, v in self.outputs.items() if not _UNNAMED.fullmatch(k)},
             "thresholds": dict(s.thresholds),
+            "discount_offers": self.discount_offers(),
         }
+
+    def discount_offers(self) -> list[dict[str, Any]]:
+        """The contract's early-payment discounts still open on the run's day, per invoice and tier: pay
+        ``amount`` by ``until`` (the invoice date plus the tier's days) instead of the open amount."""
+        from datetime import timedelta
+
+        offers = []
+        for li in self.invoices:
+            for share, days in self.contract.discounts:
+                until = li.invoice.date + timedelta(days=days)
+                if until >= self.run.as_of:
+                    discount = (li.invoice.amount * share).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+                    amount = li.open_amount - discount
+                    offers.append({"number": li.invoice.number, "percent": share * 100, "days": days,
+                                   "until": until, "amount": max(amount, Decimal("0.00"))})
+        return offers

@@ -137,7 +137,8 @@ class SendEmailStep(Step):
         to = self._addresses(cfg.to, names, "to") if cfg.to else self._ledger_addresses(ctx)
         cc, bcc = self._addresses(cfg.cc, names, "cc"), self._addresses(cfg.bcc, names, "bcc")
 
-        opens = next_window_start(ctx.now, email.window, services.calendar.is_working)
+        opens = None if email.window is None else next_window_start(ctx.now, email.window,
+                                                                      services.calendar.is_working)
         if opens is not None:
             raise Wait(f"outside the sending window ({email.window.start:%H:%M}-{email.window.end:%H:%M} "
                        f"{email.window.timezone}{', working days' if email.window.working_days_only else ''})",

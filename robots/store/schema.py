@@ -82,6 +82,8 @@ contracts = Table(
     Column("payment_days", Integer, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("penalty_rate_per_day", ExactDecimal, nullable=True),
+    # Early-payment discount tiers as text, "3%/7; 2%/14" (0005).
+    Column("discounts", Text, nullable=True),
 )
 
 invoices = Table(

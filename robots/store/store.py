@@ -22,7 +22,17 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Engine, and_, create_engine, event, func, insert, or_, select, update
 
 from robots.aging import Evaluation, History
-from robots.domain import Contract, Counterparty, CrossingStatus, Hold, HoldKind, Invoice, Ledger, Payment
+from robots.domain import (
+    Contract,
+    Counterparty,
+    CrossingStatus,
+    Hold,
+    HoldKind,
+    Invoice,
+    Ledger,
+    Payment,
+    format_discounts,
+)
 from robots.store import schema as t
 from robots.store.records import RunRecord, RunStatus, StepStatus
 
@@ -94,7 +104,8 @@ class Store:
             _bulk(conn, t.contracts, [
                 {"id": c.id, "number": c.number, "counterparty_id": c.counterparty_id,
                  "payment_days": c.payment_days, "currency": c.currency,
-                 "penalty_rate_per_day": c.penalty_rate_per_day} for c in ledger.contracts])
+                 "penalty_rate_per_day": c.penalty_rate_per_day, "discounts": format_discounts(c.discounts)}
+                for c in ledger.contracts])
             _bulk(conn, t.invoices, [
                 {"id": i.id, "number": i.number, "contract_id": i.contract_id, "issued_on": i.date,
                  "due_date": i.due_date, "amount": i.amount} for i in ledger.invoices])
@@ -121,13 +132,16 @@ class Store:
             return Decimal(kopecks).scaleb(-2)  # the value Money gives: kopecks as rubles with two decimals
 
         with self.engine.connect() as conn:
+            from connectors.records import parse_discounts
+
             rows = conn.exec_driver_sql
             cps = tuple(Counterparty(*r) for r in rows(
                 "SELECT id, name, inn, email, debtor_group FROM ledger_counterparties ORDER BY id"))
-            cts = tuple(Contract(key(i), n, cp, days, cur, None if rate is None else Decimal(rate))
-                        for i, n, cp, days, cur, rate in rows(
-                            "SELECT id, number, counterparty_id, payment_days, currency, penalty_rate_per_day "
-                            "FROM ledger_contracts ORDER BY id"))
+            cts = tuple(Contract(key(i), n, cp, days, cur, None if rate is None else Decimal(rate),
+                                 parse_discounts(disc) if disc else ())
+                        for i, n, cp, days, cur, rate, disc in rows(
+                            "SELECT id, number, counterparty_id, payment_days, currency, penalty_rate_per_day, "
+                            "discounts FROM ledger_contracts ORDER BY id"))
             invs = tuple(Invoice(i, n, key(c), day(d), day(due), money(a)) for i, n, c, d, due, a in rows(
                 "SELECT id, number, contract_id, issued_on, due_date, amount FROM ledger_invoices ORDER BY id"))
             pays = tuple(Payment(i, key(c), day(d), money(a), inv) for i, c, inv, d, a in rows(

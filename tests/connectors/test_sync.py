@@ -30,12 +30,14 @@ CSV = """connectors:
   - id: ledger
     kind: file
     path: var/ledger
+    write_back: {journal: var/write-back.csv}
 """
 TWO_CONNECTORS = """connectors:
   - id: erp
     kind: file
     path: var/erp
     entities: [counterparties, contracts, invoices]
+    write_back: {journal: var/write-back.csv}
   - id: bank
     kind: file
     path: var/bank

@@ -48,8 +48,9 @@ def test_ticking_day_by_day_sends_each_column_once_and_a_paid_debt_gets_nothing(
         assert r.returncode == 0, r.stderr
     rows = workdir.count("SELECT count(*) FROM runs WHERE contract_id = 'C001'")
     assert rows == 0
-    assert workdir.count("SELECT count(DISTINCT column_id) FROM runs WHERE contract_id = 'C000'") == 4
-    assert workdir.count("SELECT count(*) FROM runs WHERE contract_id = 'C000'") == 4
+    # before_due_3, overdue_1, overdue_2, overdue_7wd (7 working days: day 9) and overdue_10
+    assert workdir.count("SELECT count(DISTINCT column_id) FROM runs WHERE contract_id = 'C000'") == 5
+    assert workdir.count("SELECT count(*) FROM runs WHERE contract_id = 'C000'") == 5
     assert workdir.count("SELECT count(*) FROM runs WHERE status != 'done'") == 0
 
 
@@ -91,7 +92,8 @@ def test_plan_lists_the_coming_letters_and_changes_nothing(workdir):
     assert r.returncode == 0, r.stderr
     lines = [line for line in r.stdout.splitlines() if line.startswith("2026-")]
     assert [(line.split()[0], line.split()[2]) for line in lines if "C000" in line] == [
-        (day(-3), "before_due_3"), (day(1), "overdue_1"), (day(2), "overdue_2"), (day(10), "overdue_10")]
+        (day(-3), "before_due_3"), (day(1), "overdue_1"), (day(2), "overdue_2"), (day(9), "overdue_7wd"),
+        (day(10), "overdue_10")]
     first = next(line for line in lines if "C000" in line).replace("\u00a0", " ")
     assert "1 250,50 руб." in first and "ООО «Клиент 0», contract 0/2026-Б" in first  # both invoices, one letter
     assert not workdir.db.exists() and not workdir.archive.exists()

@@ -113,7 +113,7 @@ class Mailbox:
 def make_config(root: Path, erp_url: str, smtp_port: int, pki) -> Path:
     shutil.copy2(REPO / "schedules.yaml", root / "schedules.yaml")
     shutil.copytree(REPO / "scenarios", root / "scenarios")
-    install_pki(root, pki)
+    install_pki(root, pki, window=True)
     yaml = YAML()
     path = root / "schedules.yaml"
     settings = yaml.load(path.read_text(encoding="utf-8"))

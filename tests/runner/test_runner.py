@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -65,19 +66,20 @@ def test_an_application_error_is_retried_and_resumes_after_the_steps_already_don
     report = tick(services, AS_OF, NOW)
     assert sorted(report.runner.retry) == sorted(r.id for r in _runs(store).values())
     steps = store.rows(select(t.run_steps).order_by(t.run_steps.c.run_id, t.run_steps.c.idx))
-    assert [(s.idx, s.status) for s in steps if s.run_id == steps[0].run_id] == [(0, "done"), (1, "done"), (2, "failed"),
-                                                                             (3, "pending")]
-    rendered = {s.run_id: s.output["path"] for s in steps if s.idx == 0}
+    # pretrial_demand: reconcile, render, sign, archive (fails), send_email, task
+    assert [(s.idx, s.status) for s in steps if s.run_id == steps[0].run_id] == [
+        (0, "done"), (1, "done"), (2, "done"), (3, "failed"), (4, "pending"), (5, "pending")]
+    rendered = {s.run_id: s.output["path"] for s in steps if s.idx == 1}
 
     archive.unlink()  # the disk is fixed
     report = tick(services, AS_OF, NOW + timedelta(minutes=5))
     assert len(report.runner.done) == 2
     steps = store.rows(select(t.run_steps).order_by(t.run_steps.c.run_id, t.run_steps.c.idx))
-    assert all(s.status == "done" for s in steps) and len(steps) == 8
-    render_attempts = [s.attempts for s in steps if s.idx == 0]
+    assert all(s.status == "done" for s in steps) and len(steps) == 12
+    render_attempts = [s.attempts for s in steps if s.idx == 1]
     assert render_attempts == [1, 1]  # the render step was not repeated
-    assert [s.attempts for s in steps if s.idx == 1] == [1, 1]  # nor the signature
-    assert {s.run_id: s.output["path"] for s in steps if s.idx == 0} == rendered
+    assert [s.attempts for s in steps if s.idx == 2] == [1, 1]  # nor the signature
+    assert {s.run_id: s.output["path"] for s in steps if s.idx == 1} == rendered
     assert len(list(archive.rglob("*.pdf"))) == 2
     store.close()
 
@@ -100,14 +102,14 @@ def test_a_run_fails_for_good_when_its_attempts_are_exhausted(env):
 def test_rendering_the_same_run_twice_gives_the_same_bytes(env):
     config, store, services = _open(env)
     tick(services, AS_OF, NOW)
-    doc = store.rows(select(t.run_steps).where(t.run_steps.c.idx == 0))[0]
+    doc = store.rows(select(t.run_steps).where(t.run_steps.c.idx == 1))[0]  # after reconcile
     first = Path(doc.output["path"]).read_bytes()
     from robots.runner import Runner
     from robots.store import RunRecord
 
     run = RunRecord.from_row(store.rows(select(t.runs).where(t.runs.c.id == doc.run_id))[0])
     ctx = Runner(services)._context(run, NOW + timedelta(days=3))
-    out = services.config.scenarios[run.scenario].steps[0]
+    out = services.config.scenarios[run.scenario].steps[1]
     from robots.steps import REGISTRY
 
     again = REGISTRY["render"]().run(out, ctx)
@@ -146,4 +148,29 @@ def test_signed_documents_reach_the_archive_with_their_signature_in_the_sidecar(
         report = verify_file(pdf, roots, online=False)
         assert report.ok and report.signatures[0].signer == "Орлова Марина Сергеевна", report
         assert report.signatures[0].signing_time == NOW.isoformat()
+    store.close()
+
+
+def test_the_reminder_offers_the_contracts_early_payment_discounts_still_open(env):
+    import subprocess
+
+    # contract C000 grants 3 % within 30 days and 2 % within 60 days of the invoice date (issued DUE - 30 days)
+    contracts = env / "var" / "ledger" / "contracts.csv"
+    lines = contracts.read_text(encoding="utf-8-sig").splitlines()
+    lines[0] += ",discounts"
+    lines[1:] = [line + (",3%/30; 2%/60" if line.startswith("C000,") else ",") for line in lines[1:]]
+    contracts.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config, store, services = _open(env)
+    tick(services, DUE - timedelta(days=3), NOW - timedelta(days=5))
+    pdfs = {p.parents[1].name: p for p in (env / "var" / "archive").rglob("*.pdf")}
+    texts = {k: subprocess.run(["pdftotext", "-layout", str(p), "-"], capture_output=True, text=True,
+                               check=True).stdout.replace("\u00a0", " ") for k, p in pdfs.items()}
+    offered = next(t_ for k, t_ in texts.items() if k.startswith("0"))
+    # I000 1 000.00: 970.00 by DUE (3 % = 30.00), 980.00 by DUE + 30 (2 % = 20.00);
+    # I-extra 250.50: 3 % = 7.515, rounded to 7.52 -> 242.98; 2 % = 5.01 -> 245.49
+    assert "скидка за досрочную оплату" in offered
+    for number, until, amount in (("100", DUE, "970,00"), ("100", DUE + timedelta(days=30), "980,00"),
+                                  ("999", DUE, "242,98"), ("999", DUE + timedelta(days=30), "245,49")):
+        assert re.search(rf"{number}\s+\S+\s*%\s+{until:%d.%m.%Y}\s+{amount}", offered), (number, until, offered)
+    assert all("скидка" not in t_ for k, t_ in texts.items() if not k.startswith("0"))
     store.close()

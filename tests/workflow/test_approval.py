@@ -94,9 +94,22 @@ def test_a_decision_made_while_its_run_was_claimed_still_wakes_the_run(store):
                             title="?", document=None, now=NOW, escalate_at=NOW + timedelta(hours=24))
     # the approver decides while the step is under way: the CLI's wake-up finds the run running, not waiting
     assert decide(store, a.id, Decision.APPROVED, "O", None, NOW + timedelta(seconds=1))
-    assert not store.wake_run(run.id, NOW + timedelta(seconds=1))
+    assert store.wake_run(run.id, NOW + timedelta(seconds=1))  # kept for when the step parks the run
     store.mark_step(run_id, 0, "approval", StepStatus.WAITING, NOW, error="waiting")
     store.wait_run(run_id, "me", NOW + timedelta(hours=24), "waiting for the approver")
+    assert wake_decided(store, NOW + timedelta(minutes=5)) == []  # the store kept the wake-up: nothing to do
+    assert store.claim_run("other", NOW + timedelta(minutes=5), LEASE).id == run_id
+
+
+def test_the_daemon_pass_wakes_a_run_parked_on_a_decided_approval(store):
+    (run_id,) = store.record_event_runs([_Planned("C1|overdue_60|2026-03-12")], NOW)
+    store.claim_run("me", NOW, LEASE)
+    store.plan_steps(run_id, ["approval"], NOW)
+    a, _ = request_approval(store, run_id=run_id, step_idx=0, contract_id="C1", role="head_of_sales", assignee="O",
+                            title="?", document=None, now=NOW, escalate_at=NOW + timedelta(hours=24))
+    store.mark_step(run_id, 0, "approval", StepStatus.WAITING, NOW, error="waiting")
+    store.wait_run(run_id, "me", NOW + timedelta(hours=24), "waiting for the approver")
+    assert decide(store, a.id, Decision.APPROVED, "O", None, NOW + timedelta(seconds=1))  # no wake-up (a script)
     assert store.claim_run("other", NOW + timedelta(minutes=5), LEASE) is None
     assert wake_decided(store, NOW + timedelta(minutes=5)) == [run_id]
     assert wake_decided(store, NOW + timedelta(minutes=5)) == []  # claimable now: nothing more to wake
