@@ -141,7 +141,14 @@ def fact_debt_snapshot(d: Debts, calendar: WorkCalendar, days: Sequence[date], t
         column = np.full(len(d), -1, np.int64)
         for g, s in enumerate(d.schedules):
             mine = d.group == g
-            reached = np.searchsorted(np.array([c.offset for c in s.columns]), dpd[mine], side="right")
+            units = [c.days or s.days for c in s.columns]
+            if all(u is s.days for u in units):
+                reached = np.searchsorted(np.array([c.offset for c in s.columns]), dpd[mine], side="right")
+            else:  # a column counted in other days ("7 working days" in a calendar group): the highest one reached
+                counts = {u: _count_of(day, d.due[mine], calendar, u) for u in set(units)}
+                reached = np.zeros(int(mine.sum()), np.int64)
+                for i, (c, u) in enumerate(zip(s.columns, units)):
+                    reached = np.where(counts[u] >= c.offset, i + 1, reached)
             column[mine] = np.where(reached > 0, first_column[g] + reached - 1, -1)
         rows = np.nonzero(opens > 0)[0]
         take = pa.array(rows)
@@ -169,6 +176,16 @@ def _days_past_due(day: date, d: Debts, calendar: WorkCalendar) -> np.ndarray:
         if len(unique):
             result[mine] = np.array([count(date.fromordinal(int(u)), s.days) for u in unique], np.int64)[inverse]
     return result
+
+
+def _count_of(day: date, due: np.ndarray, calendar: WorkCalendar, unit: DayCount) -> np.ndarray:
+    """Days past due on ``day`` of debts due on ``due`` (ordinals), counted in ``unit``."""
+    if unit is DayCount.CALENDAR:
+        return day.toordinal() - due
+    count = DaysPastDue(calendar, day)
+    unique, inverse = np.unique(due, return_inverse=True)
+    return np.array([count(date.fromordinal(int(u)), unit) for u in unique], np.int64)[inverse] if len(unique) \
+        else np.zeros(0, np.int64)
 
 
 def _dates(ordinals: np.ndarray) -> pa.Array:

@@ -64,8 +64,17 @@ def dim_column(config: Config) -> pa.Table:
             scenario = config.scenarios.get(col.scenario)
             for name, value in (("column_key", f"{group}/{col.id}"), ("debtor_group", group),
                                 ("column_id", col.id), ("position", position), ("offset_days", col.offset),
-                                ("day_count", schedule.days.value), ("title", col.title),
+                                ("day_count", (col.days or schedule.days).value), ("title", col.title),
                                 ("scenario", col.scenario), ("scenario_title", scenario.title if scenario else "")):
+                rows[name].append(value)
+        for event, scenario_id in config.settings.events.model_dump().items():  # runs on events, per group
+            if scenario_id is None:
+                continue
+            scenario = config.scenarios.get(scenario_id)
+            for name, value in (("column_key", f"{group}/{event}"), ("debtor_group", group), ("column_id", event),
+                                ("position", 0), ("offset_days", 0), ("day_count", "event"),
+                                ("title", scenario.title if scenario else event), ("scenario", scenario_id),
+                                ("scenario_title", scenario.title if scenario else "")):
                 rows[name].append(value)
     return arrays.table(BY_NAME["dim_column"], rows)
 

@@ -129,14 +129,16 @@ TABLES: tuple[Table, ...] = (
               Col("is_credit_note", BOOL, "A credit note (negative amount): it pays the contract's debts like an "
                   "undirected payment."),
           )),
-    Table("dim_column", "one aging column of one debtor group", "The aging columns of `groups:` in schedules.yaml. "
+    Table("dim_column", "one aging column of one debtor group", "The aging columns of `groups:` in schedules.yaml, "
+          "and the events of `events:` (runs on a debt paid or a promise broken, position 0) in each group. "
           "The same column id may appear in several groups, so the key is `debtor_group/column_id`.", (
               Col("column_key", TEXT, "`debtor_group/column_id`, e.g. `default/overdue_10`.", key="PK"),
               Col("debtor_group", TEXT, "The debtor group."),
               Col("column_id", TEXT, "The column's id."),
               Col("position", INT, "1 for the group's first (lowest) column, 2 for the next, ..."),
               Col("offset_days", INT, "Days past due at which a debt enters the column (negative = before due)."),
-              Col("day_count", TEXT, "`calendar` or `working`: how the group counts days past due."),
+              Col("day_count", TEXT, "`calendar` or `working`: how the column counts days past due; `event` for "
+                  "an event."),
               Col("title", TEXT, "The column's title."),
               Col("scenario", TEXT, "The scenario the column runs."),
               Col("scenario_title", TEXT, "The scenario's title."),

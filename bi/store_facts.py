@@ -58,7 +58,9 @@ def robot_facts(store: Store, as_of: date, group_of_contract: Mapping[str, str],
         return {"contract_id": contract_ids, "counterparty_id": arrays.lookup(contract_ids, counterparty_of_contract)}
 
     def column_key(contract_ids: pa.Array, column_ids: pa.Array) -> pa.Array:
-        return arrays.column_keys(arrays.lookup(contract_ids, group_of_contract), column_ids)
+        # an event run's "column" names its event and instance ("promise_broken:12"): the key is the event's
+        events = pc.replace_substring_regex(column_ids, pattern=":.*$", replacement="")
+        return arrays.column_keys(arrays.lookup(contract_ids, group_of_contract), events)
 
     return {
         "fact_crossings": (fact_crossings := _crossings(crossings, who, column_key)),

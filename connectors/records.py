@@ -167,9 +167,16 @@ def parse_penalty_percent(v: Any) -> Decimal | None:
 def parse_discounts(v: Any) -> tuple[tuple[Decimal, int], ...]:
     """Early-payment discount tiers, ``3%/7; 2%/14`` (3 % when paid within 7 days of the invoice date, 2 % within
     14), as ((0.03, 7), (0.02, 14)); empty for none. Tiers must give a smaller discount for a longer wait."""
-    if v is None or (isinstance(v, str) and not v.strip()):
+    if v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, (list, tuple)) and not v):
         return ()
     hint = "write tiers as 3%/7; 2%/14 (percent / days after the invoice date), separated by ';'"
+    if isinstance(v, (list, tuple)):  # JSON: ["3%/7", "2%/14"], or [[0.03, 7], [0.02, 14]] as fraction and days
+        if all(isinstance(x, str) for x in v):
+            return parse_discounts("; ".join(v))
+        try:
+            return parse_discounts("; ".join(f"{Decimal(str(f)) * 100}%/{int(d)}" for f, d in v))
+        except (TypeError, ValueError, ArithmeticError):
+            raise ValueError(f"{_describe(v)} is not a list of discount tiers; {hint}") from None
     if not isinstance(v, str):
         raise ValueError(f"{_describe(v)} is not a list of discount tiers; {hint}")
     tiers = []

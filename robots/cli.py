@@ -395,6 +395,10 @@ def _demo(args: argparse.Namespace) -> int:
         v = result.verify
         print(f"Archive check: {v.bags} contract folders (BagIt bags), {v.files} files, {v.signatures} signatures: "
               + ("OK" if v.ok else f"{len(v.findings)} PROBLEMS (run `archive verify`)"))
+        maildir = result.config.resolve(Path("var/mail"))
+        if maildir.is_dir():
+            sent = sum(1 for box in ("new", "cur") if (maildir / box).is_dir() for _ in (maildir / box).iterdir())
+            print(f"E-mail: {sent} letters received by the demo mail server in {maildir} (Maildir)")
         print(f"Report: {result.report}")
         print(f"BI export: {result.bi} (CSV and Parquet, README.md inside)")
         if not v.ok:

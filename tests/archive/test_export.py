@@ -37,7 +37,7 @@ def test_the_package_is_a_valid_bag_of_bags_with_an_index(world, tmp_path):
     rows = list(csv.DictReader(io.StringIO(raw[3:].decode("utf-8"))))
     assert [r["type"] for r in rows] == ["Напоминание о сроке оплаты", "Просьба об оплате задолженности",
                                           "Досудебное требование",
-                                          "Уведомление о передаче дела в юридический отдел"]
+                                          "Претензия"]
     assert {r["counterparty"] for r in rows} == {"ООО «Клиент 0»"}
     assert all(r["signature_level"] in ("B-T", "B-LTA") and r["officer"] for r in rows)
     assert all((pkg / r["file"]).is_file() for r in rows)
@@ -69,7 +69,7 @@ def test_a_date_range_selects_documents_and_keeps_the_whole_journal(world, tmp_p
     inner = next(p.parent for p in (pkg / "data").rglob("bagit.txt"))
     names = sorted(p.name for p in inner.glob("data/*.pdf"))
     assert names == [n for n in names if n.startswith(("2026-03-11", "2026-03-12"))] and len(names) == 2
-    assert len((inner / "journal.jsonl").read_bytes().splitlines()) == 8  # all four documents' lines
+    assert len((inner / "journal.jsonl").read_bytes().splitlines()) == 12  # all four documents' lines: PDF, sidecar, e-mail receipt
     bagit.Bag(str(inner)).validate()
     assert cli(world, "archive", "verify", "--bag", str(out), "--no-signatures").returncode == 0
 

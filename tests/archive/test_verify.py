@@ -49,7 +49,7 @@ def test_the_robots_archive_verifies_clean_with_every_signature(world):
     report = verify(world, signatures=True)
     assert report.findings == []
     assert report.bags == 3 and report.signatures == len(world.pdfs()) == 12
-    assert report.files == 24
+    assert report.files == 36  # each letter: the PDF, its sidecar and its e-mail delivery receipt
 
 
 def test_every_bag_passes_bagit_python(world):
@@ -61,7 +61,7 @@ def test_every_bag_passes_bagit_python(world):
 def test_the_cli_says_ok_and_exits_0(world):
     r = cli(world, "archive", "verify", "--offline")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "3 contract folders, 24 files" in r.stdout and "12 signed PDFs checked: OK" in r.stdout
+    assert "3 contract folders, 36 files" in r.stdout and "12 signed PDFs checked: OK" in r.stdout
 
 
 def test_a_changed_byte_is_modified_and_breaks_the_signature(world):
@@ -200,7 +200,7 @@ def test_list_finds_a_contract_by_number_or_id(world, contract):
 
 
 def test_the_sidecar_has_the_penalty_figures_and_the_signature(world):
-    notice = next(p for p in world.pdfs() if "юридический" in p.name and "Клиент 0" in str(p))
+    notice = next(p for p in world.pdfs() if "Претензия" in p.name and "Клиент 0" in str(p))
     side = json.loads(notice.with_name(notice.name + ".json").read_text(encoding="utf-8"))
     pen = side["penalties"]
     # 0.1 % a day on the whole debt, 11.03..20.03 (10 days): 1000.00 -> 10.00 and 250.50 -> 2.505, half up 2.51
@@ -212,5 +212,5 @@ def test_the_sidecar_has_the_penalty_figures_and_the_signature(world):
     assert side["officer"] == "head_of_legal" and side["signature"]["level"] == "B-LTA"
     assert side["signature"]["digest_algorithm"] == "sha256"
     assert side["sha256"] == hashlib.sha256(notice.read_bytes()).hexdigest()
-    assert side["step"] == {"index": 2, "document_step": "notice"}
+    assert side["step"] == {"index": 4, "document_step": "claim"}
     assert side["created_at"] == "2026-03-30T09:00:00+00:00"  # the tick's now (conftest: NOW + 10 days)

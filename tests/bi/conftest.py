@@ -17,7 +17,7 @@ from connectors.demo_ledger import generate_demo_ledger, ledger_as_of
 from connectors.files import write_ledger_csv
 from robots.config import Config, load_config
 from robots.store import Store
-from tests.conftest import CSV_CONNECTOR
+from tests.conftest import CSV_CONNECTOR, mail_sink
 from robots.tick import services_for, tick
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,6 +34,8 @@ def unsigned_config(root: Path) -> Path:
     for key in ("officers", "signing"):
         settings.pop(key, None)
     settings["connectors"] = [{**CSV_CONNECTOR, "write_back": dict(CSV_CONNECTOR["write_back"])}]
+    settings["email"]["smtp"]["port"] = mail_sink().port  # the letters go to the session's mail sink
+    settings["email"]["window"] = None  # ticks on weekends must not wait for Monday here
     with (root / "schedules.yaml").open("w", encoding="utf-8") as f:
         yaml.dump(settings, f)
     shutil.copytree(REPO / "scenarios", root / "scenarios")

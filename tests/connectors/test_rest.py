@@ -272,8 +272,9 @@ def test_it_reads_all_four_entities_into_the_source_ledger(connect, b):
     fetched = connect().fetch()
     assert fetched.problems == []
     problems: list = []
-    assert build_ledger(fetched.tables, problems) == LEDGER
+    built = build_ledger(fetched.tables, problems)
     assert problems == []
+    assert built == LEDGER
     first = fetched.tables["invoices"][12]
     assert (str(first.where), type(first.values["amount"])) == ("erp: GET api/invoices page 2 record 3", Decimal)
 
