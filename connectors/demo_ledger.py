@@ -111,7 +111,7 @@ def _contract_number(rng: random.Random) -> str:
     return f"ДП-{year}/{rng.randint(1, 300):03d}"
 
 
-def _contracts(rng: random.Random, counterparties: list[Counterparty]) -> list[Contract]:
+def _contracts(rng: random.Random, counterparties: list[Counterparty], with_discounts: bool = False) -> list[Contract]:
     numbers: set[str] = set()
     result = []
     for cp in counterparties:
@@ -122,9 +122,15 @@ def _contracts(rng: random.Random, counterparties: list[Counterparty]) -> list[C
             numbers.add(number)
             r = rng.random()
             penalty = Decimal("0.001") if r < 0.8 else Decimal("0.0005") if r < 0.9 else None
-            result.append(Contract(f"CT-{len(result) + 1:03d}", number, cp.id, rng.choice((10, 14, 30, 45)),
-                                   "RUB", penalty))
+            days = rng.choice((10, 14, 30, 45))
+            # every third contract rewards paying early (no draw from rng: the rest of the ledger stays the same)
+            discounts = _DISCOUNTS.get(days, ()) if with_discounts and len(result) % 3 == 0 else ()
+            result.append(Contract(f"CT-{len(result) + 1:03d}", number, cp.id, days, "RUB", penalty, discounts))
     return result
+
+
+#: Early-payment discount tiers by payment term: (share, days after the invoice date).
+_DISCOUNTS = {14: ((Decimal("0.03"), 7), (Decimal("0.02"), 14)), 30: ((Decimal("0.02"), 30),)}
 
 
 def _bills(rng: random.Random, contracts: list[Contract], key: set[str], start: date, end: date) -> list[_Bill]:
@@ -197,18 +203,20 @@ def _payments(rng: random.Random, invoices: list[Invoice], profile: dict[str, st
 
 
 def generate_demo_ledger(seed: int = 7, start: date = date(2026, 1, 12), days: int = 60,
-                         counterparties: int = 36) -> Ledger:
+                         counterparties: int = 36, *, discounts: bool = False) -> Ledger:
     """A realistic receivables ledger for a simulation of ``days`` days from ``start``; same seed, same ledger.
 
     Invoices run from up to 75 days before ``start`` to the end of the period, a few in installments and one or
     two credit notes; payments are dated up to the last simulated day (later ones have not arrived yet).
+    With ``discounts``, every third contract has early-payment discount tiers (the demo's reminders offer them;
+    sources that have no such field, like Fava or the 1C preset, are compared without them).
     """
     if days < 1 or counterparties < 1:
         raise ValueError("days and counterparties must be at least 1")
     rng = random.Random(seed)
     end = start + timedelta(days=days - 1)
     cps = _counterparties(rng, counterparties)
-    contracts = _contracts(rng, cps)
+    contracts = _contracts(rng, cps, discounts)
     deck = [kind for kind, share in _PROFILES for _ in range(max(1, round(share * counterparties)))]
     deck = (deck[:counterparties] + ["prompt"] * counterparties)[:counterparties]
     rng.shuffle(deck)

@@ -319,6 +319,13 @@ def _percent(rate: Decimal | None, comma: bool) -> str:
     return text.replace(".", ",") if comma else text
 
 
+def _discounts(tiers: tuple[tuple[Decimal, int], ...], comma: bool) -> str:
+    from robots.domain import format_discounts
+
+    text = format_discounts(tiers) or ""
+    return text.replace(".", ",") if comma else text
+
+
 def _tables(ledger: Ledger, ru: bool) -> dict[str, list[list[str]]]:
     day = (lambda d: f"{d.day:02d}.{d.month:02d}.{d.year:04d}") if ru else date.isoformat
     # Excel-ru's own thousands separator is the no-break space; a plain one would make Excel see text.
@@ -326,7 +333,8 @@ def _tables(ledger: Ledger, ru: bool) -> dict[str, list[list[str]]]:
     return {
         "counterparties.csv": [[c.id, c.name, c.inn, c.email, c.group] for c in ledger.counterparties],
         "contracts.csv": [[c.id, c.number, c.counterparty_id, str(c.payment_days), c.currency,
-                           _percent(c.penalty_rate_per_day, ru)] for c in ledger.contracts],
+                           _percent(c.penalty_rate_per_day, ru), _discounts(c.discounts, ru)]
+                          for c in ledger.contracts],
         "invoices.csv": [[i.id, i.number, i.contract_id, day(i.date), day(i.due_date), money(i.amount)]
                          for i in ledger.invoices],
         "payments.csv": [[p.id, p.contract_id, p.invoice_id or "", day(p.date), money(p.amount)]

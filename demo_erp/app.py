@@ -34,7 +34,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from demo_erp.faults import DROP, Fault, FaultKind, Faults, Surface
 from robots.documents.formatting import NBSP, format_date, format_number, format_percent
-from robots.domain import Ledger
+from robots.domain import Ledger, format_discounts
 
 ENTITIES = ("counterparties", "contracts", "invoices", "payments")
 API = "/api/v1"
@@ -51,6 +51,7 @@ class Kind(enum.Enum):
     MONEY = "money"
     DATE = "date"
     PERCENT = "percent"  # a fraction per day in the ledger, shown and served as percent per day
+    DISCOUNTS = "discounts"  # early-payment tiers, shown and served as text: 3%/7; 2%/14
 
 
 _T, _I, _M, _D, _P = Kind.TEXT, Kind.INT, Kind.MONEY, Kind.DATE, Kind.PERCENT
@@ -58,17 +59,17 @@ _T, _I, _M, _D, _P = Kind.TEXT, Kind.INT, Kind.MONEY, Kind.DATE, Kind.PERCENT
 SCHEMA: dict[str, tuple[tuple[str, Kind], ...]] = {
     "counterparties": (("id", _T), ("name", _T), ("inn", _T), ("email", _T), ("group", _T)),
     "contracts": (("id", _T), ("number", _T), ("counterparty_id", _T), ("payment_days", _I), ("currency", _T),
-                  ("penalty_rate_per_day", _P)),
+                  ("penalty_rate_per_day", _P), ("discounts", Kind.DISCOUNTS)),
     "invoices": (("id", _T), ("number", _T), ("contract_id", _T), ("date", _D), ("due_date", _D), ("amount", _M)),
     "payments": (("id", _T), ("contract_id", _T), ("invoice_id", _T), ("date", _D), ("amount", _M)),
 }
 #: Columns of the HTML list pages (the counterparty list hides inn and e-mail: they are on the detail page).
-LIST_FIELDS = {e: tuple(f for f, _ in fs if e != "counterparties" or f in ("id", "name", "group"))
-               for e, fs in SCHEMA.items()}
+LIST_FIELDS = {e: tuple(f for f, _ in fs if (e != "counterparties" or f in ("id", "name", "group"))
+                        and f != "discounts") for e, fs in SCHEMA.items()}
 TITLES = {"counterparties": "Контрагенты", "contracts": "Договоры", "invoices": "Счета", "payments": "Платежи"}
 LABELS = {"id": "Код", "name": "Наименование", "inn": "ИНН", "email": "Эл. почта", "group": "Группа",
           "number": "Номер", "counterparty_id": "Контрагент", "payment_days": "Отсрочка, дн.",
-          "currency": "Валюта", "penalty_rate_per_day": "Пени, % в день", "contract_id": "Договор", "date": "Дата",
+          "currency": "Валюта", "penalty_rate_per_day": "Пени, % в день", "discounts": "Скидки за досрочную оплату", "contract_id": "Договор", "date": "Дата",
           "due_date": "Срок оплаты", "amount": "Сумма", "invoice_id": "Счёт"}
 #: Fields that name another record, shown as a link to it.
 _LINKS = {"counterparty_id": "counterparties", "contract_id": "contracts", "invoice_id": "invoices"}
@@ -91,7 +92,7 @@ def _json_date(d: date) -> str:
 
 #: How each kind of field becomes JSON text: amounts are numbers with two decimals, never a float on the way.
 _TO_JSON = {Kind.TEXT: _json_str, Kind.INT: lambda v: str(int(v)), Kind.MONEY: _money, Kind.DATE: _json_date,
-            Kind.PERCENT: _percent}
+            Kind.PERCENT: _percent, Kind.DISCOUNTS: lambda v: _json_str(format_discounts(v) or "")}
 #: Per entity: ('"field":', field, converter), so that serializing 100,000 records is one tight loop each.
 _PLANS = {e: tuple((f'"{name}":', name, _TO_JSON[kind]) for name, kind in fields) for e, fields in SCHEMA.items()}
 
@@ -330,6 +331,8 @@ def _cell(snap: _Snapshot, entity: str, record: Any, name: str, kind: Kind, over
         text, value = format_date(v), v.isoformat()
     elif kind is Kind.PERCENT:
         text, value = ("", "") if v is None else (format_percent(v), _percent(v))
+    elif kind is Kind.DISCOUNTS:
+        text = value = format_discounts(v) or ""
     if name == "id":
         href = _href(entity, v)
     elif name in _LINKS and v is not None and snap.tables[_LINKS[name]].get(v) is not None:

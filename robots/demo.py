@@ -93,7 +93,7 @@ def run_demo(
     if any(not (folder / "bagit.txt").exists() for folder in find_bags(config.archive_dir)):
         raise UsageError(f"the demo workdir {workdir} was made by an older arbots (its archive folders are not "
                          "BagIt bags); remove it (`make clean`) and run the demo again")
-    ledger = generate_demo_ledger(seed=DEMO_SEED, start=DEMO_START, days=days)
+    ledger = generate_demo_ledger(seed=DEMO_SEED, start=DEMO_START, days=days, discounts=True)
     pki = demo_pki(config, clock())
     with contextlib.ExitStack() as stack:
         try:

@@ -33,6 +33,13 @@ class Summary:
     #: E-mail deliveries by status (sending, sent, bounced, failed) and notifications that failed for good.
     deliveries: Counter[str] = field(default_factory=Counter)
     notifications_failed: int = 0
+    #: Runs waiting (an approval, the sending window, a fresher sync): (run key, why), oldest first.
+    waiting_runs: list[tuple[str, str]] = field(default_factory=list)
+    approvals_pending: int = 0
+    #: Contracts whose shipments the robots block now; open promises and disputes.
+    blocked: int = 0
+    promises_open: int = 0
+    disputes_open: int = 0
 
 
 def summarize(store: Store) -> Summary:
@@ -67,6 +74,15 @@ def summarize(store: Store) -> Summary:
             s.oldest_overdue = (o.id, o.due_on, o.assignee, o.title)
     s.deliveries.update(mail.delivery_counts(store))
     s.notifications_failed = mail.failed_notifications(store)
+    s.waiting_runs = [(r.run_key, r.error or "") for r in
+                      store.rows(select(t.runs).where(t.runs.c.status == "waiting").order_by(t.runs.c.id))]
+    from robots.store import approvals, people, shipments
+
+    s.approvals_pending = len(approvals.list_approvals(store, pending_only=True))
+    s.blocked = store.scalar(select(func.count(func.distinct(shipments.shipment_blocks.c.contract_id))).where(
+        shipments.shipment_blocks.c.state == shipments.BlockState.BLOCKED)) or 0
+    s.promises_open = len(people.promise_rows(store, status="open"))
+    s.disputes_open = len(people.dispute_rows(store, open_only=True))
     s.failed_runs = [(r.run_key, r.error or "") for r in
                      store.rows(select(t.runs).where(t.runs.c.status == "failed").order_by(t.runs.c.id).limit(20))]
     return s
@@ -100,6 +116,16 @@ def render_summary(s: Summary) -> str:
         lines.append("E-mails: " + ", ".join(f"{k} {v}" for k, v in sorted(s.deliveries.items())))
     if s.notifications_failed:
         lines.append(f"Task notifications failed: {s.notifications_failed} (see the log: notification_failed)")
+    if s.blocked or s.promises_open or s.disputes_open:
+        lines.append(f"Shipments blocked by the robots: {s.blocked} contracts; open promises to pay: "
+                     f"{s.promises_open}; open disputes: {s.disputes_open}")
+    if s.waiting_runs:
+        lines.append(f"Waiting runs: {len(s.waiting_runs)}" + (f" ({s.approvals_pending} for an approval: "
+                                                              "`approval list --pending`)" if s.approvals_pending
+                                                              else ""))
+        lines += [f"  {key}: {why}" for key, why in s.waiting_runs[:10]]
+        if len(s.waiting_runs) > 10:
+            lines.append(f"  ... and {len(s.waiting_runs) - 10} more")
     if s.failed_runs:
         lines.append("Failed runs (need a human):")
         lines += [f"  {key}: {err}" for key, err in s.failed_runs]

@@ -108,7 +108,7 @@ def test_writer_dialects_bytes(tmp_path: Path) -> None:
     write_ledger_csv(EXPECTED, tmp_path / "ru", "excel-ru")
     raw = (tmp_path / "ru" / "invoices.csv").read_bytes()
     assert b"I1;101;C1;31.03.2026;30.04.2026;1\xa0234\xa0567,89\r\n" in raw
-    assert "15/2025-П;CP1;30;RUB;0,1\r\n".encode("cp1251") in (tmp_path / "ru" / "contracts.csv").read_bytes()
+    assert "15/2025-П;CP1;30;RUB;0,1;\r\n".encode("cp1251") in (tmp_path / "ru" / "contracts.csv").read_bytes()
     write_ledger_csv(EXPECTED, tmp_path / "u", "utf8")
     raw = (tmp_path / "u" / "invoices.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbfid,number,contract_id,date,due_date,amount\r\n")

@@ -306,7 +306,8 @@ def test_json_writes_amounts_with_two_decimals_and_the_ledger_field_names(erp):
         contracts = json.loads(c.get("contracts").text, parse_float=Decimal)["data"]
         assert [x["penalty_rate_per_day"] for x in contracts] == [Decimal("0.1"), None, Decimal("0.05")]
         assert set(contracts[0]) == {"id", "number", "counterparty_id", "payment_days", "currency",
-                                     "penalty_rate_per_day", "updated_at"}
+                                     "penalty_rate_per_day", "discounts", "updated_at"}
+        assert {x["discounts"] for x in contracts} == {""}  # no tiers: an empty text
         payments = c.get("payments").json()["data"]
         assert [p["invoice_id"] for p in payments] == ["I1", None] and '"amount":99.90' in c.get("payments").text
 

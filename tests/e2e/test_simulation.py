@@ -324,3 +324,13 @@ def test_the_claim_shows_the_penalty_on_the_base_reduced_by_the_partial_payment(
                           text=True).stdout
     flat = re.sub(r"\s+", " ", text.replace("\u00a0", " "))
     assert "400,00" in flat and "30 000,00" in flat
+
+
+def test_status_sums_it_up_with_nothing_left_waiting_or_failed(simulation):
+    from robots.summary import render_summary, summarize
+
+    text = render_summary(summarize(simulation.store))
+    assert "Shipments blocked by the robots: 4 contracts; open promises to pay: 0; open disputes: 0" in text
+    assert "E-mails: sent 35" in text
+    assert "Waiting runs" not in text and "Failed runs" not in text
+    assert {r.status for r in simulation.runs()} == {"done"}

@@ -157,8 +157,8 @@ def test_the_reminder_offers_the_contracts_early_payment_discounts_still_open(en
     # contract C000 grants 3 % within 30 days and 2 % within 60 days of the invoice date (issued DUE - 30 days)
     contracts = env / "var" / "ledger" / "contracts.csv"
     lines = contracts.read_text(encoding="utf-8-sig").splitlines()
-    lines[0] += ",discounts"
-    lines[1:] = [line + (",3%/30; 2%/60" if line.startswith("C000,") else ",") for line in lines[1:]]
+    assert lines[0].endswith(",discounts") and lines[1].startswith("C000,") and lines[1].endswith(",")
+    lines[1] += "3%/30; 2%/60"
     contracts.write_text("\n".join(lines) + "\n", encoding="utf-8")
     config, store, services = _open(env)
     tick(services, DUE - timedelta(days=3), NOW - timedelta(days=5))
