@@ -22,6 +22,7 @@ bench: setup
 	$(PY) bench/bi_bench.py
 	$(PY) bench/rest_bench.py
 	$(PY) bench/ui_bench.py
+	$(PY) bench/penalty_bench.py
 
 clean:
 	rm -rf var .pytest_cache .hypothesis
