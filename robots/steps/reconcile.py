@@ -56,42 +56,48 @@ class ReconcileStep(Step):
     config = ReconcileConfig
 
     def run(self, cfg: ReconcileConfig, ctx: StepContext) -> dict[str, Any]:
-        from robots.store import schema as t
-        from robots.sync import fresh_payments
+        return reconcile_now(ctx)
 
-        services, store, run = ctx.services, ctx.services.store, ctx.run
-        settings = services.config.settings
-        max_age = timedelta(hours=settings.reconciliation.max_sync_age_hours)
-        last = store.last_sync_at()
-        if last is None or ctx.now - last > max_age:
-            when = "never synced" if last is None else f"last good sync at {last.isoformat(timespec='minutes')}"
-            raise Wait(f"the ledger is too old to send on ({when}; reconciliation.max_sync_age_hours is "
-                       f"{settings.reconciliation.max_sync_age_hours:g}); waiting for the next good sync")
 
-        contract_id = ctx.contract.id
-        payments, connectors = fresh_payments(services.config, contract_id)
-        through = max(run.as_of, ctx.now.date())
-        invoices, _ = store.contract_entries(contract_id, through)
-        fresh_open = allocate(invoices, payments).open
-        decided = {li.invoice.id: li.open_amount for li in ctx.invoices}
-        amounts = reconcile_amounts(decided, fresh_open)
+def reconcile_now(ctx: StepContext) -> dict[str, Any]:
+    """Re-read this run's payments and reconcile (the module's steps 1-3): the output, or Wait, or Stop."""
+    from robots.store import schema as t
+    from robots.sync import fresh_payments
 
-        p = t.payments.c
-        stored = {r.id: r.amount for r in store.rows(select(p.id, p.amount).where(p.contract_id == contract_id))}
-        new = [x for x in payments if x.id not in stored]
-        fresh_ids = {x.id for x in payments}
-        output = {
-            "kind": "reconciliation",
-            "connectors": connectors,
-            "invoices": [{"id": i, "open_amount": str(a)} for i, a in amounts.items()],
-            "decided_total": str(sum(decided.values(), ZERO)),
-            "open_total": str(sum(amounts.values(), ZERO)),
-            "paid_since_sync": str(sum((x.amount for x in new), ZERO)),
-            "new_payments": [{"id": x.id, "date": x.date.isoformat(), "amount": str(x.amount)} for x in new],
-            "missing_payments": sorted(set(stored) - fresh_ids),
-        }
-        left = sum(amounts.values(), ZERO)
-        if left <= settings.aging.tolerance:
-            raise Stop(f"paid before sending: {output['decided_total']} decided, {left} left "
-                       f"(payments since the last sync: {output['paid_since_sync']})", output)
-        return output
+    services, store, run = ctx.services, ctx.services.store, ctx.run
+    settings = services.config.settings
+    max_age = timedelta(hours=settings.reconciliation.max_sync_age_hours)
+    last = store.last_sync_at()
+    if last is None or ctx.now - last > max_age:
+        when = "never synced" if last is None else f"last good sync at {last.isoformat(timespec='minutes')}"
+        raise Wait(f"the ledger is too old to send on ({when}; reconciliation.max_sync_age_hours is "
+                   f"{settings.reconciliation.max_sync_age_hours:g}); waiting for the next good sync")
+
+    contract_id = ctx.contract.id
+    payments, connectors = fresh_payments(services.config, contract_id)
+    through = max(run.as_of, ctx.now.date())
+    invoices, _ = store.contract_entries(contract_id, through)
+    fresh_open = allocate(invoices, payments).open
+    decided = {li.invoice.id: li.open_amount for li in ctx.invoices}
+    amounts = reconcile_amounts(decided, fresh_open)
+
+    p = t.payments.c
+    stored = {r.id: r.amount for r in store.rows(select(p.id, p.amount).where(p.contract_id == contract_id))}
+    new = [x for x in payments if x.id not in stored]
+    fresh_ids = {x.id for x in payments}
+    output = {
+        "kind": "reconciliation",
+        "connectors": connectors,
+        "invoices": [{"id": i, "open_amount": str(a)} for i, a in amounts.items()],
+        "decided_total": str(sum(decided.values(), ZERO)),
+        "open_total": str(sum(amounts.values(), ZERO)),
+        "paid_since_sync": str(sum((x.amount for x in new), ZERO)),
+        "new_payments": [{"id": x.id, "date": x.date.isoformat(), "amount": str(x.amount)} for x in new],
+        "missing_payments": sorted(set(stored) - fresh_ids),
+        "checked_at": ctx.now.isoformat(),
+    }
+    left = sum(amounts.values(), ZERO)
+    if left <= settings.aging.tolerance:
+        raise Stop(f"paid before sending: {output['decided_total']} decided, {left} left "
+                   f"(payments since the last sync: {output['paid_since_sync']})", output)
+    return output

@@ -116,6 +116,16 @@ class SendEmailStep(Step):
     kind = "send_email"
     config = SendEmailConfig
 
+    @staticmethod
+    def _look_again(ctx: StepContext) -> None:
+        """A scenario that reconciled before its letter reconciles again when the letter waited since (the sending
+        window, an approval): a customer who paid meanwhile never gets it (Stop: the archived copy stays, unsent)."""
+        checks = [o for o in ctx.outputs.values() if o.get("kind") == "reconciliation"]
+        if checks and all(o.get("checked_at") != ctx.now.isoformat() for o in checks):
+            from robots.steps.reconcile import reconcile_now
+
+            reconcile_now(ctx)
+
     def run(self, cfg: SendEmailConfig, ctx: StepContext) -> dict[str, Any]:
         services, run, idx = ctx.services, ctx.run, ctx.step_idx
         settings = services.config.settings
@@ -143,6 +153,9 @@ class SendEmailStep(Step):
             raise Wait(f"outside the sending window ({email.window.start:%H:%M}-{email.window.end:%H:%M} "
                        f"{email.window.timezone}{', working days' if email.window.working_days_only else ''})",
                        until=opens)
+
+        if done is None:
+            self._look_again(ctx)
 
         msg_id = message_id(run.run_key, idx, email.sender_domain)
         headers = [("X-Arbots-Run", run.run_key)]

@@ -15,6 +15,8 @@ customers, each one story:
 * F (60 000, due 05.05) pays in full on 15.05, the day of its claim, after the morning's sync: the pre-send
   reconciliation stops the claim; a closing letter follows the next day.
 * G (3 000, due 14.04) never pays, but debt plus penalties stay under the lawsuit threshold: a write-off review.
+* H (25 000, due Wed 27.05) gets its claim decided on Saturday 06.06, signed and archived, waiting for Monday's
+  sending window; H pays on Sunday: on Monday the claim's e-mail step looks again and does not send it.
 
 Expected dates are worked out by hand from the production calendar (1 and 11 May and 12 June are holidays in 2026):
 7 working days after 14.04 is 23.04, after 21.04 is 30.04, after 05.05 is 15.05 (the same day as the 10-day
@@ -80,6 +82,7 @@ STORIES = {  # customer: (amount, due date, payments as (day, amount))
     "E": ("20000.00", "05.05", ()),
     "F": ("60000.00", "05.05", (("15.05", "60000.00"),)),
     "G": ("3000.00", "14.04", ()),
+    "H": ("25000.00", "27.05", (("07.06", "25000.00"),)),
 }
 
 
@@ -239,6 +242,9 @@ def test_every_run_is_exactly_the_expected_one_on_the_expected_day(simulation):
         "F": [("reminder_before_due", "02.05"), ("payment_request", "06.05"), ("pretrial_demand", "07.05"),
               ("claim", "15.05"), ("paid_closing", "16.05")],
         "G": never_pays,
+        # 7 working days after Wed 27.05 is Fri 05.06; the paid event is decided on Sunday, when the payment is seen
+        "H": [("reminder_before_due", "24.05"), ("payment_request", "28.05"), ("pretrial_demand", "29.05"),
+              ("penalty_notice", "05.06"), ("claim", "06.06"), ("paid_closing", "07.06")],
     }
     got = by_contract(simulation)
     for customer, runs in expected.items():
@@ -251,6 +257,15 @@ def test_the_claim_of_a_customer_who_paid_that_morning_was_stopped_before_any_do
     claim = next(r for r in simulation.runs() if r.contract_id == "C-F" and r.scenario == "claim")
     assert claim.outcome.startswith("stopped at step 0 (reconcile): paid before sending")
     assert not simulation.store.rows(select(t.documents).where(t.documents.c.run_id == claim.id))
+
+
+def test_a_claim_that_waited_for_the_sending_window_is_not_sent_to_a_customer_who_paid_meanwhile(simulation):
+    claim = next(r for r in simulation.runs() if r.contract_id == "C-H" and r.scenario == "claim")
+    assert claim.outcome.startswith("stopped at step 5 (send_email): paid before sending")
+    (doc,) = simulation.store.rows(select(t.documents).where(t.documents.c.run_id == claim.id))
+    assert doc.title == "Претензия"  # archived as made and signed, never e-mailed
+    assert not [m for m in simulation.mail if m["To"].startswith("h@") and m["Subject"].startswith("Претензия")]
+    assert not [b for b in simulation.erp_blocks if b[1] == "C-H"]
 
 
 def test_customers_received_exactly_the_expected_letters_by_email_with_the_signed_pdf(simulation):
@@ -270,7 +285,8 @@ def test_customers_received_exactly_the_expected_letters_by_email_with_the_signe
                                  "Подготовка искового заявления"}
     assert per_customer["F"] == {"Напоминание о сроке оплаты", "Просьба об оплате задолженности",
                                  "Досудебное требование об оплате задолженности", closing}
-    assert len(simulation.mail) == 35
+    assert per_customer["H"] == six - {"Претензия", "Подготовка искового заявления"} | {closing}
+    assert len(simulation.mail) == 40
     for message in simulation.mail:
         (pdf,) = [p for p in message.iter_attachments() if p.get_content_type() == "application/pdf"]
         assert pdf.get_content().startswith(b"%PDF") and b"/ByteRange" in pdf.get_content()
@@ -278,14 +294,14 @@ def test_customers_received_exactly_the_expected_letters_by_email_with_the_signe
         assert sent is None or sent.tzinfo is not None
     # the archive holds each of these letters, signed, and nothing else
     docs = simulation.store.rows(select(t.documents))
-    assert len(docs) == 35
+    assert len(docs) == 41  # H's claim is archived but was not sent
 
 
 def test_letters_decided_on_days_off_went_out_in_the_next_sending_window(simulation):
     from robots.store import mail as mail_store
 
     deliveries = simulation.store.rows(select(mail_store.deliveries))
-    assert len(deliveries) == 35 and {d_.status for d_ in deliveries} == {"sent"}
+    assert len(deliveries) == 40 and {d_.status for d_ in deliveries} == {"sent"}
     for delivery in deliveries:
         local = delivery.sent_at.replace(tzinfo=timezone.utc).astimezone(MSK) if delivery.sent_at.tzinfo is None \
             else delivery.sent_at.astimezone(MSK)
@@ -295,7 +311,7 @@ def test_letters_decided_on_days_off_went_out_in_the_next_sending_window(simulat
 
 def test_tasks_went_to_the_right_people(simulation):
     tasks = Counter(r.role for r in simulation.store.rows(select(t.tasks)))
-    assert tasks == {"account_manager": 15, "head_of_sales": 6, "legal": 8, "security": 5, "commercial_director": 4,
+    assert tasks == {"account_manager": 17, "head_of_sales": 7, "legal": 8, "security": 5, "commercial_director": 4,
                      "chief_accountant": 1}
     writeoff = [r for r in simulation.store.rows(select(t.tasks)) if r.role == "chief_accountant"]
     assert writeoff[0].contract_id == "C-G" and "списание" in writeoff[0].title
@@ -331,6 +347,6 @@ def test_status_sums_it_up_with_nothing_left_waiting_or_failed(simulation):
 
     text = render_summary(summarize(simulation.store))
     assert "Shipments blocked by the robots: 4 contracts; open promises to pay: 0; open disputes: 0" in text
-    assert "E-mails: sent 35" in text
+    assert "E-mails: sent 40" in text
     assert "Waiting runs" not in text and "Failed runs" not in text
     assert {r.status for r in simulation.runs()} == {"done"}
