@@ -60,7 +60,7 @@ class ArchiveStep(Step):
                           "amount": str(i.invoice.amount), "open_amount": str(i.open_amount),
                           "days_past_due": i.days_past_due} for i in ctx.invoices],
             "total_open": str(ctx.total_open),
-            "penalties": doc.get("penalties") or contractual_penalties(ctx),
+            "penalties": doc.get("penalties") or penalties_of(ctx),
             "officer": signature["officer"] if signature else None,
             "signature": signature,
             "delivery": None,
@@ -85,6 +85,37 @@ class ArchiveStep(Step):
                  "counterparty_name": cp.name, "counterparty_inn": cp.inn, "seq": put.seq, "head": put.head,
                  "updated_at": ctx.now})
         return {"kind": "archived", "path": path, "sha256": stored.sha256, "bag": rel_folder, "journal_seq": put.seq}
+
+
+def penalties_of(ctx: StepContext) -> dict[str, Any] | None:
+    """The penalty the letter states: the run's compute_penalty output when it has one (the annex's figures, with
+    the cap, the due-date shift and statutory interest), else the contractual penalty computed here."""
+    step = next((o for o in ctx.outputs.values() if o.get("kind") == "penalty"), None)
+    if step is None:
+        return contractual_penalties(ctx)
+    if step["basis"] == "none":
+        return None
+    contractual = step["basis"] == "contractual"
+    rate_key = "rate_per_day" if contractual else "rate_per_year"
+
+    def period(p: dict[str, Any]) -> dict[str, Any]:
+        row = {"start": p["start"], "end": p["end"], "base": p["base"], "days": p["days"], rate_key: p["rate"],
+               "amount": p["amount"]}
+        if not contractual:
+            row["year_days"] = p["year_days"]
+        if p.get("capped"):
+            row["capped"] = True
+        return row
+
+    rows = [{"id": i["id"], "number": i["number"], "due_date": i["due_date"], "amount": i["total"],
+             "days": sum(p["days"] for p in i["periods"]), "periods": [period(p) for p in i["periods"]]}
+            for i in step["invoices"]]
+    rate = ctx.contract.penalty_rate_per_day
+    out = {"method": step["basis"], "rate_per_day": str(rate) if contractual and rate else None,
+           "through": step["through"], "total": step["total"], "invoices": rows}
+    if step.get("capped"):
+        out["capped"] = True
+    return out
 
 
 def contractual_penalties(ctx: StepContext) -> dict[str, Any] | None:
