@@ -249,7 +249,7 @@ TABLES: tuple[Table, ...] = (
               _COLUMN_KEY,
               Col("column_id", TEXT, "The column crossed."),
               Col("scenario", TEXT, "The scenario run."),
-              Col("invoices", INT, "Invoices the run was about."),
+              Col("invoices", INT, "Invoices the run was about (for an event run: those listed when it was decided)."),
               Col("open_amount", MONEY, "Their open amounts at decision time."),
               Col("status", TEXT, "`pending`, `running`, `done` or `failed`."),
               Col("attempts", INT, "Times the run was claimed."),

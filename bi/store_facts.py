@@ -7,6 +7,7 @@ cost more than the query. Only what was decided on or before the as-of day is ex
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
@@ -40,6 +41,12 @@ def robot_facts(store: Store, as_of: date, group_of_contract: Mapping[str, str],
         runs = read("SELECT id, run_key, as_of, contract_id, column_id, scenario, status, attempts, "
                     "created_at, finished_at, error FROM runs WHERE as_of <= {p} ORDER BY id",
                     id="int", as_of="date", attempts="int", created_at="timestamp", finished_at="timestamp")
+        # Runs decided by an event (paid, promise_broken) crossed no column: what they are about is their own list.
+        sql = ("SELECT id, invoices FROM runs WHERE as_of <= {p} AND NOT EXISTS "
+               "(SELECT 1 FROM crossings c WHERE c.run_id = runs.id)").replace("{p}", "?" if dialect == "sqlite"
+                                                                              else "%s")
+        cur.execute(sql, (day,))
+        own_lists = {run_id: json.loads(v) if isinstance(v, str) else v for run_id, v in cur.fetchall()}
         of_runs = "run_id IN (SELECT id FROM runs WHERE as_of <= {p})"
         steps = read("SELECT run_id, idx, kind, status, attempts, updated_at, error FROM run_steps "
                      f"WHERE {of_runs} ORDER BY run_id, idx", run_id="int", idx="int", attempts="int",
@@ -64,7 +71,7 @@ def robot_facts(store: Store, as_of: date, group_of_contract: Mapping[str, str],
 
     return {
         "fact_crossings": (fact_crossings := _crossings(crossings, who, column_key)),
-        "fact_runs": _runs(runs, fact_crossings, who, column_key),
+        "fact_runs": _runs(runs, fact_crossings, who, column_key, own_lists),
         "fact_steps": arrays.table(BY_NAME["fact_steps"], {
             "run_id": steps["run_id"], "step_idx": steps["idx"], "kind": steps["kind"],
             "status": steps["status"], "attempts": steps["attempts"],
@@ -85,9 +92,10 @@ def _crossings(rows: dict[str, pa.Array], who, column_key) -> pa.Table:
         "run_id": rows["run_id"]})
 
 
-def _runs(rows: dict[str, pa.Array], crossings: pa.Table, who, column_key) -> pa.Table:
+def _runs(rows: dict[str, pa.Array], crossings: pa.Table, who, column_key,
+          own_lists: Mapping[int, list] | None = None) -> pa.Table:
     """The runs, with what each letter listed: the invoices whose crossing ran it and their open amounts then
-    (the same crossings the run's ``invoices`` were decided from)."""
+    (the same crossings the run's ``invoices`` were decided from); an event run's own list (``own_lists``)."""
     contract, column = rows["contract_id"].cast(pa.string()), rows["column_id"].cast(pa.string())
     day = arrays.dates(rows["as_of"])
     ran = crossings.filter(pc.equal(crossings["status"], "run")).select(["run_id", "open_amount"])
@@ -96,6 +104,14 @@ def _runs(rows: dict[str, pa.Array], crossings: pa.Table, who, column_key) -> pa
     count = per_run["open_amount_count"].combine_chunks().take(index).fill_null(0)
     zero = pa.scalar(Decimal(0), per_run.schema.field("open_amount_sum").type)
     total = per_run["open_amount_sum"].combine_chunks().take(index).fill_null(zero)
+    if own_lists:  # few: patch them in
+        ids = rows["id"].cast(pa.int64()).to_pylist()
+        counts, totals = count.to_pylist(), total.to_pylist()
+        for k, run_id in enumerate(ids):
+            if run_id in own_lists:
+                counts[k] = len(own_lists[run_id])
+                totals[k] = sum((Decimal(i["open_amount"]) for i in own_lists[run_id]), Decimal(0))
+        count, total = pa.array(counts, count.type), pa.array(totals, total.type)
     return arrays.table(BY_NAME["fact_runs"], {
         "run_id": rows["id"], "run_key": rows["run_key"], "as_of": day, "date_key": arrays.date_keys(day),
         **who(contract), "column_key": column_key(contract, column), "column_id": column,
