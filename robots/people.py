@@ -252,18 +252,23 @@ def check_promise(view: LedgerView, *, contract: str | None, invoice: str | None
                                  f"{day.isoformat()}); a promise to pay is for that day or later"))
     if not by.strip():
         problems.append(("by", "is required: who took the promise"))
-    held: tuple[str, ...] = ()
-    if contract_id and not problems:
-        open_ = view.open_invoices(contract_id, day)
-        held = tuple(sorted(open_)) if invoice_id is None else ((invoice_id,) if invoice_id in open_ else ())
-        if not held:
-            what = f"invoice {invoice_id!r}" if invoice_id else f"contract {contract_id!r}"
-            problems.append(("invoice" if invoice_id else "contract",
-                             f"{what} has no open debt on {day.isoformat()}: nothing to promise"))
+    held = _held(view, contract_id, invoice_id, day, "promise", problems) if contract_id and not problems else ()
     if problems or amount is None or promised_on is None or contract_id is None:
         return None, problems
     return NewPromise(contract_id, invoice_id, amount, promised_on, day, by.strip(), note, source, ref, held,
                       promised_on + timedelta(days=grace_days)), problems
+
+
+def _held(view: LedgerView, contract_id: str, invoice_id: str | None, day: date, verb: str,
+          problems: Problems) -> tuple[str, ...]:
+    """The invoices a promise or dispute holds back: the one invoice, or the contract's open ones on ``day``."""
+    open_ = view.open_invoices(contract_id, day)
+    held = tuple(sorted(open_)) if invoice_id is None else ((invoice_id,) if invoice_id in open_ else ())
+    if not held:
+        what = f"invoice {invoice_id!r}" if invoice_id else f"contract {contract_id!r}"
+        problems.append(("invoice" if invoice_id else "contract",
+                         f"{what} has no open debt on {day.isoformat()}: nothing to {verb}"))
+    return held
 
 
 def check_dispute(view: LedgerView, *, contract: str | None, invoice: str | None, amount: Decimal | None,
@@ -290,14 +295,7 @@ def check_dispute(view: LedgerView, *, contract: str | None, invoice: str | None
         problems.append(("reason", "is required: why the customer disputes the debt"))
     if not by.strip():
         problems.append(("by", "is required: who records the dispute"))
-    held: tuple[str, ...] = ()
-    if contract_id and not problems:
-        open_ = view.open_invoices(contract_id, day)
-        held = tuple(sorted(open_)) if invoice_id is None else ((invoice_id,) if invoice_id in open_ else ())
-        if not held:
-            what = f"invoice {invoice_id!r}" if invoice_id else f"contract {contract_id!r}"
-            problems.append(("invoice" if invoice_id else "contract",
-                             f"{what} has no open debt on {day.isoformat()}: nothing to dispute"))
+    held = _held(view, contract_id, invoice_id, day, "dispute", problems) if contract_id and not problems else ()
     if problems or contract_id is None:
         return None, problems
     return NewDispute(contract_id, invoice_id, amount, reason.strip(), day, by.strip(), source, ref, held), problems

@@ -15,18 +15,16 @@ from datetime import timedelta
 from typing import Any, Literal
 
 import structlog
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import Field
 
 from robots.errors import BusinessError
 from robots.steps.base import CheckContext, Step, StepConfig, Stop, Wait, register
 from robots.steps.context import StepContext
+from robots.steps.texts import render_text, text_problem
 from robots.store.approvals import Approval, Decision, escalate, request_approval
 
 log = structlog.get_logger("arbots.approval")
 
-_TITLES = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
 class ApprovalConfig(StepConfig):
@@ -54,10 +52,8 @@ class ApprovalConfig(StepConfig):
             if deputy is not None and deputy not in ctx.roles:
                 problems.append((("approver",), f"the deputy of role {self.approver!r}, {deputy!r}, is not defined "
                                                 "under roles: in schedules.yaml"))
-        try:
-            _TITLES.from_string(self.title)
-        except TemplateError as exc:
-            problems.append((("title",), f"not a valid template: {exc}"))
+        if (problem := text_problem(self.title)) is not None:
+            problems.append((("title",), problem))
         if self.shown_document is not None:
             renders = [s.id for s in earlier if s.kind == "render" and s.id]
             if self.shown_document not in renders:
@@ -75,10 +71,7 @@ class ApprovalStep(Step):
         settings = ctx.services.config.settings
         store = ctx.services.store
         bound = log.bind(run_id=ctx.run.id, contract_id=ctx.contract.id, step=ctx.step_idx, role=cfg.approver)
-        try:
-            title = _TITLES.from_string(cfg.title).render(ctx.template_context())
-        except TemplateError as exc:
-            raise BusinessError(f"approval title: {exc}") from exc
+        title = render_text(cfg.title, ctx.template_context(), "approval title")
         hours = cfg.escalate_after_hours or settings.approvals.escalate_after_hours
         document = ctx.outputs[cfg.shown_document]["path"] if cfg.shown_document else None
         role = settings.roles[cfg.approver]

@@ -38,13 +38,13 @@ from robots.mail import (
 from robots.steps.base import CheckContext, Step, StepConfig, Wait, register
 from robots.steps.context import StepContext
 from robots.steps.render import read_document
+from robots.steps.texts import render_text, text_problem
 from robots.store import mail as db
 from robots.store.store import utc
 
 log = structlog.get_logger("arbots.mail")
 
 #: Subjects, bodies and ``to:`` entries are ops-edited templates: sandboxed, and a missing variable is an error.
-_STRINGS = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
 class SendEmailConfig(StepConfig):
@@ -87,10 +87,8 @@ class SendEmailConfig(StepConfig):
         fields += [(name, str(i)) for name in ("to", "cc", "bcc") for i, _v in enumerate(getattr(self, name))]
         for path in fields:
             text = getattr(self, path[0]) if len(path) == 1 else getattr(self, path[0])[int(path[1])]
-            try:
-                _STRINGS.from_string(text)
-            except TemplateError as exc:
-                problems.append((path, f"not a valid template: {exc}"))
+            if (problem := text_problem(text)) is not None:
+                problems.append((path, problem))
         if self.body_template is not None:
             if not (ctx.templates_dir / self.body_template).is_file():
                 problems.append((("body_template",), f"template {self.body_template!r} not found in "
@@ -194,10 +192,7 @@ class SendEmailStep(Step):
 
     @staticmethod
     def _render(text: str, names: dict[str, Any], what: str) -> str:
-        try:
-            return _STRINGS.from_string(text).render(names)
-        except TemplateError as exc:
-            raise BusinessError(f"send_email {what}: {exc}") from exc
+        return render_text(text, names, f"send_email {what}")
 
     @staticmethod
     def _render_file(name: str, names: dict[str, Any], folder: Path) -> str:

@@ -18,16 +18,14 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from connectors.base import ConnectorUnavailable, WriteBackUnsupported, WriteResult
 from robots.errors import BusinessError, UsageError
 from robots.steps.base import CheckContext, Step, StepConfig, register
 from robots.steps.context import StepContext
+from robots.steps.texts import render_text, text_problem
 from robots.store import shipments as sb
 
-_REASONS = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 ACTIONS = ("block_shipments", "unblock_shipments")
 
@@ -80,10 +78,8 @@ class ShipmentsConfig(StepConfig):
             _, problem = pick_connector(ctx.settings, self.connector, self.kind)
             if problem:
                 problems.append((("connector",), problem))
-        try:
-            _REASONS.from_string(self.reason)
-        except TemplateError as exc:
-            problems.append((("reason",), f"not a valid template: {exc}"))
+        if (problem := text_problem(self.reason)) is not None:
+            problems.append((("reason",), problem))
         return problems
 
 
@@ -98,10 +94,7 @@ class UnblockShipmentsConfig(ShipmentsConfig):
 
 
 def _reason(cfg: ShipmentsConfig, ctx: StepContext) -> str:
-    try:
-        return _REASONS.from_string(cfg.reason).render(ctx.template_context()).strip()
-    except TemplateError as exc:
-        raise BusinessError(f"{cfg.kind} reason: {exc}") from exc
+    return render_text(cfg.reason, ctx.template_context(), f"{cfg.kind} reason").strip()
 
 
 def _connector_id(cfg: ShipmentsConfig, ctx: StepContext) -> str:

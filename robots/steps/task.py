@@ -6,17 +6,14 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import Field
 
-from robots.errors import BusinessError
 from robots.notify import TaskNotice, notify_task
 from robots.steps.base import CheckContext, Step, StepConfig, register
 from robots.steps.context import StepContext
+from robots.steps.texts import render_text, text_problem
 from robots.store.mail import task_for_step
 
-_TITLES = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
 class TaskConfig(StepConfig):
@@ -35,10 +32,8 @@ class TaskConfig(StepConfig):
         if self.role not in ctx.roles:
             problems.append((("role",), f"role {self.role!r} is not defined under roles: in schedules.yaml "
                                         f"(defined: {', '.join(sorted(ctx.roles)) or 'none'})"))
-        try:
-            _TITLES.from_string(self.title)
-        except TemplateError as exc:
-            problems.append((("title",), f"not a valid template: {exc}"))
+        if (problem := text_problem(self.title)) is not None:
+            problems.append((("title",), problem))
         if ctx.settings is not None and self.role in ctx.settings.roles:
             problems += [(("role",), m) for m in notify_problems(self.role, ctx.settings)]
         return problems
@@ -71,10 +66,7 @@ class TaskStep(Step):
     def run(self, cfg: TaskConfig, ctx: StepContext) -> dict[str, Any]:
         services = ctx.services
         person = services.config.settings.roles[cfg.role]
-        try:
-            title = _TITLES.from_string(cfg.title).render(ctx.template_context())
-        except TemplateError as exc:
-            raise BusinessError(f"task title of role {cfg.role!r}: {exc}") from exc
+        title = render_text(cfg.title, ctx.template_context(), f"task title of role {cfg.role!r}")
         due = ctx.run.as_of + timedelta(days=cfg.due_in_days)
         if cfg.working_days:
             due, left = ctx.run.as_of, cfg.due_in_days

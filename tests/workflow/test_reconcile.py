@@ -17,29 +17,15 @@ from ruamel.yaml import YAML
 from sqlalchemy import func, select
 
 from connectors.files import FileConnector, write_ledger_csv
-from demo_erp import create_app, serve
 from robots.config import load_config
 from robots.domain import Payment
 from robots.errors import ConfigError
 from robots.runner import Runner
 from robots.steps.reconcile import reconcile_amounts
-from robots.store import Store
 from robots.store import schema as t
 from robots.sync import connector_by_id, sync
-from robots.tick import evaluate_and_record, services_for, tick
-from tests.workflow.test_shipments import DUE, PASSWORD, day, ledger_of, make_world, runs
-
-
-@pytest.fixture
-def world(tmp_path, officer_pki):
-    app = create_app(ledger_of(), username="робот", password=PASSWORD)
-    with serve(app) as url:
-        config = load_config(make_world(tmp_path, url, officer_pki))
-        store = Store.open(config.database_url())
-        try:
-            yield app, store, services_for(config, store)
-        finally:
-            store.close()
+from robots.tick import evaluate_and_record, tick
+from tests.workflow.test_shipments import DUE, PASSWORD, day, ledger_of, runs
 
 
 def claim_day_without_sync(services, now):

@@ -16,7 +16,6 @@ import pytest
 from ruamel.yaml import YAML
 from sqlalchemy import func, select, update
 
-from demo_erp import create_app, serve
 from robots.config import load_config
 from robots.domain import Contract, Counterparty, Invoice, Ledger, Payment
 from robots.errors import ConfigError
@@ -26,7 +25,7 @@ from robots.steps import REGISTRY
 from robots.store import RunRecord, Store
 from robots.store import schema as t
 from robots.store import shipments as sb
-from robots.tick import services_for, tick
+from robots.tick import tick
 from tests.conftest import install_pki
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,18 +88,6 @@ def make_world(root: Path, url: str, pki) -> Path:
     (root / "var" / "erp-password").write_text(PASSWORD, encoding="utf-8")
     (root / "var" / "erp-password").chmod(0o600)
     return path
-
-
-@pytest.fixture
-def world(tmp_path, officer_pki):
-    app = create_app(ledger_of(), username="робот", password=PASSWORD)
-    with serve(app) as url:
-        config = load_config(make_world(tmp_path, url, officer_pki))
-        store = Store.open(config.database_url())
-        try:
-            yield app, store, services_for(config, store)
-        finally:
-            store.close()
 
 
 def day(n: int) -> tuple[date, datetime]:

@@ -1,0 +1,25 @@
+"""The world of the shipment and reconciliation tests: the repository's config reading the demo ERP over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from demo_erp import create_app, serve
+from robots.config import load_config
+from robots.store import Store
+from robots.tick import services_for
+
+
+@pytest.fixture
+def world(tmp_path, officer_pki):
+    """(app, store, services): the demo ERP serving two overdue customers, and the robots reading it."""
+    from tests.workflow.test_shipments import PASSWORD, ledger_of, make_world
+
+    app = create_app(ledger_of(), username="робот", password=PASSWORD)
+    with serve(app) as url:
+        config = load_config(make_world(tmp_path, url, officer_pki))
+        store = Store.open(config.database_url())
+        try:
+            yield app, store, services_for(config, store)
+        finally:
+            store.close()
