@@ -3,7 +3,7 @@
 
 import sys
 
-from robots.cli import main
+from robots.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from archive.folders import contract_folder
-from robots.durable import fsync_path
+from robots.support.durable import fsync_path
 
 BAGIT_TXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 MANIFEST = "manifest-sha256.txt"

@@ -40,7 +40,7 @@ from archive.bag import (
     read_journal,
 )
 from archive.verify import BagIndex, Finding, VerifyReport, find_bags, hash_all, payload_files, verify_bags
-from robots.errors import UsageError
+from robots.core.errors import UsageError
 
 HEADS = "journal-heads.csv"
 

@@ -47,7 +47,7 @@ def make_ledger(n_invoices: int, n_contracts: int, seed: int = SEED):
     """A reproducible ledger of open invoices, with some undirected partial payments."""
     import numpy as np
 
-    from robots.domain import Contract, Counterparty, Invoice, Ledger, Payment
+    from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
 
     rng = np.random.default_rng(seed)
     key = rng.random(n_contracts) < KEY_SHARE
@@ -129,7 +129,7 @@ def _crossing_stats(con: sqlite3.Connection, table: str) -> dict[str, Any]:
 
 def _policy_and_calendar():
     from robots.config import load_config
-    from robots.tick import calendar_for
+    from robots.engine.tick import calendar_for
 
     config = load_config(ROOT / "schedules.yaml")
     return config, config.policy(), calendar_for(config)
@@ -139,13 +139,13 @@ def _policy_and_calendar():
 
 
 def run_ours(db: str, variant: str = "product") -> dict[str, Any]:
-    """robots.tick.evaluate_and_record, the tick's evaluation itself, timed as a whole and phase by phase.
+    """robots.engine.tick.evaluate_and_record, the tick's evaluation itself, timed as a whole and phase by phase.
 
     The phases are timed by wrapping what it calls (Store.load_ledger, EvaluationTx.history, .holds and .record,
-    robots.tick.evaluate), so whatever the tick does around them (the evaluation lock, the order check, its GC
+    robots.engine.tick.evaluate), so whatever the tick does around them (the evaluation lock, the order check, its GC
     pause, the commit) is in the total and in "other". ``variant`` applies a proposal first (see PROPOSALS).
     """
-    from robots import tick
+    from robots.engine import tick
     from robots.store import EvaluationTx, Store
 
     config, _, _ = _policy_and_calendar()

@@ -41,7 +41,7 @@ TARGET_RATIO = 1.0
 def make_signed_letters(n: int, tmp: Path) -> tuple[list[bytes], Path]:
     from sign_bench import OFFICER_ID, OFFICER_NAME, OFFICER_POSITION, Letters, Ours, make_letters
 
-    from signing.pki import OfficerCert, create_pki, free_port
+    from demo.pki import OfficerCert, create_pki, free_port
 
     pki = create_pki(tmp / "pki", [OfficerCert(OFFICER_ID, OFFICER_NAME, OFFICER_POSITION)],
                      now=datetime.now(UTC), port=free_port())

@@ -54,7 +54,7 @@ def build_database(path: Path, n_invoices: int, n_contracts: int, paying_share: 
 
     from robots.config import load_config
     from robots.store import Store
-    from robots.tick import evaluate_and_record, services_for
+    from robots.engine.tick import evaluate_and_record, services_for
 
     if paying_share is not None:
         aging_bench.PAYING_SHARE = paying_share
@@ -368,7 +368,7 @@ def _report(args, results) -> dict[str, Any]:
     print(f"  information: the baseline with the GC paused took {tuned['times']['total']:.2f} s; ours / that = "
           f"{ours['times']['total'] / tuned['times']['total']:.2f}")
     kpi = ours["times"].get("kpi", 0.0)
-    print(f"  information: ours without the KPI tables (robots.kpi, {kpi:.2f} s) / baseline = "
+    print(f"  information: ours without the KPI tables (robots.core.kpi.kpis, {kpi:.2f} s) / baseline = "
           f"{(ours['times']['total'] - kpi) / base['times']['total']:.2f}")
     if args.repeat > 1:
         print("  run by run: ours " + ", ".join(f"{r['times']['total']:.2f}" for r in results["ours"])

@@ -33,8 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from robots.config.penalty_config import KeyRate, PenaltiesConfig  # noqa: E402
-from robots.domain import Invoice, Payment  # noqa: E402
-from robots.penalties import contract_timelines, penalty_for  # noqa: E402
+from robots.core.domain import Invoice, Payment  # noqa: E402
+from robots.core.penalties import contract_timelines, penalty_for  # noqa: E402
 
 THROUGH = date(2026, 3, 1)
 

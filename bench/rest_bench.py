@@ -6,7 +6,7 @@ records as the values) and "copy" (the same plus empty_values, as every 1C confi
     .venv/bin/python bench/rest_bench.py                  # 100,000 invoices, pages of 1,000
     .venv/bin/python bench/rest_bench.py --quick          # 10,000 invoices: a smoke run in seconds
 
-The server is the demo accounting system (demo_erp, JSON API with HTTP Basic) run by uvicorn in its own spawned
+The server is the demo accounting system (demo.erp, JSON API with HTTP Basic) run by uvicorn in its own spawned
 process, so it does not share the GIL with the client. Each side runs ``--repeat`` times, alternating; the
 median of each is compared. bench/README.md explains the figures.
 """
@@ -38,7 +38,7 @@ START = date(2025, 6, 2)
 
 def make_ledger(n_invoices: int, seed: int = SEED):
     """A reproducible ledger: n invoices over n/20 contracts, half as many counterparties, payments on a fifth."""
-    from robots.domain import Contract, Counterparty, Invoice, Ledger, Payment
+    from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
 
     rng = random.Random(seed)
     n_contracts = max(n_invoices // 20, 1)
@@ -60,9 +60,9 @@ def make_ledger(n_invoices: int, seed: int = SEED):
 
 
 def _serve(n_invoices: int, urls: Any) -> None:
-    """The server process: demo_erp served by uvicorn (demo_erp.server.serve) until the parent ends the process."""
-    from demo_erp.app import create_app
-    from demo_erp.server import serve
+    """The server process: demo.erp served by uvicorn (demo.erp.server.serve) until the parent ends the process."""
+    from demo.erp.app import create_app
+    from demo.erp.server import serve
 
     app = create_app(make_ledger(n_invoices), username=USER, password=PASSWORD)
     with serve(app) as base:
@@ -96,7 +96,7 @@ def bare(base: str, size: int) -> tuple[float, float, int]:
 def ours(base: str, size: int, workdir: Path, copy: bool = False) -> dict[str, Any]:
     """RestConnector.fetch() of the invoices, then build_ledger over them, timed apart."""
     from connectors.records import build_ledger
-    from connectors.rest import RestConnector, RestConnectorConfig
+    from connectors.rest.connector import RestConnector, RestConnectorConfig
 
     config = RestConnectorConfig.model_validate({
         "id": "erp", "kind": "rest", "base_url": f"{base}api/v1/",
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     server.start()
     try:
         base = urls.get(timeout=600)  # serve() yields once the server answers
-        print(f"server: demo_erp with {n:,} invoices on {base} (separate process), ready in "
+        print(f"server: demo.erp with {n:,} invoices on {base} (separate process), ready in "
               f"{time.perf_counter() - t0:.1f} s; pages of {args.page_size:,}")
         bare(base, args.page_size)  # warm-up: the server's per-page caches, the client's imports
         runs_bare, runs_ours, runs_copy = [], [], []

@@ -11,10 +11,10 @@ What it measures (bench/README.md, section "Signing benchmark", explains the fig
    sign_pdf per document, the stamp a TextStampStyle in Noto Sans Mono); also ours signing pre-rendered letters,
    and stock without a visible stamp;
 2. ours on a process pool of 2 workers against 1 worker, same documents, start-up excluded;
-3. B-T with a local TSA (signing.pki.PKIServer in its own process): ours against stock with an HTTPTimeStamper;
+3. B-T with a local TSA (demo.pki.PKIServer in its own process): ours against stock with an HTTPTimeStamper;
 4. RSS of one process signing --memory-docs documents B-B with one SigningService, sampled every 10 %.
 
-A throwaway PKI (signing.pki.create_pki) is generated in a temporary folder for every run. Each side runs in its
+A throwaway PKI (demo.pki.create_pki) is generated in a temporary folder for every run. Each side runs in its
 own spawned subprocess, so no side inherits another's caches or heap.
 """
 
@@ -179,7 +179,7 @@ class Ours:
     """SigningService as the sign step uses it: choose (cached per officer and tick), then sign with the stamp."""
 
     def __init__(self, env: dict[str, Any], tsa: bool = False):
-        from robots.domain import PadesLevel
+        from robots.core.domain import PadesLevel
 
         self.svc = _service(env, tsa)
         self.at = env["at"]
@@ -415,7 +415,7 @@ def _busy_cpu_s() -> float:
 def _serve_pki(folder: str, stop) -> None:
     """The PKI's TSA, OCSP and CRLs (certomancer on werkzeug) in a process of their own."""
     _quiet()
-    from signing.pki import PKIServer, load_pki
+    from demo.pki import PKIServer, load_pki
 
     with PKIServer(load_pki(Path(folder))):
         stop.wait()
@@ -465,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     print("Python {python}, pyHanko {pyhanko}, cryptography {cryptography}, reportlab {reportlab}, "
           "certomancer {certomancer}; {cpus} CPUs".format(**versions))
 
-    from signing.pki import OfficerCert, create_pki, free_port
+    from demo.pki import OfficerCert, create_pki, free_port
 
     results: dict[str, Any] = {"versions": versions, "args": {k: str(v) for k, v in vars(args).items()}}
     with tempfile.TemporaryDirectory(prefix="sign_bench_") as tmp:

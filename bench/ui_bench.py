@@ -3,7 +3,7 @@
     .venv/bin/python bench/ui_bench.py                  # 2,000 invoices, 50 a page (40 pages), 3 rounds
     .venv/bin/python bench/ui_bench.py --invoices 500 --repeat 5
 
-The demo accounting system (demo_erp) serves the invoices from its own spawned process (uvicorn). Each side runs
+The demo accounting system (demo.erp) serves the invoices from its own spawned process (uvicorn). Each side runs
 in a fresh spawned process per round, one side after the other (A B C D, then D C B A): it launches Chromium with
 the connector's flags, logs in, reads the whole list once to warm up (not timed), then reads it once more, timed.
 The median over ``--repeat`` rounds is reported.
@@ -50,8 +50,8 @@ BARE_JS = """(rows) => ({
 
 def bench_ledger(n_invoices: int):
     """The demo ledger, grown until it has ``n_invoices`` invoices, cut to exactly that many (no payments)."""
-    from connectors.demo_ledger import generate_demo_ledger
-    from robots.domain import Ledger
+    from demo.ledger import generate_demo_ledger
+    from robots.core.domain import Ledger
 
     cps = 36
     while True:
@@ -63,8 +63,8 @@ def bench_ledger(n_invoices: int):
 
 # ------------------------------------------------------------------------------------------------- the server
 def _serve(n_invoices: int, page_size: int, conn: Any) -> None:
-    from demo_erp.app import create_app
-    from demo_erp.server import serve
+    from demo.erp.app import create_app
+    from demo.erp.server import serve
 
     app = create_app(bench_ledger(n_invoices), username=USER, password=PASSWORD, page_size=page_size)
     with serve(app) as base:
@@ -74,7 +74,7 @@ def _serve(n_invoices: int, page_size: int, conn: Any) -> None:
 
 # ------------------------------------------------------------------------------------------------- the sides
 def _config(base: str, trace: str):
-    from connectors.ui import UiConnectorConfig
+    from connectors.ui.connector import UiConnectorConfig
 
     return UiConnectorConfig.model_validate({
         "id": "bench-ui", "kind": "ui", "base_url": base, "trace": trace,
@@ -88,7 +88,7 @@ def _config(base: str, trace: str):
 
 
 def run_ours(base: str, repeat: int, trace: str, state_dir: str) -> dict[str, Any]:
-    from connectors.ui import UiConnector
+    from connectors.ui.connector import UiConnector
 
     c = UiConnector(_config(base, trace), base_dir=ROOT, state_dir=Path(state_dir),
                     environ={"BENCH_PASSWORD": PASSWORD})
@@ -112,7 +112,7 @@ def run_ours(base: str, repeat: int, trace: str, state_dir: str) -> dict[str, An
 def run_bare(base: str, repeat: int) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
-    from connectors.ui import CHROMIUM_ARGS, DEFAULT_CHROMIUM
+    from connectors.ui.connector import CHROMIUM_ARGS, DEFAULT_CHROMIUM
 
     with sync_playwright() as p:
         t0 = time.perf_counter()
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     server.start()
     try:
         base = parent.recv()
-        print(f"demo_erp at {base}: {args.invoices:,} invoices, {args.page_size} a page", flush=True)
+        print(f"demo.erp at {base}: {args.invoices:,} invoices, {args.page_size} a page", flush=True)
         with tempfile.TemporaryDirectory(prefix="ui-bench-") as tmp:
             sides = {
                 "bare": lambda: _in_subprocess(run_bare, base, 1),

@@ -1,12 +1,12 @@
 """The debt snapshot and the penalties of a BI export, computed over the invoices as columns.
 
 Open balances are the ledger's own. An invoice of a contract with no payment and no credit note by the as-of day
-is whole from its issue date: its timeline is ``(issue date, amount)`` (what :func:`robots.penalties.open_timelines`
+is whole from its issue date: its timeline is ``(issue date, amount)`` (what :func:`robots.core.penalties.open_timelines`
 gives for it), so its open amounts and its penalty (one period, ``amount × rate × days``) are computed for all
 such invoices at once, in integer kopecks. The other contracts' invoices take their timelines from
-:func:`robots.penalties.open_timelines` (:func:`robots.balances.allocate` on each day a balance can change) and their
-penalties from :func:`robots.penalties.accrue`. Days past due and aging columns are the aging engine's
-(:class:`robots.workdays.DaysPastDue`, the highest column whose offset is at most the days past due).
+:func:`robots.core.penalties.open_timelines` (:func:`robots.core.balances.allocate` on each day a balance can change) and their
+penalties from :func:`robots.core.penalties.accrue`. Days past due and aging columns are the aging engine's
+(:class:`robots.core.workdays.DaysPastDue`, the highest column whose offset is at most the days past due).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import pyarrow.compute as pc
 
 from bi import arrays
 from bi.schema import BY_NAME, RATE
-from robots.domain import ZERO, DayCount, GroupSchedule, Invoice, Ledger
-from robots.errors import UsageError
-from robots.penalties import (
+from robots.core.domain import ZERO, DayCount, GroupSchedule, Invoice, Ledger
+from robots.core.errors import UsageError
+from robots.core.penalties import (
     Change,
     ContractualRate,
     Timeline,
@@ -32,7 +32,7 @@ from robots.penalties import (
     open_on,
     open_timelines,
 )
-from robots.workdays import DaysPastDue, WorkCalendar
+from robots.core.workdays import DaysPastDue, WorkCalendar
 
 _EPOCH = date(1970, 1, 1).toordinal()
 

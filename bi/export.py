@@ -29,12 +29,12 @@ from bi.writer import (
     write_text,
 )
 from robots.config import Config
-from robots.domain import Ledger
-from robots.errors import UsageError
-from robots.kpi import compute_kpis, step_effectiveness
+from robots.core.domain import Ledger
+from robots.core.errors import UsageError
+from robots.core.kpi.kpis import compute_kpis, step_effectiveness
 from robots.store import Store
-from robots.tick import calendar_for, no_cyclic_gc
-from robots.workdays import WorkCalendar
+from robots.engine.tick import calendar_for, no_cyclic_gc
+from robots.core.workdays import WorkCalendar
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Build the KPI snapshot (:class:`robots.kpi.KpiInputs`) from the loaded config and the store.
+"""Build the KPI snapshot (:class:`robots.core.kpi.kpis.KpiInputs`) from the loaded config and the store.
 
 This is the I/O side of the KPIs: it reads the ledger, the tasks and the scenario runs, and counts each
 invoice's days past due the way the aging engine does (the debtor group's calendar or working days).
@@ -12,14 +12,14 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from robots.config import Config
-from robots.domain import DayCount, Ledger
-from robots.errors import ConfigError, UsageError
-from robots.kpi import KpiInputs, PromiseFact, RunFact, TaskFact
+from robots.core.domain import DayCount, Ledger
+from robots.core.errors import ConfigError, UsageError
+from robots.core.kpi.kpis import KpiInputs, PromiseFact, RunFact, TaskFact
 from robots.store import Store
 from robots.store import schema as t
 from robots.store.records import RunStatus
-from robots.tick import calendar_for
-from robots.workdays import DaysPastDue
+from robots.engine.tick import calendar_for
+from robots.core.workdays import DaysPastDue
 
 
 def load_inputs(config: Config, store: Store, as_of: date | None = None) -> KpiInputs:

@@ -13,8 +13,8 @@ import pyarrow.compute as pc
 from bi import arrays
 from bi.schema import BY_NAME, MONEY
 from robots.config import Config
-from robots.domain import GroupSchedule, Ledger
-from robots.errors import ConfigError
+from robots.core.domain import GroupSchedule, Ledger
+from robots.core.errors import ConfigError
 
 _HUNDRED = Decimal(100)
 

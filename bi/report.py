@@ -1,7 +1,7 @@
 """The readable receivables report for people (Russian): PDF by default, or one self-contained HTML file.
 
 The content is built once (:func:`build_report`: headings, paragraphs, tables, charts) from the pure figures of
-:mod:`robots.kpi`, then laid out as PDF (reportlab, embedded DejaVu fonts) or HTML (charts inline as base64 PNG).
+:mod:`robots.core.kpi.kpis`, then laid out as PDF (reportlab, embedded DejaVu fonts) or HTML (charts inline as base64 PNG).
 Nothing reads the clock: the same inputs and config give byte-identical files.
 """
 
@@ -16,10 +16,10 @@ from typing import Literal
 
 from robots.config import Config
 from robots.documents.formatting import NBSP, format_date, format_number
-from robots.domain import DayCount
-from robots.durable import write_atomic
-from robots.errors import UsageError
-from robots.kpi import (
+from robots.core.domain import DayCount
+from robots.support.durable import write_atomic
+from robots.core.errors import UsageError
+from robots.core.kpi.kpis import (
     COUNT,
     DAYS,
     RUB,

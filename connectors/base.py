@@ -2,7 +2,7 @@
 
 A connector reads an outside source (a folder of CSV/XLSX files, a REST or OData API, a web UI driven by a
 browser) into raw :class:`Record` s per entity; :mod:`connectors.records` validates them into one
-:class:`~robots.domain.Ledger` snapshot. A sync fails in one of two ways, because they call for different
+:class:`~robots.core.domain.Ledger` snapshot. A sync fails in one of two ways, because they call for different
 reactions:
 
 * :class:`SyncRejected`: the source answered, but its data is wrong. A person must fix it; retrying is useless,
@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-from robots.errors import RuntimeFailure, UsageError
-from robots.secret_refs import read_secret  # noqa: F401 (connectors import it from here)
+from robots.core.errors import RuntimeFailure, UsageError
+from robots.support.secret_refs import read_secret  # noqa: F401 (connectors import it from here)
 
 #: How many problems :class:`SyncRejected` spells out in its message; the rest are counted, not listed.
 MAX_LISTED_PROBLEMS = 50
@@ -166,7 +166,7 @@ class Fetched:
 @runtime_checkable
 class Connector(Protocol):
     """A source of ledger records. Several connectors may feed one ledger (invoices from an API, payments from a
-    bank's file); :func:`robots.sync.pull` merges what they fetched and validates it as one snapshot.
+    bank's file); :func:`robots.engine.sync.pull` merges what they fetched and validates it as one snapshot.
     """
 
     id: str
@@ -186,7 +186,7 @@ class Connector(Protocol):
 @runtime_checkable
 class PaymentsReader(Protocol):
     """Connectors that can re-read one contract's payments on their own, for the pre-send reconciliation (the
-    ``reconcile`` step). Optional: for a connector without it, :func:`robots.sync.fresh_payments` fetches the
+    ``reconcile`` step). Optional: for a connector without it, :func:`robots.engine.sync.fresh_payments` fetches the
     connector's payments in full and keeps the contract's.
     """
 
@@ -232,7 +232,7 @@ class WriteBack(Protocol):
     ``contract_id`` None means the whole counterparty. Each call is idempotent on the system's side as far as
     the system allows (blocking a blocked debtor is not an error). Raises :class:`WriteBackUnsupported` when the
     action is not configured, :class:`ConnectorUnavailable` when the system cannot be reached after retries,
-    :class:`robots.errors.BusinessError` when the system refuses.
+    :class:`robots.core.errors.BusinessError` when the system refuses.
     """
 
     id: str

@@ -1,4 +1,4 @@
-"""Raw records in, one validated :class:`~robots.domain.Ledger` out: the checks every connector shares.
+"""Raw records in, one validated :class:`~robots.core.domain.Ledger` out: the checks every connector shares.
 
 Connectors deliver :class:`~connectors.base.Record` s whose values are text (CSV and XLSX cells, HTML table
 cells) or typed JSON values; this module converts and checks them all the same way, so a ledger reads the same
@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connectors.base import ENTITIES, OPTIONAL_FIELDS, Problem, Record, Where
-from robots.domain import Contract, Counterparty, Invoice, Ledger, Payment
+from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
 
 CENT = Decimal("0.01")
 _SPACES = " \u00a0\u202f\u2009"  # Excel-ru writes U+00A0 as its thousands separator; people type plain spaces

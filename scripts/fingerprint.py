@@ -32,7 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 DEMO_START = date(2026, 1, 12)
 #: Instants of the wall clock (runs, signatures, deliveries, syncs): they differ from one run to the next.
 INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(\+00:00|Z| UTC)?")
-HEX64 = re.compile(r"\b[0-9a-f]{64}\b")
+#: Hashes of signed bytes (64 hex digits) and certificate serials (40): both differ from one run to the next.
+HEX = re.compile(r"\b(?:[0-9a-f]{64}|[0-9A-Fa-f]{40})\b")
 #: Keys whose values come from the signature (its time, the certificate made by this run's PKI, the signed bytes).
 MASKED_KEYS = {"created_at", "signed_at", "sent_at", "valid_from", "valid_to", "certificate_serial", "bytes",
                "sha256", "document_sha256", "timestamp", "updated_at"}
@@ -97,11 +98,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--days", type=int, default=60, help="simulated days of the demo (default 60)")
     parser.add_argument("--keep", type=Path, help="run the demo in this (new) folder and keep it")
+    parser.add_argument("--reuse", type=Path, help="fingerprint this kept demo folder instead of running the demo")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="arbots-fingerprint-") as tmp:
-        workdir = (args.keep or Path(tmp) / "demo").resolve()
+        workdir = (args.reuse or args.keep or Path(tmp) / "demo").resolve()
         py = sys.executable
-        out = run([py, "run_robots.py", "demo", "--workdir", str(workdir), "--days", str(args.days)])
+        if args.reuse:
+            out = (workdir / "demo-output.txt").read_text(encoding="utf-8")
+        else:
+            out = run([py, "run_robots.py", "demo", "--workdir", str(workdir), "--days", str(args.days)])
+            (workdir / "demo-output.txt").write_text(out, encoding="utf-8")
         section("demo summary")
         print(mask_text(out, workdir).rstrip())
 
@@ -135,7 +141,7 @@ def main() -> int:
         section("BI export tables, masked (rows, sha256)")
         for p in sorted((var / "bi" / "csv").glob("*.csv")):
             with p.open(encoding="utf-8-sig", newline="") as f:
-                table = [[HEX64.sub("<hex>", INSTANT.sub("<instant>", cell)) for cell in row] for row in csv.reader(f)]
+                table = [[HEX.sub("<hex>", INSTANT.sub("<instant>", cell)) for cell in row] for row in csv.reader(f)]
             print(f"{p.name}: {len(table) - 1} rows, {sha(json.dumps(table, ensure_ascii=False))}")
 
         section("plan of the 30 days after the demo, on the demo ledger")

@@ -25,9 +25,9 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 from robots.config.models import OfficerConfig, Pkcs11Source, Pkcs12Source
-from robots import secret_refs
-from robots.errors import BusinessError
-from robots.secret_refs import warn_if_readable_by_others
+from robots.support import secret_refs
+from robots.core.errors import BusinessError
+from robots.support.secret_refs import warn_if_readable_by_others
 
 log = structlog.get_logger("arbots.signing")
 

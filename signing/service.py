@@ -30,7 +30,7 @@ from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBacken
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
 
 from robots.config.models import OfficerConfig, PadesLevel, SigningConfig
-from robots.errors import BusinessError
+from robots.core.errors import BusinessError
 from signing.certs import CertCheck, CertInfo, CertState, check_certificate
 from signing.keys import KeyUnavailable, OpenedKey, load_cert_files, open_key
 from signing.stamp import StampText, render_stamp, stamp_style

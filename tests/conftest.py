@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from signing.pki import PKI, OfficerCert, PKIServer, create_pki, free_port
+from demo.pki import PKI, OfficerCert, PKIServer, create_pki, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get("ARBOTS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -19,7 +19,7 @@ PG_ADMIN_URL = os.environ.get("ARBOTS_TEST_PG_URL", "postgresql+psycopg://postgr
 
 @pytest.fixture(autouse=True)
 def _fresh_logging() -> Iterator[None]:
-    """robots.cli.main() points structlog at the sys.stderr of its moment (a capture that pytest closes after the
+    """robots.cli.main.main() points structlog at the sys.stderr of its moment (a capture that pytest closes after the
     test); later tests must not log into that closed file."""
     yield
     import structlog

@@ -1,6 +1,6 @@
 """schedules.yaml and scenarios/*.yaml as typed, frozen objects.
 
-The names are loaded lazily: connector modules import :mod:`robots.config.common` for their config models, and
+The names are loaded lazily: connector modules import :mod:`robots.support.config_types` for their config models, and
 the settings model imports those connector modules in turn; an eager import here would make that a cycle.
 """
 

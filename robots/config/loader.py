@@ -1,6 +1,6 @@
 """Load schedules.yaml and the scenarios it names into one frozen :class:`Config`, or report every problem.
 
-All problems are collected and raised together as one :class:`~robots.errors.ConfigError`, each line saying
+All problems are collected and raised together as one :class:`~robots.core.errors.ConfigError`, each line saying
 file, line, YAML path and what to do, e.g.
 ``schedules.yaml:42 groups.default.columns[3].offset: must be greater than columns[2].offset (10)``.
 """
@@ -22,8 +22,8 @@ from robots.config.models import Paths, Settings
 from robots.config.scenarios import Scenario, load_scenarios
 from robots.config.secrets import secret_problems
 from robots.config.yamlsource import Problem, YamlSource, plain
-from robots.domain import AgingPolicy, Column, GroupSchedule
-from robots.errors import ConfigError
+from robots.core.domain import AgingPolicy, Column, GroupSchedule
+from robots.core.errors import ConfigError
 from robots.steps.base import CheckContext
 
 __all__ = ["Config", "Scenario", "load_config"]

@@ -15,14 +15,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from connectors.rest_config import RestConnectorConfig
-from connectors.ui_config import UiConnectorConfig
-from robots.config.common import Frozen, Identifier, SecretRef
-from robots.config.mail_config import EmailConfig
+from connectors.rest.config import RestConnectorConfig
+from connectors.ui.config import UiConnectorConfig
+from robots.support.config_types import Frozen, Identifier, SecretRef
+from robots.mail.config import EmailConfig
 from robots.config.penalty_config import PenaltiesConfig
 from robots.config.people_config import PromisesConfig
 from robots.config.workflow_config import ApprovalsConfig, EventsConfig, ReconciliationConfig
-from robots.domain import CatchUp, DayCount, PadesLevel
+from robots.core.domain import CatchUp, DayCount, PadesLevel
 
 
 

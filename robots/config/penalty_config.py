@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from robots.config.common import Frozen
+from robots.support.config_types import Frozen
 
 
 class KeyRate(Frozen):

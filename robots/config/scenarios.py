@@ -105,7 +105,7 @@ def when_problems(expression: str, check: CheckContext) -> list[str]:
     """Problems of a ``when:`` expression: syntax, names, and ``thresholds.X`` that schedules.yaml lacks."""
     import ast
 
-    from robots.expressions import check as check_expression
+    from robots.core.expressions import check as check_expression
 
     problems = check_expression(expression)
     if problems or check.settings is None:

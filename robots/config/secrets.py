@@ -8,7 +8,7 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from robots.config.yamlsource import Loc, Problem, YamlSource
-from robots.redact import SECRET_WORDS
+from robots.support.redact import SECRET_WORDS
 
 SECRET_KEY = re.compile(rf"({SECRET_WORDS})$", re.IGNORECASE)
 

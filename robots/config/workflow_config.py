@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from robots.config.common import Frozen, Identifier
+from robots.support.config_types import Frozen, Identifier
 
 
 class EventsConfig(Frozen):

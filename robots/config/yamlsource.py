@@ -21,7 +21,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError
 
-from robots.redact import SECRET_WORDS, hide_url_password
+from robots.support.redact import SECRET_WORDS, hide_url_password
 
 Loc = tuple[str | int, ...]
 

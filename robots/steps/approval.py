@@ -17,7 +17,7 @@ from typing import Any, Literal
 import structlog
 from pydantic import Field
 
-from robots.errors import BusinessError
+from robots.core.errors import BusinessError
 from robots.steps.base import CheckContext, Step, StepConfig, Stop, Wait, register
 from robots.steps.context import StepContext
 from robots.steps.texts import render_text, text_problem

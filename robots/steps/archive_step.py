@@ -13,8 +13,8 @@ from decimal import Decimal
 from typing import Any
 
 from archive import ArchiveConflict, NewFile, safe_name
-from robots.errors import BusinessError
-from robots.penalties import ContractualRate, accrue, contract_timelines
+from robots.core.errors import BusinessError
+from robots.core.penalties import ContractualRate, accrue, contract_timelines
 from robots.steps.base import CheckContext, Step, StepConfig, register
 from robots.steps.context import StepContext
 from robots.steps.render import read_document

@@ -15,8 +15,8 @@ import ast
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from robots.errors import BusinessError
-from robots.expressions import ExpressionError, truth
+from robots.core.errors import BusinessError
+from robots.core.expressions import ExpressionError, truth
 from robots.steps.base import CheckContext, Step, StepConfig, Stop, register
 from robots.steps.context import StepContext
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import re
 
-from robots.domain import Contract, Counterparty, Invoice
+from robots.core.domain import Contract, Counterparty, Invoice
 from robots.store.records import RunRecord
 
 
@@ -38,7 +38,7 @@ class StepContext:
     invoices: tuple[LetterInvoice, ...]
     column_title: str
     column_offset: int
-    services: Any  # robots.runner.Services; typed loosely to keep steps free of the runner's imports
+    services: Any  # robots.engine.runner.Services; typed loosely to keep steps free of the runner's imports
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -50,10 +50,10 @@ class StepContext:
         return base if nth == 1 else f"{base}/{nth}"
 
     def expression_names(self) -> dict[str, Any]:
-        """The names ``when:`` expressions see (robots.expressions.NAMES documents each)."""
+        """The names ``when:`` expressions see (robots.core.expressions.NAMES documents each)."""
         from sqlalchemy import func, select
 
-        from robots.balances import allocate
+        from robots.core.balances import allocate
         from robots.store import schema as t
         from robots.store.people import promises_broken
         from robots.store.shipments import is_blocked

@@ -2,10 +2,10 @@
 
 1. A ledger older than ``reconciliation.max_sync_age_hours`` (the last good sync, against the run's ``now``) is
    not trusted: the step waits (``Wait(until=None)``) and the next good sync wakes it
-   (:func:`robots.sync.wake_reconciliations`). Not a retry time: a clock-based retry would only find the same
+   (:func:`robots.engine.sync.wake_reconciliations`). Not a retry time: a clock-based retry would only find the same
    stale ledger again, whereas every successful sync (the tick's or ``run_robots.py sync``) is exactly the moment
    the step can go on. The run is never lost: it stays waiting, visible, until then.
-2. The contract's payments are read now (:func:`robots.sync.fresh_payments`: the connector's ``payments_for``
+2. The contract's payments are read now (:func:`robots.engine.sync.fresh_payments`: the connector's ``payments_for``
    when it has one, else a full fetch filtered), validated like a sync.
 3. The run's invoices are re-allocated with the store's invoices and the fresh payments. Nothing left above
    ``aging.tolerance``: ``Stop("paid before sending: ...")``, no letter goes. Partly paid: the output is
@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from robots.balances import allocate
+from robots.core.balances import allocate
 from robots.steps.base import CheckContext, Step, StepConfig, Stop, Wait, register
 from robots.steps.context import StepContext
 
@@ -62,7 +62,7 @@ class ReconcileStep(Step):
 def reconcile_now(ctx: StepContext) -> dict[str, Any]:
     """Re-read this run's payments and reconcile (the module's steps 1-3): the output, or Wait, or Stop."""
     from robots.store import schema as t
-    from robots.sync import fresh_payments
+    from robots.engine.sync import fresh_payments
 
     services, store, run = ctx.services, ctx.services.store, ctx.run
     settings = services.config.settings

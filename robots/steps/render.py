@@ -13,8 +13,8 @@ from typing import Any
 
 from robots.documents.pdf import render_letter
 from robots.documents.templates import TemplateRenderError
-from robots.durable import write_atomic
-from robots.errors import BusinessError
+from robots.support.durable import write_atomic
+from robots.core.errors import BusinessError
 from robots.steps.base import CheckContext, Step, StepConfig, register
 from robots.steps.context import StepContext
 

@@ -24,8 +24,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import model_validator
 
 from archive import ArchiveConflict
-from robots.errors import BusinessError
-from robots.mail import (
+from robots.core.errors import BusinessError
+from robots.mail.smtp import (
     Attachment,
     Mailer,
     PermanentMailError,

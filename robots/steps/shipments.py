@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 
 from connectors.base import ConnectorUnavailable, WriteBackUnsupported, WriteResult
-from robots.errors import BusinessError, UsageError
+from robots.core.errors import BusinessError, UsageError
 from robots.steps.base import CheckContext, Step, StepConfig, register
 from robots.steps.context import StepContext
 from robots.steps.texts import render_text, text_problem
@@ -107,7 +107,7 @@ def _connector_id(cfg: ShipmentsConfig, ctx: StepContext) -> str:
 
 def _write(ctx: StepContext, connector_id: str, action: str, contract_id: str | None, reason: str) -> WriteResult:
     """Call the connector's write-back; classify what goes wrong for the runner."""
-    from robots.sync import connector_by_id
+    from robots.engine.sync import connector_by_id
 
     conn = connector_by_id(ctx.services.config, connector_id)
     try:
@@ -207,7 +207,7 @@ def _overdue_elsewhere(ctx: StepContext) -> list[tuple[str, Decimal]]:
     """Other contracts of the counterparty with overdue debt above the tolerance on the run's day."""
     from sqlalchemy import select
 
-    from robots.balances import allocate
+    from robots.core.balances import allocate
     from robots.store import schema as t
 
     store, as_of = ctx.services.store, ctx.run.as_of

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from robots.domain import PadesLevel
-from robots.errors import BusinessError
+from robots.core.domain import PadesLevel
+from robots.core.errors import BusinessError
 from robots.steps.base import CheckContext, Step, StepConfig, register
 from robots.steps.context import StepContext
-from robots.durable import write_atomic
+from robots.support.durable import write_atomic
 from robots.steps.render import read_document
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from robots.notify import TaskNotice, notify_task
+from robots.mail.notify import TaskNotice, notify_task
 from robots.steps.base import CheckContext, Step, StepConfig, register
 from robots.steps.context import StepContext
 from robots.steps.texts import render_text, text_problem

@@ -12,7 +12,7 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from robots.errors import BusinessError
+from robots.core.errors import BusinessError
 
 TEXTS = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 

@@ -28,7 +28,7 @@ from sqlalchemy import (
     update,
 )
 
-from robots.domain import HoldKind
+from robots.core.domain import HoldKind
 from robots.store.schema import TS, Money, metadata
 from robots.store.schema import holds as holds_table
 
@@ -46,7 +46,7 @@ promises = Table(
     Column("note", Text, nullable=False),
     Column("source", String(16), nullable=False),  # cli, import, contact
     Column("ref", String(100), nullable=True),  # the external reference of an imported row
-    Column("status", String(16), nullable=False, index=True),  # robots.people.PromiseStatus
+    Column("status", String(16), nullable=False, index=True),  # robots.engine.people.PromiseStatus
     Column("closed_on", Date, nullable=True),  # the day it was found kept or broken, or cancelled
     Column("closed_at", TS, nullable=True),  # when a person cancelled it
     Column("closed_by", Text, nullable=True),

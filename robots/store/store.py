@@ -21,8 +21,8 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, and_, create_engine, event, func, insert, or_, select, update
 
-from robots.aging import Evaluation, History
-from robots.domain import (
+from robots.core.aging import Evaluation, History
+from robots.core.domain import (
     Contract,
     Counterparty,
     CrossingStatus,

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from connectors.files import write_ledger_csv
+from connectors.files.connector import write_ledger_csv
 from robots.config import load_config
 from robots.store import Store
-from robots.tick import services_for, tick
+from robots.engine.tick import services_for, tick
 from tests.conftest import install_pki, use_csv_ledger
 from tests.e2e.conftest import DUE, REPO, simple_ledger
 

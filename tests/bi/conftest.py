@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from connectors.demo_ledger import generate_demo_ledger, ledger_as_of
-from connectors.files import write_ledger_csv
+from demo.ledger import generate_demo_ledger, ledger_as_of
+from connectors.files.connector import write_ledger_csv
 from robots.config import Config, load_config
 from robots.store import Store
 from tests.conftest import CSV_CONNECTOR, mail_sink
-from robots.tick import services_for, tick
+from robots.engine.tick import services_for, tick
 
 REPO = Path(__file__).resolve().parents[2]
 WORLD_START = date(2026, 1, 12)

@@ -28,11 +28,11 @@ from bi.export import export_bi
 from bi.readme import render_readme
 from bi.schema import BY_NAME, TABLES
 from bi.writer import BOM
-from connectors.demo_ledger import generate_demo_ledger, ledger_as_of
-from connectors.files import write_ledger_csv
-from robots.balances import open_balances
+from demo.ledger import generate_demo_ledger, ledger_as_of
+from connectors.files.connector import write_ledger_csv
+from robots.core.balances import open_balances
 from robots.config import Config, load_config
-from robots.domain import (
+from robots.core.domain import (
     Column,
     Contract,
     Counterparty,
@@ -42,13 +42,13 @@ from robots.domain import (
     Ledger,
     Payment,
 )
-from robots.errors import UsageError
-from robots.kpi import compute_kpis
-from robots.penalties import ContractualRate, accrue, open_timelines
+from robots.core.errors import UsageError
+from robots.core.kpi.kpis import compute_kpis
+from robots.core.penalties import ContractualRate, accrue, open_timelines
 from robots.store import Store
 from robots.store import schema as t
 from robots.store.store import utc
-from robots.tick import services_for, tick
+from robots.engine.tick import services_for, tick
 from tests.conftest import PG_ADMIN_URL, install_pki, use_csv_ledger
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import robots.kpi as kpi_module
-from robots.balances import open_balances
-from robots.domain import Contract, Counterparty, Invoice, Ledger, Payment
-from robots.kpi import (
+import robots.core.kpi.kpis as kpi_module
+from robots.core.balances import open_balances
+from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
+from robots.core.kpi.kpis import (
     KpiInputs,
     RunFact,
     TaskFact,

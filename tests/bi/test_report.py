@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from bi.inputs import load_inputs
 from bi.report import write_report
-from robots.domain import Ledger
-from robots.errors import UsageError
-from robots.kpi import KpiInputs, compute_kpis, top_debtors
+from robots.core.domain import Ledger
+from robots.core.errors import UsageError
+from robots.core.kpi.kpis import KpiInputs, compute_kpis, top_debtors
 from robots.store import schema as t
 
 HEADINGS = ("Дебиторская задолженность", "1. Старение задолженности", "2. Крупнейшие должники",

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from robots.config import Config, load_config
-from robots.errors import ConfigError
+from robots.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from robots.config import load_config
-from robots.sync import build_connectors
+from robots.engine.sync import build_connectors
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples").rglob("*.yaml"))

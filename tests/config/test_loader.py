@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
-from robots.domain import CatchUp, DayCount
-from robots.errors import ConfigError
+from robots.core.domain import CatchUp, DayCount
+from robots.core.errors import ConfigError
 
 from .conftest import REPO
 

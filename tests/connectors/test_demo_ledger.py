@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.demo_ledger import generate_demo_ledger, ledger_as_of
-from connectors.files import FileConnector, write_ledger_csv
-from robots.domain import Ledger
+from demo.ledger import generate_demo_ledger, ledger_as_of
+from connectors.files.connector import FileConnector, write_ledger_csv
+from robots.core.domain import Ledger
 
 START, DAYS = date(2026, 1, 12), 60
 END = START + timedelta(days=DAYS - 1)

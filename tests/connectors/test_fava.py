@@ -21,16 +21,16 @@ import pytest
 import yaml
 
 from connectors.base import ConnectorUnavailable, Record, Where
-from connectors.demo_ledger import KEY_ACCOUNTS, generate_demo_ledger
-from connectors.files import FileConnector, write_ledger_csv
+from demo.ledger import KEY_ACCOUNTS, generate_demo_ledger
+from connectors.files.connector import FileConnector, write_ledger_csv
 from connectors.records import build_ledger
-from connectors.rest import RestConnector, RestConnectorConfig
-from connectors.ui import UiConnector, UiConnectorConfig
-from demo_erp.fava_ledger import slugify, write_beancount
-from demo_erp.fava_proxy import create_app
-from demo_erp.server import serve
-from robots.domain import Contract, Counterparty, Invoice, Ledger, Payment
-from signing.pki import free_port
+from connectors.rest.connector import RestConnector, RestConnectorConfig
+from connectors.ui.connector import UiConnector, UiConnectorConfig
+from demo.erp.fava_ledger import slugify, write_beancount
+from demo.erp.fava_proxy import create_app
+from demo.erp.server import serve
+from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
+from demo.pki import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "fava"

@@ -7,7 +7,7 @@ import csv
 import pytest
 
 from connectors.base import WriteBack, WriteBackUnsupported
-from connectors.files import FileConnector
+from connectors.files.connector import FileConnector
 from robots.config.models import FileWriteBack
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from connectors.base import Connector, ConnectorUnavailable, Problem, SyncRejected
-from connectors.demo_ledger import generate_demo_ledger
-from connectors.files import FileConnector, parse_date, parse_money, parse_penalty_percent, write_ledger_csv
-from robots.domain import Contract, Counterparty, Invoice, Ledger, Payment
+from demo.ledger import generate_demo_ledger
+from connectors.files.connector import FileConnector, parse_date, parse_money, parse_penalty_percent, write_ledger_csv
+from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
 
 NBSP, NNBSP = "\u00a0", "\u202f"
 

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from connectors.base import Problem, Record, Where
-from connectors.mapping import MISSING, ConstField, EntityMapping, MappingError, PathField, TemplateField, \
+from connectors.rest.mapping import MISSING, ConstField, EntityMapping, MappingError, PathField, TemplateField, \
     compile_path, negate, template_parts
 
 INVOICE = {"id": "id", "number": "number", "contract_id": "contract_id", "date": "date", "amount": "amount"}

@@ -1,4 +1,4 @@
-"""The 1C OData simulator (demo_erp.onec) served for real and read with raw httpx, then with the REST connector
+"""The 1C OData simulator (demo.erp.onec) served for real and read with raw httpx, then with the REST connector
 and the 1c-odata presets: what 1C sends, and that arbots reads it back into the same ledger."""
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ import httpx
 import pytest
 
 from connectors.base import ConnectorUnavailable, SyncRejected
-from connectors.demo_ledger import generate_demo_ledger
+from demo.ledger import generate_demo_ledger
 from connectors.records import build_ledger
-from connectors.rest import RestConnector, RestConnectorConfig
-from demo_erp.onec import ODataError, OnecState, compile_filter, create_onec_app
-from demo_erp.onec_data import (BALANCE_RESOURCE, CONTRACTS, CORRECTIONS, COUNTERPARTIES, EMPTY_DATE, EMPTY_REF,
+from connectors.rest.connector import RestConnector, RestConnectorConfig
+from demo.erp.onec import ODataError, OnecState, compile_filter, create_onec_app
+from demo.erp.onec_data import (BALANCE_RESOURCE, CONTRACTS, CORRECTIONS, COUNTERPARTIES, EMPTY_DATE, EMPTY_REF,
                                 ENTITY_TYPES, PENALTY_PROPERTY, RECEIPTS, SALES, onec_from_ledger, ref_key)
-from demo_erp.server import serve
-from robots.balances import open_balances
-from robots.domain import Contract, Counterparty, Invoice, Ledger, Payment
-from robots.sync import pull
+from demo.erp.server import serve
+from robots.core.balances import open_balances
+from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
+from robots.engine.sync import pull
 
 USER, PASSWORD = "Робот", "Пароль-секрет-42"
 LEDGER = generate_demo_ledger(seed=11, days=12, counterparties=10)

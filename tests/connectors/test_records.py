@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from connectors.base import Problem, Record, Where
 from connectors.records import build_ledger, parse_date, parse_money, parse_payment_days, parse_penalty_percent, \
     parse_text
-from robots.domain import Contract, Counterparty, Invoice, Payment
+from robots.core.domain import Contract, Counterparty, Invoice, Payment
 
 
 @pytest.mark.parametrize("value, expected", [

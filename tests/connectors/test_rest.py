@@ -1,5 +1,5 @@
 """The REST connector against a fixture server of our own (paging kinds, auth kinds, faults, TLS) and, end to end,
-against the demo accounting system (demo_erp)."""
+against the demo accounting system (demo.erp)."""
 
 from __future__ import annotations
 
@@ -26,11 +26,11 @@ from starlette.routing import Route
 
 from connectors import presets
 from connectors.base import FIELDS, ConnectorUnavailable, Where, WriteBackUnsupported
-from connectors.demo_ledger import generate_demo_ledger
+from demo.ledger import generate_demo_ledger
 from connectors.records import build_ledger
-from connectors.rest import RestConnector, RestConnectorConfig
-from demo_erp.server import serve
-from robots.errors import BusinessError
+from connectors.rest.connector import RestConnector, RestConnectorConfig
+from demo.erp.server import serve
+from robots.core.errors import BusinessError
 
 REPO = Path(__file__).resolve().parents[2]
 USER = "робот"
@@ -854,14 +854,14 @@ def test_an_unknown_preset_lists_the_available_ones(tmp_path, monkeypatch):
 
 
 def test_a_missing_secret_names_the_variable_not_a_value(server, tmp_path, monkeypatch):
-    from robots.errors import UsageError
+    from robots.core.errors import UsageError
 
     monkeypatch.delenv("ERP_PASSWORD")
     with pytest.raises(UsageError, match="environment variable ERP_PASSWORD is not set"):
         RestConnector(_config(server[1]), base_dir=tmp_path, state_dir=tmp_path)
 
 
-# ------------------------------------------------------------------------------------------------- demo_erp
+# ------------------------------------------------------------------------------------------------- demo.erp
 
 DEMO_YAML = """
 id: erp
@@ -908,7 +908,7 @@ write_back:
 def test_end_to_end_against_the_demo_accounting_system(tmp_path):
     from ruamel.yaml import YAML
 
-    from demo_erp.app import create_app
+    from demo.erp.app import create_app
 
     app = create_app(LEDGER, username=USER, password=PASSWORD)
     with serve(app) as url:

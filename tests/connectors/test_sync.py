@@ -14,14 +14,14 @@ import pytest
 from openpyxl import Workbook
 
 from connectors.base import ConnectorUnavailable, Fetched, SyncRejected
-from connectors.demo_ledger import generate_demo_ledger
-from connectors.files import FileConnector, write_ledger_csv
+from demo.ledger import generate_demo_ledger
+from connectors.files.connector import FileConnector, write_ledger_csv
 from robots.config import load_config
-from robots.domain import Ledger, Payment
-from robots.errors import ConfigError
+from robots.core.domain import Ledger, Payment
+from robots.core.errors import ConfigError
 from robots.store import Store
-from robots.summary import render_summary, summarize
-from robots.sync import SyncRefused, sync
+from robots.engine.summary import render_summary, summarize
+from robots.engine.sync import SyncRefused, sync
 from tests.e2e.conftest import REPO
 
 NOW = datetime(2026, 3, 12, 9, 0, tzinfo=timezone.utc)
@@ -175,7 +175,7 @@ def test_cli_sync_exits_2_on_refusal_and_applies_with_accept_loss(tmp_path, ledg
 
 
 def test_an_unreachable_source_is_recorded_and_the_tick_evaluates_nothing(tmp_path, ledger):
-    from robots.tick import services_for, tick
+    from robots.engine.tick import services_for, tick
 
     config = load_config(_workdir(tmp_path))
     store = _store(config)

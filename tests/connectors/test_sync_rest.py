@@ -1,6 +1,6 @@
 """The shipped schedules.yaml's connector against the demo accounting system: a bad page never reaches the store.
 
-The real chain: the repository's REST connector config, demo_erp served over HTTP, httpx with retries, the shared
+The real chain: the repository's REST connector config, demo.erp served over HTTP, httpx with retries, the shared
 validator, the sanity guard and a real SQLite store. Each kind of bad input names the source, page and record, and
 leaves the previous snapshot in place.
 """
@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from connectors.base import ConnectorUnavailable, SyncRejected
-from connectors.demo_ledger import generate_demo_ledger
-from demo_erp import create_app, serve
+from demo.ledger import generate_demo_ledger
+from demo.erp import create_app, serve
 from robots.config import load_config
 from robots.store import Store
-from robots.summary import render_summary, summarize
-from robots.sync import SyncRefused, connector_by_id, sync
+from robots.engine.summary import render_summary, summarize
+from robots.engine.sync import SyncRefused, connector_by_id, sync
 from tests.e2e.conftest import REPO
 
 NOW = datetime(2026, 3, 12, 9, 0, tzinfo=timezone.utc)
@@ -164,7 +164,7 @@ def test_write_back_through_the_shipped_config(world, ledger):
 
 def test_invoices_from_the_api_and_payments_from_a_bank_csv_make_one_ledger(tmp_path, erp, ledger):
     """Several connectors, one ledger: the ERP's API without its payments, the bank's CSV statement with them."""
-    from connectors.files import write_ledger_csv
+    from connectors.files.connector import write_ledger_csv
 
     app, url = erp
     app.state.erp.set_ledger(replace(ledger, payments=()))

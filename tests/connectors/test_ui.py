@@ -19,12 +19,12 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 
 from connectors.base import Connector, ConnectorUnavailable, Problem, Where, WriteBack, WriteBackUnsupported
-from connectors.demo_ledger import generate_demo_ledger
+from demo.ledger import generate_demo_ledger
 from connectors.records import build_ledger
-from connectors.ui import LoginRejected, UiConnector, UiConnectorConfig
-from demo_erp.app import create_app
-from demo_erp.server import serve
-from robots.errors import BusinessError, UsageError
+from connectors.ui.connector import LoginRejected, UiConnector, UiConnectorConfig
+from demo.erp.app import create_app
+from demo.erp.server import serve
+from robots.core.errors import BusinessError, UsageError
 
 PASSWORD = "Zq9-pw!Tr4ce&Secret#UI"  # distinctive, and with characters that URL- and HTML-encoding change
 WRONG_PASSWORD = "Wr0ng-Pw!Distinct&Secret#UI"

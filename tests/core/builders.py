@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from robots.domain import (
+from robots.core.domain import (
     AgingPolicy,
     CatchUp,
     Column,
@@ -17,7 +17,7 @@ from robots.domain import (
     Ledger,
     Payment,
 )
-from robots.workdays import WorkCalendar
+from robots.core.workdays import WorkCalendar
 
 D = Decimal
 DUE = date(2026, 3, 10)  # a Tuesday

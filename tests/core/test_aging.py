@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robots.aging import Evaluation, check_order, evaluate
-from robots.domain import CatchUp, CrossingStatus, DayCount, Hold, HoldKind
-from robots.errors import ConfigError, EvaluationOrderError
+from robots.core.aging import Evaluation, check_order, evaluate
+from robots.core.domain import CatchUp, CrossingStatus, DayCount, Hold, HoldKind
+from robots.core.errors import ConfigError, EvaluationOrderError
 from tests.core.builders import DUE, inv, ledger, pay, policy, weekdays
 
 CAL = weekdays()

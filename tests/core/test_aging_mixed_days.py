@@ -2,10 +2,10 @@
 
 from datetime import date, timedelta
 
-from robots.aging import evaluate
-from robots.domain import AgingPolicy, Column, DayCount, GroupSchedule
+from robots.core.aging import evaluate
+from robots.core.domain import AgingPolicy, Column, DayCount, GroupSchedule
 from tests.core.builders import D, inv, ledger
-from robots.workdays import WorkCalendar
+from robots.core.workdays import WorkCalendar
 
 DUE = date(2026, 3, 10)  # a Tuesday
 COLUMNS = (

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robots.balances import open_balances
+from robots.core.balances import open_balances
 from robots.config.penalty_config import KeyRate, PenaltiesConfig
-from robots.penalties import (
+from robots.core.penalties import (
     Accrual,
     Change,
     ContractualRate,
@@ -27,7 +27,7 @@ from robots.penalties import (
     penalty_for,
     shifted_due_date,
 )
-from robots.workdays import production_calendar
+from robots.core.workdays import production_calendar
 from tests.core.builders import inv, ledger, pay
 
 D = Decimal

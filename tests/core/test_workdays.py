@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from robots.workdays import production_calendar
+from robots.core.workdays import production_calendar
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,9 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from connectors.demo_ledger import generate_demo_ledger
-from demo_erp import DROP, create_app, serve
-from robots.domain import Contract, Counterparty, Invoice, Ledger, Payment
+from demo.ledger import generate_demo_ledger
+from demo.erp import DROP, create_app, serve
+from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
 
 NBSP = "\u00a0"
 USER = "робот"

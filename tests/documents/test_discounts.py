@@ -9,7 +9,7 @@ import pytest
 
 from connectors.records import parse_discounts
 from robots.documents.templates import TemplateRenderer
-from robots.domain import Contract, Counterparty, Ledger, format_discounts
+from robots.core.domain import Contract, Counterparty, Ledger, format_discounts
 from tests.documents.test_templates import SHIPPED_DIR, flat, sample_context
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.files import write_ledger_csv
-from robots.domain import Contract, Counterparty, Invoice, Ledger, Payment
+from connectors.files.connector import write_ledger_csv
+from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
 from tests.conftest import install_pki, use_csv_ledger
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,9 +8,9 @@ from pathlib import Path
 from structlog.testing import capture_logs
 
 from robots.config import load_config
-from robots.daemon import warn_certificates
+from robots.engine.daemon import warn_certificates
 from robots.store import Store
-from robots.tick import services_for
+from robots.engine.tick import services_for
 
 
 def _services(root: Path, warn_days: int):

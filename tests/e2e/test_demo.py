@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from signing.pki import free_port
+from demo.pki import free_port
 from tests.conftest import DEMO_PKI_ADDRESS
 
 #: Where the repository's schedules.yaml expects the demo accounting system; tests move it to a free port.
@@ -84,8 +84,8 @@ def test_the_demo_simulates_days_leaves_everything_in_its_workdir_and_reruns_wit
 def test_a_demo_workdir_from_before_the_bagit_archive_is_refused_with_the_fix(tmp_path):
     from datetime import datetime, timezone
 
-    from robots.demo import run_demo
-    from robots.errors import UsageError
+    from demo.command import run_demo
+    from robots.core.errors import UsageError
 
     work = _demo_workdir(tmp_path)
     legacy = work / "var" / "archive" / "ООО «Ромашка» (7700000001)" / "1∕2026"

@@ -41,17 +41,17 @@ from aiosmtpd.controller import Controller
 from ruamel.yaml import YAML
 from sqlalchemy import select
 
-from demo_erp import create_app, serve
-from robots.cli import main
+from demo.erp import create_app, serve
+from robots.cli.main import main
 from robots.config import load_config
-from robots.domain import Contract, Counterparty, Invoice, Ledger, Payment
-from robots.runner import Runner
+from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
+from robots.engine.runner import Runner
 from robots.store import Store
 from robots.store import approvals as ap
 from robots.store import schema as t
 from robots.store import shipments as sb
-from robots.tick import services_for, tick
-from signing.pki import free_port
+from robots.engine.tick import services_for, tick
+from demo.pki import free_port
 from tests.conftest import install_pki
 
 REPO = Path(__file__).resolve().parents[2]
@@ -343,7 +343,7 @@ def test_the_claim_shows_the_penalty_on_the_base_reduced_by_the_partial_payment(
 
 
 def test_status_sums_it_up_with_nothing_left_waiting_or_failed(simulation):
-    from robots.summary import render_summary, summarize
+    from robots.engine.summary import render_summary, summarize
 
     text = render_summary(summarize(simulation.store))
     assert "Shipments blocked by the robots: 4 contracts; open promises to pay: 0; open disputes: 0" in text

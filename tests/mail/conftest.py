@@ -16,7 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from signing.pki import free_port
+from demo.pki import free_port
 from tests.mail.mailenv import env  # noqa: F401  (the end-to-end fixture)
 
 USER, PASSWORD = "robot", "s3cret-Pa55"
@@ -129,7 +129,7 @@ def smtp_server(tmp_path: Path) -> Iterator[SmtpServer]:
 
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
-    """robots.cli.main configures structlog to print to the stderr of that moment (pytest's capture, closed after
+    """robots.cli.main.main configures structlog to print to the stderr of that moment (pytest's capture, closed after
     the test); later log lines of session fixtures must not go there."""
     yield
     import structlog

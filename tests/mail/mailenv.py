@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from connectors.files import write_ledger_csv
+from connectors.files.connector import write_ledger_csv
 from robots.config import load_config
 from robots.store import Store
-from robots.tick import services_for
+from robots.engine.tick import services_for
 from tests.conftest import install_pki, use_csv_ledger
 from tests.e2e.conftest import DUE, REPO, simple_ledger
 

@@ -11,9 +11,9 @@ from email.mime.text import MIMEText
 
 from sqlalchemy import select
 
-from robots.mail import message_id, parse_bounce
+from robots.mail.smtp import message_id, parse_bounce
 from robots.store import mail as db
-from robots.task_cli import _bounces
+from robots.cli.tasks import _bounces
 
 NOW = datetime(2026, 3, 13, 10, 0, tzinfo=timezone.utc)
 MID = message_id("C000|overdue_2|2026-03-12", 3, "arbots.example")

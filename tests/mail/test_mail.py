@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from robots.config.mail_config import EmailConfig
-from robots.mail import (
+from robots.mail.config import EmailConfig
+from robots.mail.smtp import (
     Attachment,
     Mailer,
     PermanentMailError,
@@ -18,7 +18,7 @@ from robots.mail import (
     message_id,
     split_addresses,
 )
-from signing.pki import free_port
+from demo.pki import free_port
 from tests.mail.conftest import PASSWORD, USER, start
 
 NOW = datetime(2026, 3, 12, 9, 30, tzinfo=timezone.utc)

@@ -17,13 +17,13 @@ from sqlalchemy import select
 
 from archive.ops import verify_archive
 from archive.verify import signature_checker
-from connectors.files import write_ledger_csv
+from connectors.files.connector import write_ledger_csv
 from robots.config import load_config
-from robots.errors import ConfigError
-from robots.runner import Runner
+from robots.core.errors import ConfigError
+from robots.engine.runner import Runner
 from robots.store import mail as db
 from robots.store import schema as t
-from robots.tick import tick
+from robots.engine.tick import tick
 from signing.keys import load_cert_files
 from tests.e2e.conftest import simple_ledger
 from tests.mail.mailenv import AS_OF, NOW, SEND, _open, edit_yaml

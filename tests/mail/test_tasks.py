@@ -11,13 +11,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from demo_erp.server import serve
-from robots.cli import main
+from demo.erp.server import serve
+from robots.cli.main import main
 from robots.config import load_config
-from robots.errors import ConfigError
+from robots.core.errors import ConfigError
 from robots.store import mail as db
-from robots.summary import render_summary, summarize
-from robots.tick import tick
+from robots.engine.summary import render_summary, summarize
+from robots.engine.tick import tick
 from tests.mail.mailenv import AS_OF, NOW, _open, edit_yaml
 
 
@@ -71,12 +71,12 @@ def test_a_webhook_that_is_down_retries_the_step_without_duplicating_the_task(en
         edit_yaml(env / "schedules.yaml", lambda s: s.update(groups={"default": {"days": "calendar", "columns": [
             {"id": "overdue_2", "offset": 2, "scenario": "mail_demand"}]}}))
         config, store, services = _open(env)
-        write_one = __import__("connectors.files", fromlist=["write_ledger_csv"]).write_ledger_csv
+        write_one = __import__("connectors.files.connector", fromlist=["write_ledger_csv"]).write_ledger_csv
         from tests.e2e.conftest import simple_ledger
         write_one(simple_ledger(1), env / "var" / "ledger")
         report = tick(services, AS_OF, NOW)
         assert len(report.runner.retry) == 1 and len(seen) == 3
-        from robots.runner import Runner
+        from robots.engine.runner import Runner
 
         assert len(Runner(services).run_pending(NOW + timedelta(minutes=5)).done) == 1
     assert len(seen) == 4 and len(db.list_tasks(store, "all", AS_OF)) == 1

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from robots.config.mail_config import SendingWindow
-from robots.mail import next_window_start
-from robots.workdays import production_calendar
+from robots.mail.config import SendingWindow
+from robots.mail.smtp import next_window_start
+from robots.core.workdays import production_calendar
 
 MSK = ZoneInfo("Europe/Moscow")
 RU = production_calendar("RU").is_working

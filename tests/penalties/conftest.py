@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from connectors.files import write_ledger_csv
-from robots.domain import Ledger
+from connectors.files.connector import write_ledger_csv
+from robots.core.domain import Ledger
 from tests.conftest import use_csv_ledger
 from tests.e2e.conftest import REPO
 
@@ -65,7 +65,7 @@ def make_workdir(root: Path, ledger: Ledger, **penalties) -> Path:
 
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
-    """robots.cli.main points structlog at pytest's capture of the moment, closed after the test: reset it, so the
+    """robots.cli.main.main points structlog at pytest's capture of the moment, closed after the test: reset it, so the
     session's fixtures (the officers' PKI server) never log into a closed stream."""
     yield
     import structlog

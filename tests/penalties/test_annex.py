@@ -12,7 +12,7 @@ from robots.config.penalty_config import PenaltiesConfig
 from robots.documents.formatting import NBSP
 from robots.documents.pdf import render_letter
 from robots.documents.templates import TemplateRenderer
-from robots.penalties import open_timelines, penalty_for
+from robots.core.penalties import open_timelines, penalty_for
 from robots.steps.lawsuit import reconciliation_entries
 from robots.steps.penalty import invoice_output, penalty_view
 from tests.core.builders import inv, ledger, pay

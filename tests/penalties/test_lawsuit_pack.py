@@ -15,12 +15,12 @@ from archive import safe_name
 from sqlalchemy import select
 
 from robots.config import load_config
-from robots.domain import Contract, Counterparty, Invoice, Ledger, Payment
-from robots.runner import Runner
+from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
+from robots.engine.runner import Runner
 from robots.steps import REGISTRY
 from robots.store import RunRecord
 from robots.store import schema as t
-from robots.tick import services_for, tick
+from robots.engine.tick import services_for, tick
 from tests.conftest import install_pki
 from tests.e2e.conftest import DUE
 from tests.penalties.conftest import make_workdir

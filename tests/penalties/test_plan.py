@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from robots.cli import main
+from robots.cli.main import main
 from robots.config import load_config
 from tests.e2e.conftest import DUE, simple_ledger
 from tests.penalties.conftest import make_workdir

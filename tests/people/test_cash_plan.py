@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal as D
 
-from robots.domain import Contract, Counterparty, Invoice, Ledger
-from robots.kpi import KpiInputs, PromiseFact, cash_plan
+from robots.core.domain import Contract, Counterparty, Invoice, Ledger
+from robots.core.kpi.kpis import KpiInputs, PromiseFact, cash_plan
 
 AS_OF = date(2026, 3, 11)  # a Wednesday
 LEDGER = Ledger((Counterparty("P1", "ООО «Клиент»"),), (Contract("C1", "1", "P1"),),

@@ -1,4 +1,4 @@
-"""promise / dispute / contact through robots.cli.main on a copied config with a CSV ledger, and what the ticks
+"""promise / dispute / contact through robots.cli.main.main on a copied config with a CSV ledger, and what the ticks
 then do: a promise holds the letter back and, broken, escalates once; a dispute excludes its debt until closed."""
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import pytest
 from ruamel.yaml import YAML
 from sqlalchemy import select
 
-from connectors.files import write_ledger_csv
-from robots.cli import main
+from connectors.files.connector import write_ledger_csv
+from robots.cli.main import main
 from robots.config import load_config
 from robots.store import Store
 from robots.store import people as db
 from robots.store import schema as t
-from robots.tick import services_for, tick
+from robots.engine.tick import services_for, tick
 from tests.conftest import install_pki, use_csv_ledger
 from tests.e2e.conftest import REPO, simple_ledger
 
@@ -133,7 +133,7 @@ def test_a_kept_promise_is_not_escalated(env):
     from dataclasses import replace
     from decimal import Decimal
 
-    from robots.domain import Payment
+    from robots.core.domain import Payment
 
     write_ledger_csv(replace(ledger, payments=(Payment("PAY1", "C001", date(2026, 3, 13), Decimal("500.00"),
                                                        "I001"),)), env / "var" / "ledger")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from decimal import Decimal as D
 
-from robots.domain import Hold, HoldKind
-from robots.people import LedgerView, PromiseOutcome, PromiseStatus, check_contact, check_dispute, check_promise
+from robots.core.domain import Hold, HoldKind
+from robots.engine.people import LedgerView, PromiseOutcome, PromiseStatus, check_contact, check_dispute, check_promise
 from robots.store import people as db
 from tests.e2e.conftest import DUE, simple_ledger
 

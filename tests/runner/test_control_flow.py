@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from connectors.files import write_ledger_csv
+from connectors.files.connector import write_ledger_csv
 from robots.config import load_config
-from robots.errors import ConfigError
-from robots.runner import Runner
+from robots.core.errors import ConfigError
+from robots.engine.runner import Runner
 from robots.steps.base import REGISTRY, Step, StepConfig, Stop, Wait
 from robots.store import Store
 from robots.store import schema as t
-from robots.tick import services_for, tick
+from robots.engine.tick import services_for, tick
 from tests.conftest import use_csv_ledger
 from tests.e2e.conftest import DUE, REPO, simple_ledger
 

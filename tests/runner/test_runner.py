@@ -13,10 +13,10 @@ from sqlalchemy import select
 from robots.config import load_config
 from robots.store import Store
 from robots.store import schema as t
-from robots.tick import services_for, tick
+from robots.engine.tick import services_for, tick
 from tests.conftest import install_pki, use_csv_ledger
 from tests.e2e.conftest import DUE, REPO, simple_ledger
-from connectors.files import write_ledger_csv
+from connectors.files.connector import write_ledger_csv
 
 NOW = datetime(2026, 3, 12, 9, 0, tzinfo=timezone.utc)
 AS_OF = DUE + timedelta(days=2)
@@ -104,7 +104,7 @@ def test_rendering_the_same_run_twice_gives_the_same_bytes(env):
     tick(services, AS_OF, NOW)
     doc = store.rows(select(t.run_steps).where(t.run_steps.c.idx == 1))[0]  # after reconcile
     first = Path(doc.output["path"]).read_bytes()
-    from robots.runner import Runner
+    from robots.engine.runner import Runner
     from robots.store import RunRecord
 
     run = RunRecord.from_row(store.rows(select(t.runs).where(t.runs.c.id == doc.run_id))[0])

@@ -1,7 +1,7 @@
 """Signing fixtures (session scope): a generated PKI, its HTTP services (OCSP, CRL, TSA) and a SoftHSM2 token.
 
-    test_pki        signing.pki.PKI with officers good, deputy, expired, revoked, not_yet, no_sign
-    pki_server      signing.pki.PKIServer serving test_pki on 127.0.0.1:test_pki.port (request it for OCSP/CRL/TSA)
+    test_pki        demo.pki.PKI with officers good, deputy, expired, revoked, not_yet, no_sign
+    pki_server      demo.pki.PKIServer serving test_pki on 127.0.0.1:test_pki.port (request it for OCSP/CRL/TSA)
     softhsm_token   Token(module, label, pin, conf): SoftHSM2 token "arbots-test" holding officers good and deputy
                     (key and certificate labelled with the officer id, plus intermediate-ca and root-ca certificates)
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from signing.pki import PKI, OfficerCert, PKIServer, create_pki, free_port, load_into_token
+from demo.pki import PKI, OfficerCert, PKIServer, create_pki, free_port, load_into_token
 
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 TOKEN_LABEL = "arbots-test"

@@ -16,7 +16,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 
 from robots.config.models import OfficerConfig, SigningConfig, TimestampConfig
 from robots.documents import render_letter
-from robots.domain import PadesLevel
+from robots.core.domain import PadesLevel
 from signing.certs import CertState
 from signing.keys import KeyUnavailable
 from signing.service import CertificateRefused, SigningService

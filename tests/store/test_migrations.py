@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import UniqueConstraint, func, inspect, select, text
 
-from robots.domain import Hold, HoldKind
+from robots.core.domain import Hold, HoldKind
 from robots.store import Store
 from robots.store import schema as t
 

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import BigInteger, cast, func, select
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from robots.aging import NO_EPOCH, evaluate
-from robots.domain import (
+from robots.core.aging import NO_EPOCH, evaluate
+from robots.core.domain import (
     AgingPolicy,
     CatchUp,
     Column,
@@ -31,7 +31,7 @@ from robots.domain import (
 from robots.store import RunStatus, StepStatus
 from robots.store import schema as t
 from robots.store.store import utc
-from robots.workdays import WorkCalendar
+from robots.core.workdays import WorkCalendar
 
 NOW = datetime(2024, 3, 12, 9, 0, tzinfo=timezone.utc)
 DAY1 = date(2024, 3, 12)

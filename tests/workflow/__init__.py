@@ -12,7 +12,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from connectors.files import write_ledger_csv
+from connectors.files.connector import write_ledger_csv
 from robots.config import load_config
 from robots.store import Store
 from tests.conftest import install_pki, use_csv_ledger
@@ -65,7 +65,7 @@ def use_database(root: Path, backend: str, request: Any, monkeypatch: Any) -> No
 
 
 def open_services(root: Path):
-    from robots.tick import services_for
+    from robots.engine.tick import services_for
 
     config = load_config(root / "schedules.yaml")
     store = Store.open(config.database_url())

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from demo_erp import create_app, serve
+from demo.erp import create_app, serve
 from robots.config import load_config
 from robots.store import Store
-from robots.tick import services_for
+from robots.engine.tick import services_for
 
 
 @pytest.fixture

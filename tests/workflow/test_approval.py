@@ -11,10 +11,10 @@ import structlog
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
-from robots import cli
+from robots.cli import main as cli
 from robots.config import load_config
-from robots.daemon import runner_pass
-from robots.errors import ConfigError
+from robots.engine.daemon import runner_pass
+from robots.core.errors import ConfigError
 from robots.store import RunStatus, StepStatus
 from robots.store import schema as t
 from robots.store.approvals import (
@@ -26,7 +26,7 @@ from robots.store.approvals import (
     request_approval,
     wake_decided,
 )
-from robots.tick import tick
+from robots.engine.tick import tick
 from tests.workflow import AS_OF, NOW, edit_settings, open_services, use_database, workflow_root
 
 LEASE = timedelta(minutes=10)
@@ -163,7 +163,7 @@ def _logs_back_to_defaults():
 
 @pytest.fixture
 def clock(monkeypatch):
-    """The CLI's clock, pinned (robots.cli._now is the edge that reads it)."""
+    """The CLI's clock, pinned (robots.cli.main._now is the edge that reads it)."""
     state = {"now": NOW}
     monkeypatch.setattr(cli, "_now", lambda: state["now"])
     return state

@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import select
 
 from robots.config import load_config
-from robots.errors import ConfigError
+from robots.core.errors import ConfigError
 from robots.store import schema as t
-from robots.tick import tick
+from robots.engine.tick import tick
 from tests.workflow import AS_OF, NOW, open_services, use_database, workflow_root
 
 TASK = """  - kind: task

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from robots.config import load_config
-from robots.errors import ConfigError
-from robots.expressions import FUNCTIONS, NAMES, ExpressionError, check, evaluate, truth
+from robots.core.errors import ConfigError
+from robots.core.expressions import FUNCTIONS, NAMES, ExpressionError, check, evaluate, truth
 from tests.workflow import workflow_root
 
 ENV = {

@@ -10,10 +10,10 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from types import SimpleNamespace
 
-from robots.domain import Contract, Counterparty, Invoice, Ledger, Payment
-from robots.events import EventRun
+from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
+from robots.engine.events import EventRun
 from robots.store import shipments as sb
-from robots.workflow import decide_paid, overdue_balances, paid_events
+from robots.engine.events.paid import decide_paid, overdue_balances, paid_events
 
 D = date(2026, 3, 20)
 TOL = Decimal("1.00")

@@ -16,15 +16,15 @@ import pytest
 from ruamel.yaml import YAML
 from sqlalchemy import func, select
 
-from connectors.files import FileConnector, write_ledger_csv
+from connectors.files.connector import FileConnector, write_ledger_csv
 from robots.config import load_config
-from robots.domain import Payment
-from robots.errors import ConfigError
-from robots.runner import Runner
+from robots.core.domain import Payment
+from robots.core.errors import ConfigError
+from robots.engine.runner import Runner
 from robots.steps.reconcile import reconcile_amounts
 from robots.store import schema as t
-from robots.sync import connector_by_id, sync
-from robots.tick import evaluate_and_record, tick
+from robots.engine.sync import connector_by_id, sync
+from robots.engine.tick import evaluate_and_record, tick
 from tests.workflow.test_shipments import DUE, PASSWORD, day, ledger_of, runs
 
 
@@ -152,7 +152,7 @@ def test_due_is_the_shared_due_date():
 def test_a_reconcile_request_names_only_the_contract_and_only_on_payments():
     from pydantic import ValidationError
 
-    from connectors.rest_config import RestConnectorConfig
+    from connectors.rest.config import RestConnectorConfig
 
     def config(entity: str, reconcile: dict) -> dict:
         fields = {"payments": {"id": "id", "contract_id": "c", "date": "d", "amount": "a"},

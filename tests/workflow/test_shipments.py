@@ -17,15 +17,15 @@ from ruamel.yaml import YAML
 from sqlalchemy import func, select, update
 
 from robots.config import load_config
-from robots.domain import Contract, Counterparty, Invoice, Ledger, Payment
-from robots.errors import ConfigError
-from robots.events import EventRun
-from robots.runner import Runner
+from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
+from robots.core.errors import ConfigError
+from robots.engine.events import EventRun
+from robots.engine.runner import Runner
 from robots.steps import REGISTRY
 from robots.store import RunRecord, Store
 from robots.store import schema as t
 from robots.store import shipments as sb
-from robots.tick import tick
+from robots.engine.tick import tick
 from tests.conftest import install_pki
 
 REPO = Path(__file__).resolve().parents[2]

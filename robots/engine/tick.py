@@ -1,0 +1,103 @@
+"""One robot cycle: sync, age, record what is due, run it. ``as_of`` and ``now`` are arguments, never read here.
+
+The order is the exactly-once design: decide (pure), save the decision under unique constraints, then act.
+A crash anywhere leaves either nothing recorded (the next tick decides again) or recorded runs that the next
+tick resumes; a second tick for the same day finds nothing new to decide.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import structlog
+
+from connectors.base import Connector
+from robots.core.aging import Evaluation, check_order, evaluate
+from robots.config import Config
+from robots.documents.templates import TemplateRenderer
+from robots.engine.runner import Runner, RunnerReport, Services
+from robots.store import RunRecord, Store
+from robots.engine.sync import sync
+from robots.core.workdays import WorkCalendar, production_calendar
+
+log = structlog.get_logger("arbots.tick")
+
+
+@dataclass
+class TickReport:
+    as_of: date
+    crossings: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    new_runs: int = 0
+    runner: RunnerReport = field(default_factory=RunnerReport)
+    evaluation: Evaluation | None = None
+
+
+def calendar_for(config: Config) -> WorkCalendar:
+    c = config.settings.calendar
+    return production_calendar(c.country, c.extra_non_working_days, c.extra_working_days)
+
+
+def services_for(config: Config, store: Store) -> Services:
+    return Services(config=config, store=store, calendar=calendar_for(config),
+                    renderer=TemplateRenderer(config.templates_dir))
+
+
+def evaluate_and_record(services: Services, as_of: date, now: datetime) -> tuple[Evaluation, list[int]]:
+    """Age the ledger in the store and record the result, serialised against other robots."""
+    store = services.store
+    with no_cyclic_gc():
+        ledger = store.load_ledger()
+        policy = services.config.policy()
+        with store.evaluation() as tx:
+            check_order(as_of, tx.last_as_of())
+            ev = evaluate(ledger, policy, services.calendar, as_of, tx.history(), tx.holds(as_of))
+            run_ids = tx.record(ev, now)
+    return ev, run_ids
+
+
+@contextmanager
+def no_cyclic_gc() -> Iterator[None]:
+    """Millions of small acyclic objects (invoices, crossings) make the cyclic GC rescan them again and again;
+    nothing here forms cycles, so it is paused for the evaluation and resumed after."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def tick(
+    services: Services,
+    as_of: date,
+    now: datetime,
+    *,
+    connectors: Sequence[Connector] | None = None,
+    runner: Runner | None = None,
+    progress: Callable[[RunRecord], None] | None = None,
+) -> TickReport:
+    store = services.store
+    check_order(as_of, store.last_as_of())  # fail fast, before touching anything
+    bound = log.bind(as_of=as_of.isoformat())
+    ledger = sync(services.config, store, now, connectors)
+    bound.info("synced", **ledger.counts())
+    ev, run_ids = evaluate_and_record(services, as_of, now)
+    from robots.engine.events import decide_events
+
+    event_ids = store.record_event_runs(decide_events(services, ledger, as_of), now)
+    report = TickReport(as_of=as_of, new_runs=len(run_ids) + len(event_ids), evaluation=ev)
+    for x in ev.crossings:
+        (report.crossings if x.status == "run" else report.skipped)[x.column_id] += 1
+    bound.info("evaluated", crossings=len(ev.crossings), runs=len(run_ids), held=ev.held,
+               open_total=str(ev.total_open), overdue_total=str(ev.total_overdue))
+    report.runner = (runner or Runner(services)).run_pending(now, progress)
+    bound.info("ran", done=len(report.runner.done), failed=len(report.runner.failed),
+               retry=len(report.runner.retry))
+    return report
