@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connectors.base import ENTITIES, OPTIONAL_FIELDS, Problem, Record, Where
+from robots.core.discounts import parse_discounts
 from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
 
 CENT = Decimal("0.01")
@@ -162,36 +163,6 @@ def parse_penalty_percent(v: Any) -> Decimal | None:
         raise ValueError(f"'{s}' is not a percent per day; {hint}")
     value = Decimal(body) / 100
     return None if value == 0 and isinstance(v, (int, Decimal, float)) else value
-
-
-def parse_discounts(v: Any) -> tuple[tuple[Decimal, int], ...]:
-    """Early-payment discount tiers, ``3%/7; 2%/14`` (3 % when paid within 7 days of the invoice date, 2 % within
-    14), as ((0.03, 7), (0.02, 14)); empty for none. Tiers must give a smaller discount for a longer wait."""
-    if v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, (list, tuple)) and not v):
-        return ()
-    hint = "write tiers as 3%/7; 2%/14 (percent / days after the invoice date), separated by ';'"
-    if isinstance(v, (list, tuple)):  # JSON: ["3%/7", "2%/14"], or [[0.03, 7], [0.02, 14]] as fraction and days
-        if all(isinstance(x, str) for x in v):
-            return parse_discounts("; ".join(v))
-        try:
-            return parse_discounts("; ".join(f"{Decimal(str(f)) * 100}%/{int(d)}" for f, d in v))
-        except (TypeError, ValueError, ArithmeticError):
-            raise ValueError(f"{_describe(v)} is not a list of discount tiers; {hint}") from None
-    if not isinstance(v, str):
-        raise ValueError(f"{_describe(v)} is not a list of discount tiers; {hint}")
-    tiers = []
-    for part in re.split(r"[;\n]", v):
-        if not part.strip():
-            continue
-        m = re.fullmatch(r"\s*(\d{1,2}(?:[.,]\d{1,4})?)\s*%?\s*/\s*(\d{1,3})\s*", part)
-        if m is None:
-            raise ValueError(f"'{part.strip()}' is not a discount tier; {hint}")
-        tiers.append((Decimal(m[1].replace(",", ".")) / 100, int(m[2])))
-    tiers.sort(key=lambda t: t[1])
-    for (a, da), (b, db) in zip(tiers, tiers[1:]):
-        if da == db or b >= a:
-            raise ValueError(f"'{v.strip()}': each later tier needs more days and a smaller discount; {hint}")
-    return tuple(tiers)
 
 
 def parse_payment_days(v: Any) -> int:

@@ -320,7 +320,7 @@ def _percent(rate: Decimal | None, comma: bool) -> str:
 
 
 def _discounts(tiers: tuple[tuple[Decimal, int], ...], comma: bool) -> str:
-    from robots.core.domain import format_discounts
+    from robots.core.discounts import format_discounts
 
     text = format_discounts(tiers) or ""
     return text.replace(".", ",") if comma else text

@@ -34,7 +34,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from demo.erp.faults import DROP, Fault, FaultKind, Faults, Surface
 from robots.documents.formatting import NBSP, format_date, format_number, format_percent
-from robots.core.domain import Ledger, format_discounts
+from robots.core.discounts import format_discounts
+from robots.core.domain import Ledger
 
 ENTITIES = ("counterparties", "contracts", "invoices", "payments")
 API = "/api/v1"

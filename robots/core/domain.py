@@ -37,13 +37,6 @@ class Contract:
     discounts: tuple[tuple[Decimal, int], ...] = ()
 
 
-def format_discounts(tiers: tuple[tuple[Decimal, int], ...]) -> str | None:
-    """Tiers as stored: ``3%/7; 2%/14`` (None for none); :func:`connectors.records.parse_discounts` reads it."""
-    if not tiers:
-        return None
-    return "; ".join(f"{format(share * 100, 'f').rstrip('0').rstrip('.')}%/{days}" for share, days in tiers)
-
-
 @dataclass(frozen=True, slots=True)
 class Invoice:
     """One receivable: an invoice, or one installment of it (one row per installment).

@@ -22,7 +22,7 @@ import structlog
 from sqlalchemy import select
 
 from robots.config import Config
-from connectors.records import parse_discounts
+from robots.core.discounts import parse_discounts
 from robots.documents.templates import TemplateRenderer
 from robots.core.domain import Contract, Counterparty, Invoice
 from robots.core.errors import BusinessError

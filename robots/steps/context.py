@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 import re
 
+from robots.core.discounts import discount_offers
 from robots.core.domain import Contract, Counterparty, Invoice
 from robots.store.records import RunRecord
 
@@ -111,17 +112,6 @@ class StepContext:
         }
 
     def discount_offers(self) -> list[dict[str, Any]]:
-        """The contract's early-payment discounts still open on the run's day, per invoice and tier: pay
-        ``amount`` by ``until`` (the invoice date plus the tier's days) instead of the open amount."""
-        from datetime import timedelta
-
-        offers = []
-        for li in self.invoices:
-            for share, days in self.contract.discounts:
-                until = li.invoice.date + timedelta(days=days)
-                if until >= self.run.as_of:
-                    discount = (li.invoice.amount * share).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-                    amount = li.open_amount - discount
-                    offers.append({"number": li.invoice.number, "percent": share * 100, "days": days,
-                                   "until": until, "amount": max(amount, Decimal("0.00"))})
-        return offers
+        """The contract's early-payment discounts still open on the run's day (robots.core.discounts)."""
+        return discount_offers(((li.invoice, li.open_amount) for li in self.invoices), self.contract.discounts,
+                               self.run.as_of)

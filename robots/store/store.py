@@ -31,8 +31,8 @@ from robots.core.domain import (
     Invoice,
     Ledger,
     Payment,
-    format_discounts,
 )
+from robots.core.discounts import format_discounts, parse_discounts
 from robots.store import schema as t
 from robots.store.records import RunRecord, RunStatus, StepStatus
 
@@ -132,8 +132,6 @@ class Store:
             return Decimal(kopecks).scaleb(-2)  # the value Money gives: kopecks as rubles with two decimals
 
         with self.engine.connect() as conn:
-            from connectors.records import parse_discounts
-
             rows = conn.exec_driver_sql
             cps = tuple(Counterparty(*r) for r in rows(
                 "SELECT id, name, inn, email, debtor_group FROM ledger_counterparties ORDER BY id"))

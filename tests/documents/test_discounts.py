@@ -7,9 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.records import parse_discounts
+from robots.core.discounts import parse_discounts
 from robots.documents.templates import TemplateRenderer
-from robots.core.domain import Contract, Counterparty, Ledger, format_discounts
+from robots.core.discounts import format_discounts
+from robots.core.domain import Contract, Counterparty, Ledger
 from tests.documents.test_templates import SHIPPED_DIR, flat, sample_context
 
 
