@@ -20,9 +20,8 @@ from zoneinfo import ZoneInfo
 
 from connectors.records import parse_date, parse_money
 from robots.core.errors import UsageError
-from robots.engine.people import (
-    ContactChannel,
-    ContactOutcome,
+from robots.core.decisions import ContactChannel, ContactOutcome
+from robots.engine.people_input import (
     LedgerView,
     Problems,
     check_contact,

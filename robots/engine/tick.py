@@ -20,6 +20,7 @@ from connectors.base import Connector
 from robots.core.aging import Evaluation, check_order, evaluate
 from robots.config import Config
 from robots.documents.templates import TemplateRenderer
+from robots.engine.events import decide_events
 from robots.engine.runner import Runner, RunnerReport, Services
 from robots.store import RunRecord, Store
 from robots.engine.sync import sync
@@ -89,8 +90,6 @@ def tick(
     ledger = sync(services.config, store, now, connectors)
     bound.info("synced", **ledger.counts())
     ev, run_ids = evaluate_and_record(services, as_of, now)
-    from robots.engine.events import decide_events
-
     event_ids = store.record_event_runs(decide_events(services, ledger, as_of), now)
     report = TickReport(as_of=as_of, new_runs=len(run_ids) + len(event_ids), evaluation=ev)
     for x in ev.crossings:

@@ -46,7 +46,7 @@ promises = Table(
     Column("note", Text, nullable=False),
     Column("source", String(16), nullable=False),  # cli, import, contact
     Column("ref", String(100), nullable=True),  # the external reference of an imported row
-    Column("status", String(16), nullable=False, index=True),  # robots.engine.people.PromiseStatus
+    Column("status", String(16), nullable=False, index=True),  # robots.core.decisions.PromiseStatus
     Column("closed_on", Date, nullable=True),  # the day it was found kept or broken, or cancelled
     Column("closed_at", TS, nullable=True),  # when a person cancelled it
     Column("closed_by", Text, nullable=True),

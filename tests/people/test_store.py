@@ -7,7 +7,8 @@ from datetime import date, datetime, timezone
 from decimal import Decimal as D
 
 from robots.core.domain import Hold, HoldKind
-from robots.engine.people import LedgerView, PromiseOutcome, PromiseStatus, check_contact, check_dispute, check_promise
+from robots.core.decisions import PromiseOutcome, PromiseStatus
+from robots.engine.people_input import LedgerView, check_contact, check_dispute, check_promise
 from robots.store import people as db
 from tests.e2e.conftest import DUE, simple_ledger
 

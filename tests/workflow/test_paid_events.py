@@ -11,9 +11,10 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
-from robots.engine.events import EventRun
+from robots.engine.events.base import EventRun
 from robots.store import shipments as sb
-from robots.engine.events.paid import decide_paid, overdue_balances, paid_events
+from robots.core.decisions import decide_paid, overdue_balances
+from robots.engine.events.paid import paid_events
 
 D = date(2026, 3, 20)
 TOL = Decimal("1.00")

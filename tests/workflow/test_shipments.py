@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from robots.config import load_config
 from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
 from robots.core.errors import ConfigError
-from robots.engine.events import EventRun
+from robots.engine.events.base import EventRun
 from robots.engine.runner import Runner
 from robots.steps import REGISTRY
 from robots.store import RunRecord, Store

@@ -1,46 +1,21 @@
-"""Events of the collection workflow beyond aging columns: a debt paid after the robots wrote or blocked.
-
-A *collection episode* of a contract starts with the robots' first overdue letter (a run of a column with a
-positive offset) or shipment block after its last ``paid`` event, and ends when the contract has no overdue open
-debt left (open balance of its invoices due before ``as_of``, within ``aging.tolerance``). The end is the paid
-event: one run of ``events.paid``'s scenario (a closing letter, ``unblock_shipments``), once per episode; a later
-overdue letter starts a new episode.
-
-:func:`decide_paid` is the decision, pure; :func:`paid_events` reads the store's history and the ledger for it.
+"""The paid event: a collection episode ended (the contract has no overdue debt left after the robots wrote to it or
+blocked it). One run of ``events.paid``'s scenario (a closing letter, ``unblock_shipments``), once per episode;
+a later overdue letter starts a new episode. The decision is :func:`robots.core.decisions.decide_paid`; this module
+reads the store's history and the ledger for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
-from robots.core.domain import Ledger
-from robots.engine.events import EventRun
+from robots.core.balances import open_balances
+from robots.core.decisions import decide_paid, overdue_balances
+from robots.core.domain import ZERO, Ledger
+from robots.engine.events.base import EventRun
+from robots.store import shipments as sb
 
-ZERO = Decimal("0")
 PAID = "paid"
-
-
-def decide_paid(overdue: Mapping[str, Decimal], blocks: Mapping[str, date], letters: Mapping[str, date],
-                paid: Mapping[str, date], tolerance: Decimal) -> list[str]:
-    """The contracts whose collection episode ends now, in id order (pure).
-
-    ``overdue``: contract -> its overdue open balance now (contracts that left the ledger are absent: no event);
-    ``blocks``: contract -> day of the run that placed the robots' oldest active block;
-    ``letters``: contract -> day of its latest overdue-letter run; ``paid``: contract -> day of its latest paid
-    event. An episode is open when a block or a letter is newer than the last paid event (or there was none).
-    """
-    done = []
-    for contract_id in sorted(set(blocks) | set(letters)):
-        if contract_id not in overdue or overdue[contract_id] > tolerance:
-            continue
-        last_paid = paid.get(contract_id)
-        started = max(d for d in (blocks.get(contract_id), letters.get(contract_id)) if d is not None)
-        if last_paid is None or started > last_paid:
-            done.append(contract_id)
-    return done
 
 
 def overdue_columns(settings: Any) -> set[str]:
@@ -48,26 +23,8 @@ def overdue_columns(settings: Any) -> set[str]:
     return {c.id for g in settings.groups.values() for c in g.columns if c.offset > 0}
 
 
-def overdue_balances(ledger: Ledger, contract_ids: Iterable[str], as_of: date) -> dict[str, Decimal]:
-    """contract -> open balance of its invoices due before ``as_of``, for these contracts still in the ledger."""
-    from robots.core.balances import open_balances
-
-    wanted = set(contract_ids) & {c.id for c in ledger.contracts}
-    part = Ledger(invoices=tuple(i for i in ledger.invoices if i.contract_id in wanted),
-                  payments=tuple(p for p in ledger.payments if p.contract_id in wanted))
-    left = open_balances(part, as_of).open
-    out = {c: ZERO for c in wanted}
-    for inv in part.invoices:
-        if inv.due_date < as_of and inv.id in left:
-            out[inv.contract_id] += left[inv.id]
-    return out
-
-
 def paid_events(services: Any, ledger: Ledger, as_of: date) -> list[EventRun]:
     """Runs for contracts that the robots wrote to or blocked and that now have no overdue debt, each once."""
-    from robots.core.balances import open_balances
-    from robots.store import shipments as sb
-
     settings = services.config.settings
     scenario = settings.events.paid
     if scenario is None:

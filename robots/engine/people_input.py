@@ -1,179 +1,21 @@
-"""Promises to pay, disputes and the contacts journal: what people tell the robots, and what it means for them.
-
-* A promise pauses the scenarios of its debt (holds of kind ``promise`` until its date plus
-  ``promises.grace_days``). :func:`decide_promise` (pure) says when it was kept or broken; :func:`promise_events`
-  saves that decision each tick and asks for the ``events.promise_broken`` scenario once per broken promise.
-* A dispute excludes its debt (holds of kind ``dispute``, no end) until a person closes it.
-* The contacts journal records call outcomes; an outcome ``promised`` records a promise as well.
+"""What people tell the robots, checked: promises to pay, disputes and the contacts journal.
 
 :class:`LedgerView` and the ``check_*`` functions validate what a person typed (or a CSV row) against the ledger in
-the store and turn it into the records of :mod:`robots.store.people`; each problem names its field.
+the store and turn it into the records of :mod:`robots.store.people`; each problem names its field. What a promise
+or a dispute means for the robots is decided in :mod:`robots.core.decisions` and :mod:`robots.engine.events`.
 docs/people.md is the reference for ops engineers.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from robots.core.balances import allocate, open_balances
-from robots.core.domain import ZERO, Invoice, Ledger, Payment
+from robots.core.balances import allocate
+from robots.core.decisions import ContactChannel, ContactOutcome
+from robots.core.domain import ZERO
 from robots.store.people import NewContact, NewDispute, NewPromise
-
-
-class PromiseStatus(enum.StrEnum):
-    OPEN = "open"  # waiting for its date plus the grace period
-    KEPT = "kept"  # the promised amount arrived in time, or the debt was closed
-    BROKEN = "broken"  # its date plus the grace period passed without that
-    CANCELLED = "cancelled"  # a person withdrew it (promise cancel)
-
-
-class DisputeStatus(enum.StrEnum):
-    OPEN = "open"
-    CLOSED = "closed"
-
-
-class ContactOutcome(enum.StrEnum):
-    REACHED = "reached"
-    NO_ANSWER = "no_answer"
-    PROMISED = "promised"  # with a promised date and amount: records a promise as well
-    REFUSED = "refused"
-    DISPUTED = "disputed"
-    WRONG_CONTACT = "wrong_contact"
-
-
-class ContactChannel(enum.StrEnum):
-    PHONE = "phone"
-    EMAIL = "email"
-    MEETING = "meeting"
-
-
-# --- deciding promises (pure) ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class Promise:
-    id: int
-    contract_id: str
-    invoice_id: str | None  # None: the contract's debt
-    amount: Decimal
-    promised_on: date
-    recorded_on: date
-
-    def deadline(self, grace_days: int) -> date:
-        """The last day the promise may still be kept (its pause ends with it)."""
-        return self.promised_on + timedelta(days=grace_days)
-
-
-@dataclass(frozen=True, slots=True)
-class PromiseOutcome:
-    promise_id: int
-    status: PromiseStatus  # KEPT or BROKEN
-    day: date  # the evaluation day that found it
-    paid: Decimal  # what counted towards the promise
-
-
-def decide_promise(promise: Promise, invoices: Sequence[Invoice], payments: Sequence[Payment], as_of: date,
-                   grace_days: int, tolerance: Decimal) -> PromiseOutcome | None:
-    """Kept, broken, or still open (None) on ``as_of``. ``invoices``/``payments``: the promise's contract.
-
-    Counted towards the promise: the contract's payments dated from the day it was recorded through its deadline
-    (and ``as_of``); for a promise on one invoice, the payments naming that invoice or naming none (those pay
-    the contract's oldest debt, which the customer may well have meant). Kept when they reach the amount (less
-    the aging tolerance) or when the promised debt is closed by then: the invoice, or for a contract-level
-    promise every invoice of the contract issued by the day it was recorded. Broken once ``as_of`` is past the
-    deadline without that. A payment after the deadline does not keep a promise.
-    """
-    deadline = promise.deadline(grace_days)
-    end = min(as_of, deadline)
-    paid = sum((p.amount for p in payments
-                if promise.recorded_on <= p.date <= end
-                and (promise.invoice_id is None or p.invoice_id in (None, promise.invoice_id))), ZERO)
-    if paid >= promise.amount - tolerance:
-        return PromiseOutcome(promise.id, PromiseStatus.KEPT, as_of, paid)
-    balances = allocate([i for i in invoices if i.date <= end], [p for p in payments if p.date <= end]).open
-    if promise.invoice_id is not None:
-        covered = [promise.invoice_id]
-    else:
-        covered = [i.id for i in invoices if i.date <= promise.recorded_on and not i.is_credit_note]
-    if covered and all(balances.get(i, ZERO) <= tolerance for i in covered):
-        return PromiseOutcome(promise.id, PromiseStatus.KEPT, as_of, paid)
-    if as_of > deadline:
-        return PromiseOutcome(promise.id, PromiseStatus.BROKEN, as_of, paid)
-    return None
-
-
-def decide_promises(promises: Iterable[Promise], ledger: Ledger, as_of: date, grace_days: int,
-                    tolerance: Decimal) -> list[PromiseOutcome]:
-    """:func:`decide_promise` for each open promise; a promise whose contract left the ledger stays open."""
-    promises = list(promises)
-    wanted = {p.contract_id for p in promises}
-    invoices: dict[str, list[Invoice]] = {c: [] for c in wanted}
-    payments: dict[str, list[Payment]] = {c: [] for c in wanted}
-    for inv in ledger.invoices:
-        if inv.contract_id in wanted:
-            invoices[inv.contract_id].append(inv)
-    for pay in ledger.payments:
-        if pay.contract_id in wanted:
-            payments[pay.contract_id].append(pay)
-    known = {c.id for c in ledger.contracts}
-    outcomes = []
-    for p in promises:
-        if p.contract_id not in known:
-            continue
-        o = decide_promise(p, invoices[p.contract_id], payments[p.contract_id], as_of, grace_days, tolerance)
-        if o is not None:
-            outcomes.append(o)
-    return outcomes
-
-
-def promise_events(services: Any, ledger: Ledger, as_of: date) -> list:
-    """Decide the open promises on ``as_of``, save the decisions, and ask for the ``events.promise_broken``
-    scenario for each promise found broken on ``as_of`` (run key ``<contract>|promise_broken:<id>|<day>``).
-
-    Decide, save, then act: the status is saved first; the runs are returned for every promise whose saved
-    decision is dated ``as_of``, so a tick that crashed before recording them returns them again on a re-run of
-    the same day, and the unique run key keeps them single. A later day never asks again: the promise is decided.
-    """
-    from robots.engine.events import EventRun
-    from robots.store import people as db
-    from robots.core.workdays import DaysPastDue
-
-    store, settings = services.store, services.config.settings
-    grace, tolerance = settings.promises.grace_days, settings.aging.tolerance
-    open_ = [_promise(r) for r in db.promise_rows(store, status=PromiseStatus.OPEN)]
-    if open_:
-        db.record_outcomes(store, decide_promises(open_, ledger, as_of, grace, tolerance))
-    scenario = settings.events.promise_broken
-    if scenario is None:
-        return []
-    broken = db.promise_rows(store, status=PromiseStatus.BROKEN, closed_on=as_of)
-    if not broken:
-        return []
-    balances = open_balances(ledger, as_of).open
-    groups = services.config.policy().groups
-    group_of = {cp.id: cp.group for cp in ledger.counterparties}
-    contract = {c.id: c for c in ledger.contracts}
-    dpd = DaysPastDue(services.calendar, as_of)
-    runs = []
-    for row in broken:
-        ct = contract.get(row.contract_id)
-        if ct is None:
-            continue
-        schedule = groups.get(group_of.get(ct.counterparty_id, "default"))
-        invoices = tuple(
-            {"id": i.id, "open_amount": str(balances[i.id]),
-             "days_past_due": dpd(i.due_date, schedule.days) if schedule else (as_of - i.due_date).days}
-            for i in ledger.invoices if i.contract_id == ct.id and balances.get(i.id, ZERO) > tolerance)
-        runs.append(EventRun(ct.id, f"promise_broken:{row.id}", scenario, as_of, invoices))
-    return runs
-
-
-def _promise(row: Any) -> Promise:
-    return Promise(row.id, row.contract_id, row.invoice_id, row.amount, row.promised_on, row.recorded_on)
 
 
 # --- validating what people enter -------------------------------------------------------------------------------
