@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from robots.core.domain import Column
-from robots.core.kpi.kpis import AgingBar, CashWeek
+from robots.core.kpi.figures import AgingBar, CashWeek
 
 DPI = 170
 WIDTH_IN = 7.2  # the PDF's text width, so the picture is shown at 1:1

@@ -19,24 +19,10 @@ from robots.documents.formatting import NBSP, format_date, format_number
 from robots.core.domain import DayCount
 from robots.support.durable import write_atomic
 from robots.core.errors import UsageError
-from robots.core.kpi.kpis import (
-    COUNT,
-    DAYS,
-    RUB,
-    SHARE_UNIT,
-    TIMES,
-    KpiInputs,
-    Position,
-    StepEffect,
-    aging_bands,
-    aging_histogram,
-    cash_plan,
-    compute_kpis,
-    overdue_before,
-    position,
-    step_effectiveness,
-    top_debtors,
-)
+from robots.core.kpi.effectiveness import StepEffect, step_effectiveness
+from robots.core.kpi.facts import KpiInputs, Position, position
+from robots.core.kpi.figures import aging_bands, aging_histogram, cash_plan, overdue_before, top_debtors
+from robots.core.kpi.kpis import COUNT, DAYS, RUB, SHARE_UNIT, TIMES, compute_kpis
 
 from bi import charts
 

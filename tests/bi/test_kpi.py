@@ -1,4 +1,4 @@
-"""The KPIs on small ledgers computed by hand (robots/kpi.py, docs/kpi.md)."""
+"""The KPIs on small ledgers computed by hand (robots/core/kpi/, docs/kpi.md)."""
 
 from __future__ import annotations
 
@@ -9,22 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import robots.core.kpi.kpis as kpi_module
+import robots.core.kpi.effectiveness as effectiveness_module
+import robots.core.kpi.facts as facts_module
 from robots.core.balances import open_balances
 from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
-from robots.core.kpi.kpis import (
-    KpiInputs,
-    RunFact,
-    TaskFact,
-    aging_bands,
-    aging_histogram,
-    cash_plan,
-    compute_kpis,
-    month_slices,
-    months_back,
-    step_effectiveness,
-    top_debtors,
-)
+from robots.core.kpi.effectiveness import step_effectiveness
+from robots.core.kpi.facts import KpiInputs, RunFact, TaskFact
+from robots.core.kpi.figures import aging_bands, aging_histogram, cash_plan, top_debtors
+from robots.core.kpi.kpis import Kpi, compute_kpis, month_slices, months_back
 from tests.core.builders import D, inv, ledger, pay
 
 AS_OF = date(2026, 3, 31)
@@ -39,7 +31,7 @@ def inputs(lg: Ledger, as_of: date = AS_OF, dpd: dict[str, int] | None = None, *
     return KpiInputs(ledger=lg, as_of=as_of, days_past_due=days, **base)
 
 
-def kpis(i: KpiInputs) -> dict[str, kpi_module.Kpi]:
+def kpis(i: KpiInputs) -> dict[str, Kpi]:
     return {k.code: k for k in compute_kpis(i)}
 
 
@@ -165,7 +157,7 @@ def test_compute_kpis_computes_open_balances_a_bounded_number_of_times(monkeypat
         calls.append(day)
         return open_balances(lg, day)
 
-    monkeypatch.setattr(kpi_module, "open_balances", counting)
+    monkeypatch.setattr(facts_module, "open_balances", counting)
     compute_kpis(inputs(three_invoices(), period_days=365))
     # once, for as_of's positions; the period's start and the month-ends come from total_open_on in one pass
     assert len(calls) == 1
@@ -216,7 +208,7 @@ def test_step_effectiveness_computes_each_days_balances_once(monkeypatch):
         calls.append(day)
         return open_balances(lg, day)
 
-    monkeypatch.setattr(kpi_module, "open_balances", counting)
+    monkeypatch.setattr(effectiveness_module, "open_balances", counting)
     runs = tuple(RunFact(n, "s", f"col{n % 2}", date(2026, 3, 2), (("X", D("1000")),)) for n in range(6))
     step_effectiveness(inputs(step_ledger(), as_of=date(2026, 3, 31), runs=runs), windows=(7, 14))
     assert sorted(calls) == [date(2026, 3, 9), date(2026, 3, 16)]

@@ -15,7 +15,9 @@ from bi.inputs import load_inputs
 from bi.report import write_report
 from robots.core.domain import Ledger
 from robots.core.errors import UsageError
-from robots.core.kpi.kpis import KpiInputs, compute_kpis, top_debtors
+from robots.core.kpi.facts import KpiInputs
+from robots.core.kpi.figures import top_debtors
+from robots.core.kpi.kpis import compute_kpis
 from robots.store import schema as t
 
 HEADINGS = ("Дебиторская задолженность", "1. Старение задолженности", "2. Крупнейшие должники",

@@ -6,7 +6,8 @@ from datetime import date
 from decimal import Decimal as D
 
 from robots.core.domain import Contract, Counterparty, Invoice, Ledger
-from robots.core.kpi.kpis import KpiInputs, PromiseFact, cash_plan
+from robots.core.kpi.facts import KpiInputs, PromiseFact
+from robots.core.kpi.figures import cash_plan
 
 AS_OF = date(2026, 3, 11)  # a Wednesday
 LEDGER = Ledger((Counterparty("P1", "ООО «Клиент»"),), (Contract("C1", "1", "P1"),),
