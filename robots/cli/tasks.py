@@ -90,7 +90,7 @@ def _done(store: Any, task_id: int, by: str, note: str | None, now: datetime) ->
 
 
 def _bounces(path: Path, store: Any, now: datetime) -> int:
-    from robots.mail.smtp import parse_bounce, read_messages
+    from robots.mail.bounces import parse_bounce, read_messages
     from robots.store.mail import mark_bounced
 
     if not path.exists():

@@ -22,7 +22,8 @@ import structlog
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from robots.core.errors import RuntimeFailure
-from robots.mail.smtp import Mailer, PermanentMailError, build_message, message_id
+from robots.mail.message import build_message, message_id
+from robots.mail.smtp import Mailer, PermanentMailError
 from robots.store import mail as db
 from robots.store.mail import Channel, TaskRow
 

@@ -25,16 +25,9 @@ from pydantic import model_validator
 
 from archive import ArchiveConflict
 from robots.core.errors import BusinessError
-from robots.mail.smtp import (
-    Attachment,
-    Mailer,
-    PermanentMailError,
-    TransientMailError,
-    build_message,
-    message_id,
-    next_window_start,
-    split_addresses,
-)
+from robots.mail.message import Attachment, build_message, message_id, split_addresses
+from robots.mail.smtp import Mailer, PermanentMailError, TransientMailError
+from robots.mail.window import next_window_start
 from robots.steps.base import CheckContext, Step, StepConfig, Wait, register
 from robots.steps.context import StepContext
 from robots.steps.render import read_document

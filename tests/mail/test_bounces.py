@@ -11,7 +11,8 @@ from email.mime.text import MIMEText
 
 from sqlalchemy import select
 
-from robots.mail.smtp import message_id, parse_bounce
+from robots.mail.bounces import parse_bounce
+from robots.mail.message import message_id
 from robots.store import mail as db
 from robots.cli.tasks import _bounces
 

@@ -9,15 +9,8 @@ from pathlib import Path
 import pytest
 
 from robots.mail.config import EmailConfig
-from robots.mail.smtp import (
-    Attachment,
-    Mailer,
-    PermanentMailError,
-    TransientMailError,
-    build_message,
-    message_id,
-    split_addresses,
-)
+from robots.mail.message import Attachment, build_message, message_id, split_addresses
+from robots.mail.smtp import Mailer, PermanentMailError, TransientMailError
 from demo.pki import free_port
 from tests.mail.conftest import PASSWORD, USER, start
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from robots.mail.config import SendingWindow
-from robots.mail.smtp import next_window_start
+from robots.mail.window import next_window_start
 from robots.core.workdays import production_calendar
 
 MSK = ZoneInfo("Europe/Moscow")
