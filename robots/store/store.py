@@ -206,9 +206,14 @@ class Store:
                 opened_at=now)).inserted_primary_key[0]
 
     def release_holds(self, invoice_id: str, kind: HoldKind, now: datetime) -> int:
+        """Release the open holds of ``kind`` placed with :meth:`add_hold`; the number released.
+
+        A promise's or a dispute's holds (``holds.ref`` set) are never released here: they end with the promise
+        or the dispute, which would otherwise stay open with nothing held.
+        """
         with self.engine.begin() as conn:
             return conn.execute(update(t.holds).where(
-                t.holds.c.invoice_id == invoice_id, t.holds.c.kind == kind.value,
+                t.holds.c.invoice_id == invoice_id, t.holds.c.kind == kind.value, t.holds.c.ref.is_(None),
                 t.holds.c.released_at.is_(None)).values(released_at=now)).rowcount
 
     # -- runs -----------------------------------------------------------------------------------------------
