@@ -34,7 +34,7 @@ from robots.core.errors import UsageError
 from robots.core.kpi.effectiveness import step_effectiveness
 from robots.core.kpi.kpis import compute_kpis
 from robots.store import Store
-from robots.engine.tick import calendar_for, no_cyclic_gc
+from robots.support.gcpause import no_cyclic_gc
 from robots.core.workdays import WorkCalendar
 
 
@@ -87,7 +87,7 @@ def build_tables(config: Config, store: Store, as_of: date, date_from: date,
             emit(name, table)
 
     ledger = store.load_ledger()
-    calendar = calendar_for(config)
+    calendar = config.calendar()
     policy = config.policy()
     schedule_of = ledger_facts.schedules(ledger, policy.groups)
     days = [date_from + timedelta(days=n) for n in range((as_of - date_from).days + 1)]

@@ -18,7 +18,6 @@ from robots.core.kpi.facts import KpiInputs, PromiseFact, RunFact, TaskFact
 from robots.store import Store
 from robots.store import schema as t
 from robots.store.records import RunStatus
-from robots.engine.tick import calendar_for
 from robots.core.workdays import DaysPastDue
 
 
@@ -56,7 +55,7 @@ def days_past_due(config: Config, ledger: Ledger, as_of: date) -> dict[str, int]
                 f"does not define (groups: {', '.join(sorted(groups))})"
             )
         counting[contract.id] = groups[group].days
-    dpd = DaysPastDue(calendar_for(config), as_of)
+    dpd = DaysPastDue(config.calendar(), as_of)
     return {inv.id: dpd(inv.due_date, counting[inv.contract_id]) for inv in ledger.invoices
             if inv.date <= as_of and not inv.is_credit_note}
 

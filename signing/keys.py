@@ -24,7 +24,7 @@ from pyhanko.sign.signers import Signer, SimpleSigner
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
-from robots.config.models import OfficerConfig, Pkcs11Source, Pkcs12Source
+from signing.config import OfficerConfig, Pkcs11Source, Pkcs12Source
 from robots.support import secret_refs
 from robots.core.errors import BusinessError
 from robots.support.secret_refs import warn_if_readable_by_others

@@ -29,7 +29,8 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
 
-from robots.config.models import OfficerConfig, PadesLevel, SigningConfig
+from robots.core.domain import PadesLevel
+from signing.config import OfficerConfig, SigningConfig
 from robots.core.errors import BusinessError
 from signing.certs import CertCheck, CertInfo, CertState, check_certificate
 from signing.keys import KeyUnavailable, OpenedKey, load_cert_files, open_key

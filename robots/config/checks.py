@@ -14,7 +14,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.engine import make_url
 
-from robots.config.models import CalendarConfig, DaemonConfig, Database, OfficerConfig, PadesLevel, Paths, SigningConfig
+from robots.config.models import CalendarConfig, DaemonConfig, Database, Paths
+from robots.core.domain import PadesLevel
+from signing.config import OfficerConfig, SigningConfig
 from robots.config.yamlsource import Problem, YamlSource
 
 M = TypeVar("M", bound=BaseModel)

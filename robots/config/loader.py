@@ -24,6 +24,7 @@ from robots.config.secrets import secret_problems
 from robots.config.yamlsource import Problem, YamlSource, plain
 from robots.core.domain import AgingPolicy, Column, GroupSchedule
 from robots.core.errors import ConfigError
+from robots.core.workdays import WorkCalendar, production_calendar
 from robots.steps.base import CheckContext
 
 __all__ = ["Config", "Scenario", "load_config"]
@@ -78,6 +79,11 @@ class Config:
         }
         return AgingPolicy(groups=groups, tolerance=s.aging.tolerance, catch_up=s.aging.catch_up,
                            rearm_on_due_date_change=s.aging.rearm_on_due_date_change)
+
+    def calendar(self) -> WorkCalendar:
+        """The production calendar of ``calendar:`` (country, the company's extra days off and working days)."""
+        c = self.settings.calendar
+        return production_calendar(c.country, c.extra_non_working_days, c.extra_working_days)
 
 
 def load_config(path: Path) -> Config:

@@ -13,16 +13,18 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
+from connectors.files.config import FileConnectorConfig
 from connectors.rest.config import RestConnectorConfig
 from connectors.ui.config import UiConnectorConfig
-from robots.support.config_types import Frozen, Identifier, SecretRef
+from robots.support.config_types import Frozen, Identifier
 from robots.mail.config import EmailConfig
 from robots.config.penalty_config import PenaltiesConfig
 from robots.config.people_config import PromisesConfig
 from robots.config.workflow_config import ApprovalsConfig, EventsConfig, ReconciliationConfig
-from robots.core.domain import CatchUp, DayCount, PadesLevel
+from robots.core.domain import CatchUp, DayCount
+from signing.config import OfficerConfig, SigningConfig
 
 
 
@@ -52,50 +54,6 @@ class Paths(Frozen):
     work: Path = Path("var/work")
     scenarios: Path = Path("scenarios")
     templates: Path = Path("scenarios/templates")
-
-
-Entity = Literal["counterparties", "contracts", "invoices", "payments"]
-
-
-class FileConnectorConfig(Frozen):
-    """CSV or XLSX files: ``<entity>.csv`` / ``<entity>.xlsx`` in the folder ``path``, or one workbook with a
-    sheet per entity (``path: ledger.xlsx``)."""
-
-    id: Identifier
-    kind: Literal["file"]
-    path: Path
-    #: What this connector delivers (default: all four); e.g. [payments] for a bank's statement export.
-    entities: tuple[Entity, ...] = ("counterparties", "contracts", "invoices", "payments")
-    #: A file name (in the folder) or sheet name (in the workbook) per entity instead of the default.
-    files: Mapping[Entity, str] = Field(default_factory=dict)
-    #: Header names per entity and ledger field, when the file's differ: {payments: {amount: Сумма}}.
-    columns: Mapping[Entity, Mapping[str, str]] = Field(default_factory=dict)
-    #: Stop/resume shipments and notes go into a CSV journal (there is no API to call): {journal: var/blocks.csv}.
-    write_back: "FileWriteBack | None" = None
-
-    @model_validator(mode="after")
-    def _known_fields(self):
-        from connectors.base import FIELDS
-
-        for entity, mapping in self.columns.items():
-            unknown = sorted(set(mapping) - set(FIELDS[entity]))
-            if unknown:
-                raise ValueError(f"columns.{entity}: unknown field(s) {', '.join(unknown)}; the fields of {entity} "
-                                 f"are {', '.join(FIELDS[entity])}")
-        if len(set(self.entities)) != len(self.entities) or not self.entities:
-            raise ValueError("entities: list each of counterparties, contracts, invoices, payments at most once")
-        return self
-
-
-class FileWriteBack(Frozen):
-    """Write-back for a ledger kept in files: each action is appended as a row to a CSV journal (UTF-8 with BOM,
-    ``;``-separated: action, counterparty_id, contract_id, text) that the accounting system imports or a person
-    works through."""
-
-    journal: Path
-    block_shipments: bool = True
-    unblock_shipments: bool = True
-    post_note: bool = True
 
 
 ConnectorConfig = Annotated[FileConnectorConfig | RestConnectorConfig | UiConnectorConfig, Field(discriminator="kind")]
@@ -176,80 +134,6 @@ class DaemonConfig(Frozen):
     ticks: tuple[TickConfig, ...] = (TickConfig(id="morning", cron="0 8 * * *"),)
     #: Minutes between runner passes between ticks (approvals decided, escalations and sending windows due).
     poll_minutes: int = Field(default=15, ge=1, le=24 * 60)
-
-
-class Pkcs12Source(SecretRef):
-    """A PKCS#12 (.pfx/.p12) file with the officer's key, certificate and, ideally, its chain."""
-
-    path: Path
-    password_env: str | None = None
-    password_file: Path | None = None
-
-
-class Pkcs11Source(SecretRef):
-    """A key on a PKCS#11 token or HSM (Rutoken, JaCarta, SoftHSM2, ...)."""
-
-    module: Path
-    token_label: str
-    key_label: str
-    #: Defaults to key_label.
-    cert_label: str | None = None
-    pin_env: str | None = None
-    pin_file: Path | None = None
-
-
-class OfficerConfig(Frozen):
-    """A person the robots sign for, with their own certificate."""
-
-    name: str
-    position: str
-    pkcs12: Pkcs12Source | None = None
-    pkcs11: Pkcs11Source | None = None
-    #: Overrides signing.default_level for this officer (a sign step may override it again).
-    level: PadesLevel | None = None
-    #: Another officer who signs when this officer's certificate is not usable (expired, revoked, ...).
-    deputy: Identifier | None = None
-    #: Whether the deputy may actually sign in that case; false = the step fails and ops are alerted.
-    deputy_fallback: bool = False
-
-    @model_validator(mode="after")
-    def _one_source(self):
-        if (self.pkcs12 is None) == (self.pkcs11 is None):
-            raise ValueError("give exactly one certificate source: pkcs12 (a .pfx file) or pkcs11 (a token)")
-        return self
-
-
-class TimestampConfig(Frozen):
-    #: An RFC 3161 timestamp authority (http or https).
-    url: str
-    timeout_seconds: float = Field(default=10, gt=0, le=120)
-
-
-class SigningConfig(Frozen):
-    #: PEM/DER files of the CA certificates a signer's chain must end in.
-    trust_roots: tuple[Path, ...] = ()
-    #: Intermediate certificates not carried in the PFX or on the token.
-    extra_certs: tuple[Path, ...] = ()
-    #: B-B without a timestamp authority, B-T with one, unless set here (per officer and per step too).
-    default_level: PadesLevel | None = None
-    timestamp: TimestampConfig | None = None
-    #: soft-fail: a certificate whose revocation status cannot be fetched may sign; hard-fail: it may not.
-    revocation: Literal["soft-fail", "hard-fail"] = "soft-fail"
-    #: The daemon warns this many days before an officer's certificate expires.
-    expiry_warning_days: int = Field(default=30, ge=0, le=730)
-    #: Put the visible "Документ подписан электронной подписью" stamp on the last page.
-    visible_stamp: bool = True
-    #: Where the signature says it was made (PDF /Location).
-    location: str = ""
-
-    def level_for(self, *overrides: "PadesLevel | None") -> "PadesLevel":
-        """The first override that is set, else the default: B-T when a TSA is configured, B-B otherwise."""
-        for level in overrides:
-            if level is not None:
-                return level
-        if self.default_level is not None:
-            return self.default_level
-        return PadesLevel.B_T if self.timestamp else PadesLevel.B_B
 
 
 class ArchivePolicy(Frozen):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from robots.config.secrets import secret_problems
 from robots.config.yamlsource import Loc, Problem, YamlSource, plain
 from robots.steps import REGISTRY, StepConfig
 from robots.steps.base import CheckContext
+from robots.core.expressions import when_problems
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def _load_steps(src: YamlSource, raw_steps: Iterable[Any], check: CheckContext,
             problems += src.validation_problems(exc, model, loc)
             continue
         if step.when is not None:
-            problems += [src.problem(loc + ("when",), message) for message in when_problems(step.when, check)]
+            problems += [src.problem(loc + ("when",), message) for message in when_problems(step.when, thresholds(check))]
         for sub_loc, message in step.check(check, tuple(steps)):
             problems.append(src.problem(loc + sub_loc, message))
         if step.id:
@@ -100,23 +101,9 @@ def _load_steps(src: YamlSource, raw_steps: Iterable[Any], check: CheckContext,
     problems += _signed_before_use(src, steps)
     return tuple(steps)
 
-
-def when_problems(expression: str, check: CheckContext) -> list[str]:
-    """Problems of a ``when:`` expression: syntax, names, and ``thresholds.X`` that schedules.yaml lacks."""
-    import ast
-
-    from robots.core.expressions import check as check_expression
-
-    problems = check_expression(expression)
-    if problems or check.settings is None:
-        return problems
-    known = check.settings.thresholds
-    for node in ast.walk(ast.parse(expression.strip(), mode="eval")):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "thresholds" \
-                and node.attr not in known:
-            problems.append(f"thresholds.{node.attr} is not defined under thresholds: in schedules.yaml "
-                            f"(defined: {', '.join(sorted(known)) or 'none'})")
-    return problems
+def thresholds(check: CheckContext) -> Collection[str] | None:
+    """The thresholds schedules.yaml defines, or None when its settings have errors of their own."""
+    return None if check.settings is None else check.settings.thresholds
 
 
 def _signed_before_use(src: YamlSource, steps: list[StepConfig]) -> list[Problem]:

@@ -14,7 +14,7 @@ never waits for a debt to reach day 60 to show up.
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -166,3 +166,17 @@ def evaluate(expression: str, names: Mapping[str, Any]) -> Any:
 def truth(expression: str, names: Mapping[str, Any]) -> bool:
     """Evaluate a condition to a boolean."""
     return bool(evaluate(expression, names))
+
+
+def when_problems(expression: str, thresholds: Collection[str] | None) -> list[str]:
+    """Problems of a ``when:`` (or condition ``test:``) expression: syntax, names, and ``thresholds.X`` not among
+    ``thresholds`` (schedules.yaml's; None when the settings have errors of their own: not checked then)."""
+    problems = check(expression)
+    if problems or thresholds is None:
+        return problems
+    for node in ast.walk(ast.parse(expression.strip(), mode="eval")):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "thresholds" \
+                and node.attr not in thresholds:
+            problems.append(f"thresholds.{node.attr} is not defined under thresholds: in schedules.yaml "
+                            f"(defined: {', '.join(sorted(thresholds)) or 'none'})")
+    return problems

@@ -29,18 +29,37 @@ from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal
-from typing import TYPE_CHECKING, Callable, NamedTuple, Protocol
+from typing import Callable, NamedTuple, Protocol
 
 from robots.core.balances import allocate
 from robots.core.domain import ZERO, Invoice, Ledger, Payment
-
-if TYPE_CHECKING:
-    from robots.config.penalty_config import PenaltiesConfig
 
 CENT = Decimal("0.01")
 _ONE_DAY = timedelta(days=1)
 #: Wide enough that base × rate × days is exact before the one rounding to kopecks.
 _EXACT = Context(prec=60, rounding=ROUND_HALF_UP)
+
+
+class KeyRateEntry(Protocol):
+    """One row of the key-rate table: the rate (annual, as a fraction) from ``since`` on."""
+
+    @property
+    def since(self) -> date: ...
+    @property
+    def rate(self) -> Decimal: ...
+
+
+class PenaltyPolicy(Protocol):
+    """How penalties are computed (schedules.yaml's ``penalties:``, robots/config/penalty_config.py)."""
+
+    @property
+    def basis(self) -> str: ...
+    @property
+    def key_rates(self) -> Sequence[KeyRateEntry]: ...
+    @property
+    def cap_share(self) -> Decimal | None: ...
+    @property
+    def shift_due_date(self) -> bool: ...
 
 
 class Change(NamedTuple):
@@ -226,7 +245,7 @@ def shifted_due_date(due: date, is_working: Callable[[date], bool]) -> date:
 
 
 def penalty_for(timeline: Timeline, due_date: date, through: date, *, principal: Decimal,
-                contract_rate: Decimal | None, config: PenaltiesConfig, is_working: Callable[[date], bool],
+                contract_rate: Decimal | None, config: PenaltyPolicy, is_working: Callable[[date], bool],
                 basis: str | None = None) -> Accrual:
     """The penalty of one invoice through ``through`` inclusive, as ``penalties:`` configures it.
 

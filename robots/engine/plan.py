@@ -21,7 +21,6 @@ from robots.core.domain import ZERO, Contract, Hold, Ledger
 from robots.core.penalties import PenaltyError, penalty_for, open_timelines
 from robots.store import Store
 from robots.engine.sync import build_connectors, pull
-from robots.engine.tick import calendar_for
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,7 @@ def plan(config: Config, as_of: date, days: int, ledger: Ledger | None = None) -
                 conn.rollback()
         finally:
             store.close()
-    policy, calendar = config.policy(), calendar_for(config)
+    policy, calendar = config.policy(), config.calendar()
     names = {cp.id: cp.name for cp in ledger.counterparties}
     contracts = {c.id: (names.get(c.counterparty_id, c.counterparty_id), c.number) for c in ledger.contracts}
     by_id = {c.id: c for c in ledger.contracts}

@@ -7,10 +7,8 @@ tick resumes; a second tick for the same day finds nothing new to decide.
 
 from __future__ import annotations
 
-import gc
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -21,10 +19,10 @@ from robots.core.aging import Evaluation, check_order, evaluate
 from robots.config import Config
 from robots.documents.templates import TemplateRenderer
 from robots.engine.events import decide_events
+from robots.support.gcpause import no_cyclic_gc
 from robots.engine.runner import Runner, RunnerReport, Services
 from robots.store import RunRecord, Store
 from robots.engine.sync import sync
-from robots.core.workdays import WorkCalendar, production_calendar
 
 log = structlog.get_logger("arbots.tick")
 
@@ -39,13 +37,8 @@ class TickReport:
     evaluation: Evaluation | None = None
 
 
-def calendar_for(config: Config) -> WorkCalendar:
-    c = config.settings.calendar
-    return production_calendar(c.country, c.extra_non_working_days, c.extra_working_days)
-
-
 def services_for(config: Config, store: Store) -> Services:
-    return Services(config=config, store=store, calendar=calendar_for(config),
+    return Services(config=config, store=store, calendar=config.calendar(),
                     renderer=TemplateRenderer(config.templates_dir))
 
 
@@ -60,19 +53,6 @@ def evaluate_and_record(services: Services, as_of: date, now: datetime) -> tuple
             ev = evaluate(ledger, policy, services.calendar, as_of, tx.history(), tx.holds(as_of))
             run_ids = tx.record(ev, now)
     return ev, run_ids
-
-
-@contextmanager
-def no_cyclic_gc() -> Iterator[None]:
-    """Millions of small acyclic objects (invoices, crossings) make the cyclic GC rescan them again and again;
-    nothing here forms cycles, so it is paused for the evaluation and resumed after."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def tick(

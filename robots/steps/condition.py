@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from robots.core.errors import BusinessError
-from robots.core.expressions import ExpressionError, truth
+from robots.core.expressions import ExpressionError, truth, when_problems
 from robots.steps.base import CheckContext, Step, StepConfig, Stop, register
 from robots.steps.context import StepContext
 
@@ -29,13 +29,11 @@ class ConditionConfig(StepConfig):
     otherwise: Literal["stop", "continue"] = "stop"
 
     def check(self, ctx: CheckContext, earlier: Sequence[StepConfig]) -> list[tuple[tuple[str, ...], str]]:
-        from robots.config.scenarios import when_problems  # the loader imports the steps: import late
-
         problems: list[tuple[tuple[str, ...], str]] = []
         if self.when is not None:
             problems.append((("when",), "a condition step is never skipped; put the whole condition in test: "
                                         "(e.g. test: (A) and (B))"))
-        found = when_problems(self.test, ctx)
+        found = when_problems(self.test, None if ctx.settings is None else ctx.settings.thresholds)
         problems += [(("test",), message) for message in found]
         if not found:
             problems += [(("test",), message) for message in step_reference_problems(self.test, earlier)]

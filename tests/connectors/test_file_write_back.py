@@ -8,7 +8,7 @@ import pytest
 
 from connectors.base import WriteBack, WriteBackUnsupported
 from connectors.files.connector import FileConnector
-from robots.config.models import FileWriteBack
+from connectors.files.config import FileWriteBack
 
 
 def test_actions_are_appended_to_the_journal_with_a_header_once(tmp_path):

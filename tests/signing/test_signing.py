@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from robots.config.models import OfficerConfig, SigningConfig, TimestampConfig
+from signing.config import OfficerConfig, SigningConfig, TimestampConfig
 from robots.documents import render_letter
 from robots.core.domain import PadesLevel
 from signing.certs import CertState
