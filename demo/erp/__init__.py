@@ -4,8 +4,9 @@
 See docs/demo-erp.md.
 """
 
-from demo.erp.app import ErpState, Note, create_app
+from demo.erp.app import create_app
 from demo.erp.faults import DROP, Faults
 from demo.erp.server import serve
+from demo.erp.state import ErpState, Note
 
 __all__ = ["DROP", "ErpState", "Faults", "Note", "create_app", "serve"]
