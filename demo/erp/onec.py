@@ -17,7 +17,8 @@ a published 1C:Бухгалтерия предприятия 3.0 base does, for 
   ...}}}``: 401 bad login, 404 unknown set or object, 400 bad query, 405 for writes (this base is read-only).
 
 For tests, ``app.state.onec`` (:class:`OnecState`) swaps the ledger, logs requests and injects faults (a 5xx on
-the N-th request, an HTML page instead of JSON).
+the N-th request, an HTML page instead of JSON). The ``$filter`` language is :mod:`demo.erp.onec_filter`, the
+query options and the Balance virtual table :mod:`demo.erp.onec_query`; this module answers requests.
 """
 
 from __future__ import annotations
@@ -27,9 +28,8 @@ import binascii
 import hmac
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -39,20 +39,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from demo.erp.onec_data import (BALANCE_DIMENSIONS, BALANCE_RESOURCE, BALANCE_TYPE, ENTITY_TYPES, NAVIGATION, PREFIX,
-                                ROW_TYPES, SETTLEMENTS, OnecData, onec_from_ledger)
+from demo.erp.onec_data import (BALANCE_TYPE, ENTITY_TYPES, NAVIGATION, PREFIX, ROW_TYPES, SETTLEMENTS, OnecData,
+                                onec_from_ledger)
+from demo.erp.onec_filter import ODataError, compile_filter, tokens
+from demo.erp.onec_query import OPTIONS, balance_args, balance_rows, query
 from robots.core.domain import Ledger
 
 ROOT = "odata/standard.odata"
 _ALL_TYPES = {**ENTITY_TYPES, f"{SETTLEMENTS}_Balance": BALANCE_TYPE}
-
-
-class ODataError(Exception):
-    """An answer in 1C's error format: ``status`` and a Russian message."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -74,311 +68,6 @@ def dump_json(value: Any) -> str:
 
 def _json(body: dict[str, Any]) -> Response:
     return Response(dump_json(body), media_type="application/json;charset=utf-8")
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# $filter: tokenizer, recursive-descent parser, compiled to typed closures over a row.
-_TOKEN = re.compile(r"""\s*(?:
-    (?P<guid>guid'(?P<guid_v>[^']*)')
-  | (?P<datetime>datetime'(?P<datetime_v>[^']*)')
-  | (?P<string>'(?P<string_v>(?:[^']|'')*)')
-  | (?P<number>-?\d+(?:\.\d+)?(?P<suffix>[MmDdLlFf])?(?![\w.]))
-  | (?P<name>[^\W\d][\w]*(?:/[^\W\d][\w]*)*)
-  | (?P<punct>[(),=])
-)""", re.VERBOSE)
-_COMPARE = {"eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "gt": lambda a, b: a > b,
-            "ge": lambda a, b: a >= b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b}
-_KINDS = {"Edm.Guid": "guid", "Edm.String": "string", "Edm.Boolean": "bool", "Edm.DateTime": "datetime",
-          "Edm.Int64": "number", "Edm.Int32": "number", "Edm.Int16": "number", "Edm.Double": "number",
-          "Edm.Decimal": "number"}
-_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-
-
-@dataclass(frozen=True, slots=True)
-class _Tok:
-    kind: str  # guid, datetime, string, number, name, punct, end
-    value: Any
-    pos: int
-
-
-def _tokens(text: str) -> list[_Tok]:
-    tokens, pos, end = [], 0, len(text.rstrip())
-    while pos < end:
-        m = _TOKEN.match(text, pos)
-        if not m:
-            raise ODataError(400, f"неожиданный символ '{text[pos:].lstrip()[:1]}' в позиции {pos + 1}")
-        kind = next(k for k in ("guid", "datetime", "string", "number", "name", "punct") if m.group(k) is not None)
-        start = m.start(kind)
-        if kind == "guid":
-            if not _GUID.fullmatch(m.group("guid_v")):
-                raise ODataError(400, f"неверный литерал guid'{m.group('guid_v')}' в позиции {start + 1}")
-            value: Any = m.group("guid_v").lower()
-        elif kind == "datetime":
-            value = _parse_datetime(m.group("datetime_v"), start)
-        elif kind == "string":
-            value = m.group("string_v").replace("''", "'")
-        elif kind == "number":
-            value = Decimal(m.group("number").rstrip("MmDdLlFf"))
-        else:
-            value = m.group(kind)
-        tokens.append(_Tok(kind, value, start))
-        pos = m.end()
-    tokens.append(_Tok("end", None, len(text)))
-    return tokens
-
-
-def _parse_datetime(text: str, pos: int) -> datetime:
-    try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?", text):
-            raise ValueError
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise ODataError(400, f"неверный литерал datetime'{text}' в позиции {pos + 1}") from None
-
-
-Compiled = tuple[str, Callable[[dict[str, Any]], Any]]  # (kind, row -> value)
-
-
-def _convert(kind: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if kind == "guid":
-        return str(value).lower()
-    if kind == "datetime":
-        return datetime.fromisoformat(value)
-    if kind == "number":
-        return Decimal(str(value))
-    return value
-
-
-class _FilterParser:
-    """``or`` < ``and`` < ``not`` < comparison, as OData orders them; every operand is type-checked against the
-    entity type when compiled, so a filter that cannot work is a 400 even when no row would reach it."""
-
-    def __init__(self, text: str, properties: dict[str, str]):
-        self.toks, self.i, self.properties = _tokens(text), 0, properties
-
-    def parse(self) -> Callable[[dict[str, Any]], bool]:
-        kind, fn = self._or()
-        tok = self.toks[self.i]
-        if tok.kind != "end":
-            raise ODataError(400, f"лишний текст '{tok.value}' в позиции {tok.pos + 1}")
-        if kind != "bool":
-            raise ODataError(400, "условие должно быть логическим выражением")
-        return lambda row: fn(row) is True
-
-    def _peek_word(self, *words: str) -> str | None:
-        tok = self.toks[self.i]
-        return tok.value if tok.kind == "name" and tok.value in words else None
-
-    def _bool(self, operand: Compiled, word: str) -> Callable[[dict[str, Any]], Any]:
-        if operand[0] != "bool":
-            raise ODataError(400, f"операнд '{word}' должен быть логическим")
-        return operand[1]
-
-    def _or(self) -> Compiled:
-        left = self._and()
-        while self._peek_word("or"):
-            self.i += 1
-            a, b = self._bool(left, "or"), self._bool(self._and(), "or")
-            left = ("bool", lambda row, a=a, b=b: a(row) or b(row))
-        return left
-
-    def _and(self) -> Compiled:
-        left = self._not()
-        while self._peek_word("and"):
-            self.i += 1
-            a, b = self._bool(left, "and"), self._bool(self._not(), "and")
-            left = ("bool", lambda row, a=a, b=b: a(row) and b(row))
-        return left
-
-    def _not(self) -> Compiled:
-        if self._peek_word("not"):
-            self.i += 1
-            a = self._bool(self._not(), "not")
-            return ("bool", lambda row: not a(row))
-        return self._comparison()
-
-    def _comparison(self) -> Compiled:
-        left = self._primary()
-        op = self._peek_word(*_COMPARE)
-        if op is None:
-            return left
-        self.i += 1
-        right = self._primary()
-        (lk, lf), (rk, rf) = left, right
-        if "null" not in (lk, rk) and lk != rk:
-            raise ODataError(400, f"несовместимые типы в операции {op}: {lk} и {rk}")
-        if op not in ("eq", "ne") and ("null" in (lk, rk) or lk in ("bool", "guid")):
-            raise ODataError(400, f"операция {op} не применима к типу {lk if lk != 'null' else rk}")
-        cmp = _COMPARE[op]
-
-        def compare(row: dict[str, Any]) -> bool:
-            a, b = lf(row), rf(row)
-            if a is None or b is None:
-                return cmp(a, b) if op in ("eq", "ne") else False
-            return cmp(a, b)
-        return ("bool", compare)
-
-    def _primary(self) -> Compiled:
-        tok = self.toks[self.i]
-        self.i += 1
-        if tok.kind == "punct" and tok.value == "(":
-            inner = self._or()
-            if self.toks[self.i].kind != "punct" or self.toks[self.i].value != ")":
-                raise ODataError(400, f"ожидалась ')' в позиции {self.toks[self.i].pos + 1}")
-            self.i += 1
-            return inner
-        if tok.kind in ("guid", "datetime", "string", "number"):
-            kind = "string" if tok.kind == "string" else tok.kind
-            return (kind, lambda row, v=tok.value: v)
-        if tok.kind == "name":
-            if tok.value in ("true", "false"):
-                return ("bool", lambda row, v=tok.value == "true": v)
-            if tok.value == "null":
-                return ("null", lambda row: None)
-            if self.toks[self.i].kind == "punct" and self.toks[self.i].value == "(":
-                raise ODataError(400, f"функция '{tok.value}' не поддерживается")
-            edm = self.properties.get(tok.value)
-            if edm is None:
-                raise ODataError(400, f"неизвестное свойство '{tok.value}' в позиции {tok.pos + 1}")
-            kind = _KINDS.get(edm)
-            if kind is None:
-                raise ODataError(400, f"по свойству '{tok.value}' нельзя отбирать (табличная часть)")
-            return (kind, lambda row, name=tok.value, kind=kind: _convert(kind, row.get(name)))
-        shown = "конец выражения" if tok.kind == "end" else f"'{tok.value}'"
-        raise ODataError(400, f"ожидался операнд, а не {shown} в позиции {tok.pos + 1}")
-
-
-def compile_filter(text: str, properties: dict[str, str]) -> Callable[[dict[str, Any]], bool]:
-    """A row predicate for the OData ``$filter`` expression ``text`` over ``properties`` (name -> EDM type).
-    Raises :class:`ODataError` (400) for anything it cannot parse or type-check."""
-    return _FilterParser(text, properties).parse()
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Query options on a list of rows.
-_OPTIONS = {"$format", "$select", "$filter", "$orderby", "$top", "$skip", "$inlinecount", "$expand"}
-
-
-def _count(text: str | None, option: str) -> int | None:
-    if text is None:
-        return None
-    if not text.isascii() or not text.isdigit():
-        raise ODataError(400, f"неверное значение параметра {option}: '{text}'")
-    return int(text)
-
-
-def _names(text: str, option: str) -> list[str]:
-    names = [n.strip() for n in text.split(",")]
-    if not all(names):
-        raise ODataError(400, f"неверное значение параметра {option}: '{text}'")
-    return names
-
-
-def _order(rows: list[dict[str, Any]], text: str, properties: dict[str, str]) -> list[dict[str, Any]]:
-    keys = []
-    for part in _names(text, "$orderby"):
-        name, *direction = part.split()
-        kind = _KINDS.get(properties.get(name, ""))
-        if kind is None or len(direction) > 1 or (direction and direction[0] not in ("asc", "desc")):
-            raise ODataError(400, f"неверное значение параметра $orderby: '{part}'")
-        keys.append((name, kind, bool(direction) and direction[0] == "desc"))
-    for name, kind, desc in reversed(keys):  # stable sorts, last key first
-        def key(r: dict[str, Any], name: str = name, kind: str = kind) -> tuple[bool, Any]:
-            v = _convert(kind, r.get(name))
-            return (False, 0) if v is None else (True, v)  # nulls first, as 1C sorts empty values
-        rows = sorted(rows, key=key, reverse=desc)
-    return rows
-
-
-def _expand(rows: list[dict[str, Any]], text: str, entity: str, data: OnecData) -> list[dict[str, Any]]:
-    navigation = NAVIGATION.get(entity, {})
-    names = _names(text, "$expand")
-    for name in names:
-        if name not in navigation:
-            raise ODataError(400, f"неверное значение параметра $expand: нет навигационного свойства '{name}'")
-    index = {s: {r["Ref_Key"]: r for r in rs} for s, rs in data.sets.items()}
-    result = []
-    for row in rows:
-        row = dict(row)
-        for name in names:
-            column, target = navigation[name]
-            found = index[target].get(row.get(column))
-            if found is not None:  # 1C leaves the navigation property out for an empty reference
-                row[name] = found
-        result.append(row)
-    return result
-
-
-def _select(rows: list[dict[str, Any]], text: str, properties: dict[str, str], entity: str) -> list[dict[str, Any]]:
-    names = _names(text, "$select")
-    allowed = set(properties) | set(NAVIGATION.get(entity, {}))
-    for name in names:
-        if name not in allowed:
-            raise ODataError(400, f"неверное значение параметра $select: нет свойства '{name}'")
-    return [{k: v for k, v in row.items() if k in names} for row in rows]
-
-
-def query(rows: list[dict[str, Any]], params: dict[str, str], entity: str, properties: dict[str, str],
-          data: OnecData) -> tuple[list[dict[str, Any]], int]:
-    """Apply $filter, $orderby, $skip, $top, $expand, $select; returns the rows and the count before paging.
-
-    As 1C documents it, ``$inlinecount=allpages`` makes the server ignore ``$skip`` and ``$top``."""
-    if (f := params.get("$filter")) is not None:
-        keep = compile_filter(f, properties)
-        rows = [r for r in rows if keep(r)]
-    total = len(rows)
-    if (o := params.get("$orderby")) is not None:
-        rows = _order(rows, o, properties)
-    skip, top = _count(params.get("$skip"), "$skip") or 0, _count(params.get("$top"), "$top")
-    if params.get("$inlinecount") == "allpages":
-        skip, top = 0, None  # 1C's documented quirk: $inlinecount makes it ignore $skip and $top
-    rows = rows[skip:] if top is None else rows[skip:skip + top]
-    if (e := params.get("$expand")) is not None:
-        rows = _expand(rows, e, entity, data)
-    if (s := params.get("$select")) is not None:
-        rows = _select(rows, s, properties, entity)
-    return rows, total
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The virtual table Balance(Period=..., Condition=..., Dimensions=...).
-def _balance_args(text: str) -> dict[str, Any]:
-    toks, args, i = _tokens(text), {}, 0
-    while toks[i].kind != "end":
-        name, eq, value = toks[i], toks[i + 1], toks[i + 2] if i + 2 < len(toks) else toks[-1]
-        if name.kind != "name" or eq.value != "=" or value.kind not in ("datetime", "string"):
-            raise ODataError(400, f"неверные параметры виртуальной таблицы: '{text}'")
-        if name.value not in ("Period", "Condition", "Dimensions"):
-            raise ODataError(400, f"неизвестный параметр виртуальной таблицы '{name.value}'")
-        args[name.value] = value.value
-        i += 3
-        if toks[i].kind == "punct" and toks[i].value == ",":
-            i += 1
-    if "Period" in args and not isinstance(args["Period"], datetime):
-        raise ODataError(400, "параметр Period должен быть datetime'...'")
-    return args
-
-
-def balance_rows(data: OnecData, args: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = data.balance(args.get("Period"))
-    properties = dict(BALANCE_TYPE)
-    if (condition := args.get("Condition")) is not None:
-        keep = compile_filter(condition, properties)
-        rows = [r for r in rows if keep(r)]
-    if (dims := args.get("Dimensions")) is not None:
-        wanted = _names(dims, "Dimensions")
-        if not set(wanted) <= set(BALANCE_DIMENSIONS):
-            raise ODataError(400, f"неизвестные измерения в Dimensions: '{dims}'")
-        columns = [c for c, _ in BALANCE_TYPE if c != BALANCE_RESOURCE and c.removesuffix("_Key").removesuffix(
-            "_Type") in wanted]
-        grouped: dict[tuple, Decimal] = {}
-        for r in rows:
-            k = tuple(r[c] for c in columns)
-            grouped[k] = grouped.get(k, Decimal(0)) + r[BALANCE_RESOURCE]
-        rows = [{**dict(zip(columns, k)), BALANCE_RESOURCE: v} for k, v in grouped.items() if v]
-    return rows
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -522,7 +211,7 @@ def edmx() -> str:
 
 def _answer(request: Request, state: OnecState, resource: str, params: dict[str, str], base: str) -> Response:
     for name in params:
-        if name.startswith("$") and name not in _OPTIONS:
+        if name.startswith("$") and name not in OPTIONS:
             raise ODataError(400, f"неизвестный параметр запроса '{name}'")
     if resource in ("", "/"):
         if not _wants_json(request, params):
@@ -535,7 +224,7 @@ def _answer(request: Request, state: OnecState, resource: str, params: dict[str,
     entity = m.group("set") if m else resource
     data = state.data
     if m and entity == SETTLEMENTS and m.group("vt") == "Balance" and m.group("key") is None:
-        rows = balance_rows(data, _balance_args(m.group("args") or ""))
+        rows = balance_rows(data, balance_args(m.group("args") or ""))
         properties, name = dict(BALANCE_TYPE), f"{SETTLEMENTS}_Balance"
     elif m and entity in ENTITY_TYPES and m.group("vt") in (None, "$count"):
         rows, properties, name = data.sets[entity], dict(ENTITY_TYPES[entity]), entity
@@ -547,7 +236,7 @@ def _answer(request: Request, state: OnecState, resource: str, params: dict[str,
     as_json = _wants_json(request, params)
     if m.group("key") is not None:  # one object: Set(guid'...')
         key = m.group("key")
-        toks = _tokens(key)
+        toks = tokens(key)
         if toks[0].kind != "guid" or toks[1].kind != "end":
             raise ODataError(400, f"неверный ключ объекта '{key}'")
         found = [r for r in rows if r["Ref_Key"] == toks[0].value]
@@ -607,5 +296,4 @@ def create_onec_app(ledger: Ledger, *, username: str, password: str, publication
     return app
 
 
-__all__ = ["Fault", "ODataError", "OnecState", "balance_rows", "compile_filter", "create_onec_app", "dump_json",
-           "edmx", "query"]
+__all__ = ["Fault", "OnecState", "create_onec_app", "dump_json", "edmx"]

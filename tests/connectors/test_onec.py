@@ -19,10 +19,12 @@ import pytest
 from connectors.base import ConnectorUnavailable, SyncRejected
 from demo.ledger import generate_demo_ledger
 from connectors.records import build_ledger
-from connectors.rest.connector import RestConnector, RestConnectorConfig
-from demo.erp.onec import ODataError, OnecState, compile_filter, create_onec_app
+from connectors.rest.config import RestConnectorConfig
+from connectors.rest.connector import RestConnector
+from demo.erp.onec import OnecState, create_onec_app
 from demo.erp.onec_data import (BALANCE_RESOURCE, CONTRACTS, CORRECTIONS, COUNTERPARTIES, EMPTY_DATE, EMPTY_REF,
                                 ENTITY_TYPES, PENALTY_PROPERTY, RECEIPTS, SALES, onec_from_ledger, ref_key)
+from demo.erp.onec_filter import ODataError, compile_filter
 from demo.erp.server import serve
 from robots.core.balances import open_balances
 from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
