@@ -96,7 +96,8 @@ def bare(base: str, size: int) -> tuple[float, float, int]:
 def ours(base: str, size: int, workdir: Path, copy: bool = False) -> dict[str, Any]:
     """RestConnector.fetch() of the invoices, then build_ledger over them, timed apart."""
     from connectors.records import build_ledger
-    from connectors.rest.connector import RestConnector, RestConnectorConfig
+    from connectors.rest.config import RestConnectorConfig
+    from connectors.rest.connector import RestConnector
 
     config = RestConnectorConfig.model_validate({
         "id": "erp", "kind": "rest", "base_url": f"{base}api/v1/",

@@ -1,12 +1,12 @@
 """The REST connector's config (``kind: rest`` in schedules.yaml's ``connectors:``): auth, paging, entities and their
-field mappings, write-back requests; presets are merged in before validation. The connector is :mod:`connectors.rest.connector`;
-the reference is docs/connectors.md.
+field mappings, write-back requests and their placeholders; presets are merged in before validation. The connector is
+:mod:`connectors.rest.connector`; the reference is docs/connectors.md.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -15,11 +15,11 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from connectors.base import ENTITIES, FIELDS, OPTIONAL_FIELDS
-from connectors.rest.mapping import EntityMapping, FieldExpr, compile_path
+from connectors.rest.mapping.entity import EntityMapping
+from connectors.rest.mapping.fields import FieldExpr
+from connectors.rest.mapping.paths import compile_path
 from connectors.presets import apply_preset
 from robots.support.config_types import Frozen, Identifier, SecretRef
-
-
 
 
 class BasicAuth(SecretRef):
@@ -291,7 +291,7 @@ class RestConnectorConfig(Frozen):
                 try:
                     mapping_for(self, entity, e)
                     if e.incremental is not None:
-                        _key_expr(e)
+                        key_expr(e)
                         compile_path(e.incremental.field)
                 except ValueError as exc:
                     errors.append(f"{at}: {exc}")
@@ -311,7 +311,9 @@ def mapping_for(config: RestConnectorConfig, entity: str, e: EntityConfig) -> En
                          empty_values=config.empty_values, date_formats=config.date_formats)
 
 
-def _key_expr(e: EntityConfig) -> str:
+def key_expr(e: EntityConfig) -> str:
+    """The path of an incremental source's unique record key: ``incremental.key``, else the plain path of the ``id``
+    field; ValueError when neither will do."""
     assert e.incremental is not None
     if e.incremental.key is not None:
         return e.incremental.key
@@ -324,6 +326,24 @@ def _key_expr(e: EntityConfig) -> str:
 
 PLACEHOLDERS = ("counterparty_id", "contract_id", "reason", "text")
 _PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def fill(template: Any, values: Mapping[str, str | None], encode: Callable[[str], str], *,
+         json_nulls: bool = False) -> Any:
+    """Substitute the placeholders in every string of ``template`` (keys included), each value through ``encode``;
+    with ``json_nulls``, a string that is one placeholder whose value is None becomes None."""
+    if isinstance(template, str):
+        if json_nulls:
+            whole = _PLACEHOLDER_RE.fullmatch(template)
+            if whole and values.get(whole.group(1)) is None:
+                return None
+        return _PLACEHOLDER_RE.sub(lambda m: encode(values.get(m.group(1)) or ""), template)
+    if isinstance(template, Mapping):
+        return {fill(k, values, encode): fill(v, values, encode, json_nulls=json_nulls)
+                for k, v in template.items()}
+    if isinstance(template, (list, tuple)):
+        return [fill(v, values, encode, json_nulls=json_nulls) for v in template]
+    return template
 
 
 def _strings(obj: Any) -> Iterator[str]:

@@ -24,7 +24,8 @@ from connectors.base import ConnectorUnavailable, Record, Where
 from demo.ledger import KEY_ACCOUNTS, generate_demo_ledger
 from connectors.files.connector import FileConnector, write_ledger_csv
 from connectors.records import build_ledger
-from connectors.rest.connector import RestConnector, RestConnectorConfig
+from connectors.rest.config import RestConnectorConfig
+from connectors.rest.connector import RestConnector
 from connectors.ui.connector import UiConnector, UiConnectorConfig
 from demo.erp.fava_ledger import slugify, write_beancount
 from demo.erp.fava_proxy import create_app

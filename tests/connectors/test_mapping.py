@@ -11,8 +11,9 @@ import pytest
 from pydantic import ValidationError
 
 from connectors.base import Problem, Record, Where
-from connectors.rest.mapping import MISSING, ConstField, EntityMapping, MappingError, PathField, TemplateField, \
-    compile_path, negate, template_parts
+from connectors.rest.mapping.entity import EntityMapping, MappingError
+from connectors.rest.mapping.fields import ConstField, PathField, TemplateField, negate, template_parts
+from connectors.rest.mapping.paths import MISSING, compile_path
 
 INVOICE = {"id": "id", "number": "number", "contract_id": "contract_id", "date": "date", "amount": "amount"}
 

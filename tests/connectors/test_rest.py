@@ -28,7 +28,8 @@ from connectors import presets
 from connectors.base import FIELDS, ConnectorUnavailable, Where, WriteBackUnsupported
 from demo.ledger import generate_demo_ledger
 from connectors.records import build_ledger
-from connectors.rest.connector import RestConnector, RestConnectorConfig
+from connectors.rest.config import RestConnectorConfig
+from connectors.rest.connector import RestConnector
 from demo.erp.server import serve
 from robots.core.errors import BusinessError
 
