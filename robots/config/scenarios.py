@@ -109,10 +109,10 @@ def thresholds(check: CheckContext) -> Collection[str] | None:
 def _signed_before_use(src: YamlSource, steps: list[StepConfig]) -> list[Problem]:
     """A document that a later step signs must not be archived (or sent) before it is signed."""
     problems: list[Problem] = []
-    signed_at = {getattr(s, "document"): i for i, s in enumerate(steps) if s.kind == "sign"}
+    signed_at = {s.signed_document(): i for i, s in enumerate(steps) if s.signed_document() is not None}
     for i, step in enumerate(steps):
         doc = getattr(step, "document", None)
-        if step.kind not in ("sign", "approval") and doc in signed_at and i < signed_at[doc]:
+        if not step.handles_unsigned and doc in signed_at and i < signed_at[doc]:
             problems.append(src.problem(("steps", i), f"this {step.kind} step uses document {doc!r} before "
                                                       f"steps[{signed_at[doc]}] signs it: the unsigned document would "
                                                       "go out; move the sign step before it"))

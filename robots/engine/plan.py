@@ -105,7 +105,7 @@ def _officers(config: Config, scenario_id: str) -> tuple[str, ...]:
     officers = config.settings.officers
     out = []
     for step in scenario.steps if scenario else ():
-        officer_id = getattr(step, "officer", None) if step.kind == "sign" else None
+        officer_id = step.signer()
         if officer_id is not None:
             o = officers.get(officer_id)
             out.append(f"{o.name} ({o.position})" if o else officer_id)
@@ -115,8 +115,7 @@ def _officers(config: Config, scenario_id: str) -> tuple[str, ...]:
 def _penalty(config: Config, run: PlannedRun, contract: Contract | None, invoices: dict, timelines: dict,
              day: date, calendar) -> tuple[Decimal | None, str | None]:
     scenario = config.scenarios.get(run.scenario)
-    basis = next((getattr(s, "basis", None) for s in (scenario.steps if scenario else ())
-                  if s.kind == "compute_penalty"), None)
+    basis = next((s.penalty_basis() for s in (scenario.steps if scenario else ()) if s.computes_penalty), None)
     total, applies = ZERO, False
     for invoice_id in run.invoice_ids:
         inv = invoices.get(invoice_id)

@@ -13,7 +13,7 @@ import socket
 import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -90,18 +90,6 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _keep(ctx: StepContext, key: str, output: dict) -> None:
-    """Record a step's output; one that ``replaces`` a document (the signed PDF) stands in for it from then on."""
-    ctx.outputs[key] = output
-    if isinstance(output.get("replaces"), str):
-        ctx.outputs[output["replaces"]] = output
-    if output.get("kind") == "reconciliation":  # the reconcile step re-read the payments: later steps use them
-        fresh = {i["id"]: Decimal(i["open_amount"]) for i in output.get("invoices", ())}
-        tolerance = ctx.services.config.settings.aging.tolerance  # a few kopecks left are paid: not in the letter
-        ctx.invoices = tuple(replace(li, open_amount=fresh.get(li.invoice.id, li.open_amount)) for li in ctx.invoices
-                             if fresh.get(li.invoice.id, li.open_amount) > tolerance)
-
-
 class Runner:
     def __init__(self, services: Services, owner: str | None = None):
         self.services = services
@@ -148,7 +136,7 @@ class Runner:
             key = cfg.id or f"step{idx}"
             status, output = states.get(idx, (None, None))
             if status in (StepStatus.DONE, StepStatus.SKIPPED) and output is not None:
-                _keep(ctx, key, output)
+                REGISTRY[cfg.kind].keep(ctx, key, output)
                 continue
             ctx.step_idx = idx
             if cfg.when is not None:
@@ -160,7 +148,7 @@ class Runner:
                 if not go:
                     output = {"kind": "skipped", "when": cfg.when}
                     self.store.mark_step(run.id, idx, cfg.kind, StepStatus.SKIPPED, now, output=output)
-                    _keep(ctx, key, output)
+                    REGISTRY[cfg.kind].keep(ctx, key, output)
                     continue
             self.store.mark_step(run.id, idx, cfg.kind, StepStatus.RUNNING, now)
             try:
@@ -191,7 +179,7 @@ class Runner:
                 exhausted = run.attempts >= self.services.config.settings.runner.max_attempts
                 return self._finish(run, RunStatus.FAILED if exhausted else RunStatus.PENDING, now, detail, bound)
             self.store.mark_step(run.id, idx, cfg.kind, StepStatus.DONE, now, output=output)
-            _keep(ctx, key, output)
+            REGISTRY[cfg.kind].keep(ctx, key, output)
             bound.info("step_done", step=idx, kind=cfg.kind)
         return self._finish(run, RunStatus.DONE, now, None, bound)
 

@@ -28,6 +28,7 @@ log = structlog.get_logger("arbots.approval")
 
 
 class ApprovalConfig(StepConfig):
+    handles_unsigned = True  # the approver sees the draft before it is signed
     kind: str = "approval"
     #: A key of ``roles:`` in schedules.yaml; its ``deputy`` receives the request when it escalates.
     approver: str

@@ -21,6 +21,7 @@ from robots.steps.render import read_document
 
 
 class ArchiveConfig(StepConfig):
+    sends_letter = True
     kind: str = "archive"
     #: The id of an earlier ``render`` step whose document is archived.
     document: str

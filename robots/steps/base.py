@@ -1,7 +1,9 @@
 """The step registry: every scenario step kind is a config model plus an executor, registered by ``kind``.
 
-Later step kinds (sign, send_email, block_shipments, ...) plug in with :func:`register` and nothing else
-changes: the config loader validates a step against its kind's model and the runner calls its executor.
+A new step kind plugs in with :func:`register` and nothing else changes: the config loader validates a step
+against its kind's model and the runner calls its executor. What the runner, sync, plan and the loader need to
+know about a kind (it signs a document, it sends a letter out, it waits for a fresh sync, it overrides the penalty
+basis, its output changes what later steps see) is declared by its classes here, never checked by name elsewhere.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -31,10 +33,34 @@ class CheckContext:
     settings: Any = None
 
 
+class Services(Protocol):
+    """What steps may use while they run; one per process, built at the edge (robots.engine.runner.Services)."""
+
+    #: The loaded robots.config.Config (typed loosely: the config loader sits above the steps).
+    config: Any
+    store: Any
+    calendar: Any
+    renderer: Any
+
+    @property
+    def signing(self) -> Any: ...
+    @property
+    def archive(self) -> Any: ...
+
+
 class StepConfig(BaseModel):
     """Fields every step has. Subclasses add their own; unknown keys are rejected."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: It puts a letter on its way out (renders, signs, archives or sends it): a reconciliation after it is too late.
+    sends_letter: ClassVar[bool] = False
+    #: It may handle a document before a later step signs it (the sign step itself, an approver's preview).
+    handles_unsigned: ClassVar[bool] = False
+    #: It may wait for a sync fresher than the last one; a good sync wakes its run.
+    waits_for_sync: ClassVar[bool] = False
+    #: It computes penalties (its :meth:`penalty_basis` may override ``penalties.basis``).
+    computes_penalty: ClassVar[bool] = False
 
     kind: str
     #: Names the step's output for later steps (e.g. the document a later ``archive`` step stores).
@@ -45,6 +71,18 @@ class StepConfig(BaseModel):
     def check(self, ctx: CheckContext, earlier: Sequence["StepConfig"]) -> list[tuple[tuple[str, ...], str]]:
         """Cross-reference problems as (path inside the step, message); none by default."""
         return []
+
+    def signed_document(self) -> str | None:
+        """The id of the earlier step's document this step signs, if it signs one."""
+        return None
+
+    def signer(self) -> str | None:
+        """The officer this step signs as, if it signs."""
+        return None
+
+    def penalty_basis(self) -> str | None:
+        """The penalty basis this step computes with, overriding ``penalties.basis``, if it computes penalties."""
+        return None
 
 
 class Step(ABC):
@@ -59,6 +97,17 @@ class Step(ABC):
 
     @abstractmethod
     def run(self, cfg: Any, ctx: Any) -> dict[str, Any]: ...
+
+    @classmethod
+    def keep(cls, ctx: Any, key: str, output: dict[str, Any]) -> None:
+        """Show a step's recorded output to the later steps of its run (when it ran, was skipped, or on resuming).
+
+        An output that ``replaces`` a document (the signed PDF) stands in for it from then on. A kind whose output
+        changes what later steps see (the reconciled amounts) extends this.
+        """
+        ctx.outputs[key] = output
+        if isinstance(output.get("replaces"), str):
+            ctx.outputs[output["replaces"]] = output
 
 
 class Wait(Exception):

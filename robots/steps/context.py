@@ -11,6 +11,7 @@ import re
 
 from robots.core.discounts import discount_offers
 from robots.core.domain import Contract, Counterparty, Invoice
+from robots.steps.base import Services
 from robots.store.records import RunRecord
 
 
@@ -39,7 +40,7 @@ class StepContext:
     invoices: tuple[LetterInvoice, ...]
     column_title: str
     column_offset: int
-    services: Any  # robots.engine.runner.Services; typed loosely to keep steps free of the runner's imports
+    services: Services
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property

@@ -35,6 +35,11 @@ class ComputePenaltyConfig(StepConfig):
     #: Overrides penalties.basis for this step: contractual or statutory (ГК РФ ст. 395).
     basis: Literal["contractual", "statutory"] | None = None
 
+    computes_penalty = True
+
+    def penalty_basis(self) -> str | None:
+        return self.basis
+
     def check(self, ctx: CheckContext, earlier: Sequence[StepConfig]) -> list[tuple[tuple[str, ...], str]]:
         settings = ctx.settings
         if settings is None:

@@ -19,6 +19,7 @@ A connector that cannot be reached, or sends invalid data, is a retryable error:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -30,15 +31,12 @@ from robots.steps.base import CheckContext, Step, StepConfig, Stop, Wait, regist
 from robots.steps.context import StepContext
 
 ZERO = Decimal("0")
-#: Step kinds that put a letter out; a reconcile step after one of them guards nothing.
-_SENDING = frozenset({"render", "sign", "archive", "send_email"})
-
-
 class ReconcileConfig(StepConfig):
     kind: str = "reconcile"
+    waits_for_sync = True
 
     def check(self, ctx: CheckContext, earlier: Sequence[StepConfig]) -> list[tuple[tuple[str, ...], str]]:
-        late = [s.kind for s in earlier if s.kind in _SENDING]
+        late = [s.kind for s in earlier if s.sends_letter]  # a reconcile step after them guards nothing
         if late:
             return [((), f"reconcile comes after a {late[0]} step, so it cannot stop that letter; move it to the "
                           "start of the scenario")]
@@ -57,6 +55,17 @@ class ReconcileStep(Step):
 
     def run(self, cfg: ReconcileConfig, ctx: StepContext) -> dict[str, Any]:
         return reconcile_now(ctx)
+
+    @classmethod
+    def keep(cls, ctx: StepContext, key: str, output: dict[str, Any]) -> None:
+        """Later steps of the run see the re-read amounts: the letter states them, and an invoice paid up to a few
+        kopecks (``aging.tolerance``) leaves the letter."""
+        super().keep(ctx, key, output)
+        if output.get("kind") == "reconciliation":
+            fresh = {i["id"]: Decimal(i["open_amount"]) for i in output.get("invoices", ())}
+            tolerance = ctx.services.config.settings.aging.tolerance
+            ctx.invoices = tuple(replace(li, open_amount=fresh.get(li.invoice.id, li.open_amount))
+                                 for li in ctx.invoices if fresh.get(li.invoice.id, li.open_amount) > tolerance)
 
 
 def reconcile_now(ctx: StepContext) -> dict[str, Any]:

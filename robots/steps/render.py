@@ -20,6 +20,7 @@ from robots.steps.context import StepContext
 
 
 class RenderConfig(StepConfig):
+    sends_letter = True
     kind: str = "render"
     #: A file in the templates folder (paths.templates).
     template: str
@@ -70,8 +71,8 @@ class RenderStep(Step):
 def signer_for(ctx: StepContext, document_id: str) -> str | None:
     """The officer named by the scenario's sign step for ``document_id``, if it has one."""
     for step in ctx.services.config.scenarios[ctx.run.scenario].steps:
-        if step.kind == "sign" and getattr(step, "document", None) == document_id:
-            return getattr(step, "officer", None)
+        if step.signed_document() == document_id:
+            return step.signer()
     return None
 
 

@@ -41,6 +41,7 @@ log = structlog.get_logger("arbots.mail")
 
 
 class SendEmailConfig(StepConfig):
+    sends_letter = True
     kind: str = "send_email"
     #: The id of an earlier render step; its signed PDF when a sign step signed it.
     document: str

@@ -35,6 +35,15 @@ class SignConfig(StepConfig):
     #: The signature's reason (PDF /Reason); default: the document's title.
     reason: str | None = None
 
+    sends_letter = True
+    handles_unsigned = True
+
+    def signed_document(self) -> str | None:
+        return self.document
+
+    def signer(self) -> str | None:
+        return self.officer
+
     def check(self, ctx: CheckContext, earlier: Sequence[StepConfig]) -> list[tuple[tuple[str, ...], str]]:
         problems: list[tuple[tuple[str, ...], str]] = []
         renders = [s.id for s in earlier if s.kind == "render" and s.id]
@@ -47,7 +56,7 @@ class SignConfig(StepConfig):
         if self.level not in (None, PadesLevel.B_B) and not ctx.timestamp_authority:
             problems.append((("level",), f"level {self.level.value} needs a timestamp authority: configure "
                                          "signing.timestamp.url in schedules.yaml, or use level B-B"))
-        if any(s.kind == "sign" and getattr(s, "document", None) == self.document for s in earlier):
+        if any(s.signed_document() == self.document for s in earlier):
             problems.append((("document",), f"document {self.document!r} is already signed by an earlier step"))
         return problems
 
