@@ -9,7 +9,6 @@ the schema README and a manifest. The folder is built as a hidden sibling and sw
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from bi.readme import render_readme
 from bi.schema import BY_NAME, DATE, TABLES
 from bi.store_facts import robot_facts
 from bi.writer import (
+    ExportResult,
     TableWriter,
     check_replaceable,
     replace_dir,
@@ -36,15 +36,6 @@ from robots.core.kpi.kpis import compute_kpis
 from robots.store import Store
 from robots.support.gcpause import no_cyclic_gc
 from robots.core.workdays import WorkCalendar
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    out_dir: Path
-    as_of: date
-    date_from: date
-    #: Rows per table, in schema order.
-    rows: dict[str, int] = field(default_factory=dict)
 
 
 def export_bi(config: Config, store: Store, out_dir: Path, as_of: date, date_from: date | None = None) -> ExportResult:
@@ -160,4 +151,4 @@ def dim_date(tables: Iterable[pa.Table], days: list[date], calendar: WorkCalenda
         "is_working_day": [calendar.is_working(d) for d in span]})
 
 
-__all__ = ["ExportResult", "build_tables", "export_bi"]
+__all__ = ["build_tables", "export_bi"]

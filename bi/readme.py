@@ -6,12 +6,8 @@ text without the export's own header; regenerate it with ``python -m bi.readme >
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from bi.schema import TABLES, Table
-
-if TYPE_CHECKING:
-    from bi.export import ExportResult
+from bi.writer import ExportResult
 
 _INTRO = """\
 # BI export: the receivables star schema

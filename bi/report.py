@@ -8,7 +8,6 @@ Nothing reads the clock: the same inputs and config give byte-identical files.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -25,50 +24,15 @@ from robots.core.kpi.figures import aging_bands, aging_histogram, cash_plan, ove
 from robots.core.kpi.kpis import COUNT, DAYS, RUB, SHARE_UNIT, TIMES, compute_kpis
 
 from bi import charts
+from bi.report_html import render_html
+from bi.report_model import Block, Heading, Picture, Report, Section, Table
+from bi.report_pdf import render_pdf
 
 Format = Literal["pdf", "html"]
 CASH_WEEKS_BACK, CASH_WEEKS_AHEAD = 8, 8
 
 
 # --- the content -------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Heading:
-    text: str
-
-
-@dataclass(frozen=True)
-class Table:
-    """Cells are plain text; a newline breaks the line inside a cell."""
-
-    header: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    numeric: tuple[bool, ...]  # right-aligned columns
-    widths: tuple[float, ...]  # relative column widths
-
-
-@dataclass(frozen=True)
-class Picture:
-    png: bytes
-    alt: str
-
-
-Block = str | Heading | Table | Picture  # a str is a paragraph
-
-
-@dataclass(frozen=True)
-class Section:
-    title: str
-    blocks: tuple[Block, ...]
-
-
-@dataclass(frozen=True)
-class Report:
-    title: str
-    lead: tuple[str, ...]
-    sections: tuple[Section, ...]
-    footer: str
-
 
 def _money(v: Decimal | None) -> str:
     return "—" if v is None else format_number(v)
@@ -270,12 +234,8 @@ def write_report(inputs: KpiInputs, config: Config, out: Path, fmt: Format | Non
         raise UsageError(f"report format must be pdf or html, not {fmt!r}")
     report = build_report(inputs, config)
     if fmt == "pdf":
-        from bi.report_pdf import render_pdf
-
         data = render_pdf(report)
     else:
-        from bi.report_html import render_html
-
         data = render_html(report).encode("utf-8")
     write_atomic(out, data)  # a reader never sees half a report
     return out

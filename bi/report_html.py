@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import html
 
-from bi.report import Heading, Picture, Report, Table
+from bi.report_model import Heading, Picture, Report, Table
 
 _CSS = """
 body { font-family: "DejaVu Sans", Arial, sans-serif; font-size: 13px; color: #222; max-width: 960px;

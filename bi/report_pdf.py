@@ -17,8 +17,8 @@ from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from bi.report import Heading, Picture, Report
-from bi.report import Table as ReportTable
+from bi.report_model import Heading, Picture, Report
+from bi.report_model import Table as ReportTable
 from robots.documents.pdf import register_fonts
 
 #: Tables up to this many rows move to the next page whole rather than split.

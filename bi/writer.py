@@ -14,6 +14,8 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
@@ -127,5 +129,14 @@ def _exchange(a: Path, b: Path) -> bool:
     return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
-__all__ = ["BOM", "FORMAT", "TableWriter", "check_replaceable", "replace_dir", "write_manifest", "write_table",
+@dataclass(frozen=True)
+class ExportResult:
+    out_dir: Path
+    as_of: date
+    date_from: date
+    #: Rows per table, in schema order.
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+__all__ = ["BOM", "ExportResult", "FORMAT", "TableWriter", "check_replaceable", "replace_dir", "write_manifest", "write_table",
            "write_text"]
