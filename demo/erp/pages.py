@@ -27,8 +27,8 @@ LIST_FIELDS = {e: tuple(f for f, _ in fs if (e != "counterparties" or f in ("id"
                         and f != "discounts") for e, fs in SCHEMA.items()}
 LABELS = {"id": "Код", "name": "Наименование", "inn": "ИНН", "email": "Эл. почта", "group": "Группа",
           "number": "Номер", "counterparty_id": "Контрагент", "payment_days": "Отсрочка, дн.",
-          "currency": "Валюта", "penalty_rate_per_day": "Пени, % в день", "discounts": "Скидки за досрочную оплату", "contract_id": "Договор", "date": "Дата",
-          "due_date": "Срок оплаты", "amount": "Сумма", "invoice_id": "Счёт"}
+          "currency": "Валюта", "penalty_rate_per_day": "Пени, % в день", "discounts": "Скидки за досрочную оплату",
+          "contract_id": "Договор", "date": "Дата", "due_date": "Срок оплаты", "amount": "Сумма", "invoice_id": "Счёт"}
 #: Fields that name another record, shown as a link to it.
 _LINKS = {"counterparty_id": "counterparties", "contract_id": "contracts", "invoice_id": "invoices"}
 _SIGNS = {"RUB": "₽", "RUR": "₽"}
