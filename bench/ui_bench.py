@@ -74,7 +74,7 @@ def _serve(n_invoices: int, page_size: int, conn: Any) -> None:
 
 # ------------------------------------------------------------------------------------------------- the sides
 def _config(base: str, trace: str):
-    from connectors.ui.connector import UiConnectorConfig
+    from connectors.ui.config import UiConnectorConfig
 
     return UiConnectorConfig.model_validate({
         "id": "bench-ui", "kind": "ui", "base_url": base, "trace": trace,
@@ -112,7 +112,7 @@ def run_ours(base: str, repeat: int, trace: str, state_dir: str) -> dict[str, An
 def run_bare(base: str, repeat: int) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
-    from connectors.ui.connector import CHROMIUM_ARGS, DEFAULT_CHROMIUM
+    from connectors.ui.config import CHROMIUM_ARGS, DEFAULT_CHROMIUM
 
     with sync_playwright() as p:
         t0 = time.perf_counter()

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from robots.core.errors import RuntimeFailure, UsageError
-from robots.support.secret_refs import read_secret  # noqa: F401 (connectors import it from here)
 
 #: How many problems :class:`SyncRejected` spells out in its message; the rest are counted, not listed.
 MAX_LISTED_PROBLEMS = 50

@@ -95,6 +95,7 @@ Step = Annotated[
 
 
 def step_kind(step: Any) -> str:
+    """The step's kind: goto, fill, click, wait_for, wait_for_url, press or select."""
     return next(iter(type(step).model_fields))
 
 
@@ -104,7 +105,8 @@ def step_selector(step: Any) -> str:
     return arg if isinstance(arg, str) else arg.selector
 
 
-def _describe(n: int, step: Any) -> str:
+def describe_step(n: int, step: Any) -> str:
+    """How messages name the ``n``-th step (1-based): its kind and selector, never the value it types."""
     return f"step {n} ({step_kind(step)} '{step_selector(step)}')"
 
 
@@ -246,7 +248,8 @@ def _check_steps(where: str, steps: tuple[Any, ...], allowed: set[str]) -> list[
     return errors
 
 
-def _substitute(text: str, values: Mapping[str, str], url: bool = False) -> str:
+def substitute(text: str, values: Mapping[str, str], url: bool = False) -> str:
+    """``text`` with its placeholders replaced by ``values`` (URL-quoted with ``url``); unknown ones stay."""
     def one(m: re.Match[str]) -> str:
         if m.group(1) not in values:
             return m.group(0)

@@ -26,7 +26,8 @@ from connectors.files.connector import FileConnector, write_ledger_csv
 from connectors.records import build_ledger
 from connectors.rest.config import RestConnectorConfig
 from connectors.rest.connector import RestConnector
-from connectors.ui.connector import UiConnector, UiConnectorConfig
+from connectors.ui.config import UiConnectorConfig
+from connectors.ui.connector import UiConnector
 from demo.erp.fava_ledger import slugify, write_beancount
 from demo.erp.fava_proxy import create_app
 from demo.erp.server import serve
