@@ -27,7 +27,8 @@ from robots.core.domain import Ledger
 from robots.core.errors import UsageError
 from robots.store import Store
 from robots.engine.summary import Summary, summarize
-from robots.engine.tick import TickReport, services_for, tick
+from robots.engine.services import services_for
+from robots.engine.tick import TickReport, tick
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_START = date(2026, 1, 12)

@@ -21,7 +21,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from robots.core.errors import ArbotsError
-from robots.engine.runner import Runner, RunnerReport, Services
+from robots.engine.runner import Runner, RunnerReport
+from robots.engine.services import Services
 from robots.engine.tick import tick
 
 log = structlog.get_logger("arbots.daemon")

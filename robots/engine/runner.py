@@ -16,55 +16,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import structlog
 from sqlalchemy import select
 
-from robots.config import Config
 from robots.core.discounts import parse_discounts
-from robots.documents.templates import TemplateRenderer
 from robots.core.domain import Contract, Counterparty, Invoice
 from robots.core.errors import BusinessError
 from robots.core.expressions import ExpressionError, truth
+from robots.engine.services import Services
 from robots.steps import REGISTRY, Stop, Wait
 from robots.steps.context import LetterInvoice, StepContext
-from robots.store import RunRecord, RunStatus, StepStatus, Store
+from robots.store import RunRecord, RunStatus, StepStatus
 from robots.store import schema as t
-from robots.core.workdays import WorkCalendar
 
 log = structlog.get_logger("arbots.runner")
-
-
-@dataclass
-class Services:
-    """What steps may use. One per process; built at the edge."""
-
-    config: Config
-    store: Store
-    calendar: WorkCalendar
-    renderer: TemplateRenderer
-    #: Built on first use (a scenario without sign steps never opens a key).
-    signing_service: Any = None
-
-    @property
-    def signing(self) -> Any:
-        if self.signing_service is None:
-            from signing.service import SigningService
-
-            self.signing_service = SigningService.from_config(self.config)
-        return self.signing_service
-
-    @property
-    def archive(self) -> Any:
-        from archive import Archive
-
-        return Archive(self.config.archive_dir, organization=self.config.settings.company.name)
-
-    def close(self) -> None:
-        if self.signing_service is not None:
-            self.signing_service.close()
-            self.signing_service = None
 
 
 @dataclass

@@ -16,12 +16,11 @@ import structlog
 
 from connectors.base import Connector
 from robots.core.aging import Evaluation, check_order, evaluate
-from robots.config import Config
-from robots.documents.templates import TemplateRenderer
 from robots.engine.events import decide_events
 from robots.support.gcpause import no_cyclic_gc
-from robots.engine.runner import Runner, RunnerReport, Services
-from robots.store import RunRecord, Store
+from robots.engine.runner import Runner, RunnerReport
+from robots.engine.services import Services
+from robots.store import RunRecord
 from robots.engine.sync import sync
 
 log = structlog.get_logger("arbots.tick")
@@ -35,11 +34,6 @@ class TickReport:
     new_runs: int = 0
     runner: RunnerReport = field(default_factory=RunnerReport)
     evaluation: Evaluation | None = None
-
-
-def services_for(config: Config, store: Store) -> Services:
-    return Services(config=config, store=store, calendar=config.calendar(),
-                    renderer=TemplateRenderer(config.templates_dir))
 
 
 def evaluate_and_record(services: Services, as_of: date, now: datetime) -> tuple[Evaluation, list[int]]:

@@ -47,6 +47,14 @@ class Services(Protocol):
     @property
     def archive(self) -> Any: ...
 
+    def connector(self, connector_id: str) -> Any:
+        """A new connection to a configured connector (write-back); the caller closes it."""
+        ...
+
+    def fresh_payments(self, contract_id: str) -> tuple[list[Any], list[str]]:
+        """One contract's payments re-read now from the connectors, and the ids of the connectors read."""
+        ...
+
 
 class StepConfig(BaseModel):
     """Fields every step has. Subclasses add their own; unknown keys are rejected."""

@@ -12,6 +12,7 @@ import re
 from robots.core.discounts import discount_offers
 from robots.core.domain import Contract, Counterparty, Invoice
 from robots.steps.base import Services
+from robots.steps.penalty_view import penalty_view
 from robots.store.records import RunRecord
 
 
@@ -91,8 +92,6 @@ class StepContext:
         }
 
     def template_context(self) -> dict[str, Any]:
-        from robots.steps.penalty import penalty_view  # the calculation as Decimals and dates, for the filters
-
         s = self.services.config.settings
         cp, ct = self.counterparty, self.contract
         return {

@@ -38,7 +38,7 @@ from robots.support.durable import write_atomic
 from robots.core.errors import BusinessError
 from robots.steps.base import CheckContext, Step, StepConfig, register
 from robots.steps.context import StepContext
-from robots.steps.penalty import penalty_view
+from robots.steps.penalty_view import penalty_view
 from robots.steps.render import read_document
 
 CORRESPONDENCE = "06 Переписка"

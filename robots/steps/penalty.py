@@ -13,7 +13,7 @@ The output (Decimals as strings, dates as ISO strings, so it can be recorded)::
                                 "capped"}]}]}
 
 ``when:`` expressions see its total as ``penalty``. Templates see it as ``steps.<id>``; the annex macro
-``calculation`` in scenarios/templates/_penalty.j2 needs numbers and dates, which :func:`penalty_view` gives back.
+``calculation`` in scenarios/templates/_penalty.j2 needs numbers and dates, which :func:`robots.steps.penalty_view.penalty_view` gives back.
 """
 
 from __future__ import annotations
@@ -102,24 +102,3 @@ class ComputePenaltyStep(Step):
 
     def run(self, cfg: ComputePenaltyConfig, ctx: StepContext) -> dict[str, Any]:
         return compute(ctx, cfg.basis)
-
-
-_MONEY = ("principal", "total", "base", "amount", "cap_share", "rate")
-_DATES = ("through", "due_date", "accrues_from", "start", "end")
-
-
-def penalty_view(output: dict[str, Any]) -> dict[str, Any]:
-    """A recorded penalty output with numbers as Decimals and dates as dates, as the annex macro wants them."""
-
-    def convert(value: Any, key: str | None = None) -> Any:
-        if isinstance(value, dict):
-            return {k: convert(v, k) for k, v in value.items()}
-        if isinstance(value, list):
-            return [convert(v) for v in value]
-        if isinstance(value, str) and key in _MONEY:
-            return Decimal(value)
-        if isinstance(value, str) and key in _DATES:
-            return date.fromisoformat(value)
-        return value
-
-    return convert(output)

@@ -5,7 +5,7 @@
    (:func:`robots.engine.sync.wake_reconciliations`). Not a retry time: a clock-based retry would only find the same
    stale ledger again, whereas every successful sync (the tick's or ``run_robots.py sync``) is exactly the moment
    the step can go on. The run is never lost: it stays waiting, visible, until then.
-2. The contract's payments are read now (:func:`robots.engine.sync.fresh_payments`: the connector's ``payments_for``
+2. The contract's payments are read now (``services.fresh_payments``, :func:`robots.engine.sync.fresh_payments`: the connector's ``payments_for``
    when it has one, else a full fetch filtered), validated like a sync.
 3. The run's invoices are re-allocated with the store's invoices and the fresh payments. Nothing left above
    ``aging.tolerance``: ``Stop("paid before sending: ...")``, no letter goes. Partly paid: the output is
@@ -71,7 +71,6 @@ class ReconcileStep(Step):
 def reconcile_now(ctx: StepContext) -> dict[str, Any]:
     """Re-read this run's payments and reconcile (the module's steps 1-3): the output, or Wait, or Stop."""
     from robots.store import schema as t
-    from robots.engine.sync import fresh_payments
 
     services, store, run = ctx.services, ctx.services.store, ctx.run
     settings = services.config.settings
@@ -83,7 +82,7 @@ def reconcile_now(ctx: StepContext) -> dict[str, Any]:
                    f"{settings.reconciliation.max_sync_age_hours:g}); waiting for the next good sync")
 
     contract_id = ctx.contract.id
-    payments, connectors = fresh_payments(services.config, contract_id)
+    payments, connectors = services.fresh_payments(contract_id)
     through = max(run.as_of, ctx.now.date())
     invoices, _ = store.contract_entries(contract_id, through)
     fresh_open = allocate(invoices, payments).open

@@ -107,9 +107,7 @@ def _connector_id(cfg: ShipmentsConfig, ctx: StepContext) -> str:
 
 def _write(ctx: StepContext, connector_id: str, action: str, contract_id: str | None, reason: str) -> WriteResult:
     """Call the connector's write-back; classify what goes wrong for the runner."""
-    from robots.engine.sync import connector_by_id
-
-    conn = connector_by_id(ctx.services.config, connector_id)
+    conn = ctx.services.connector(connector_id)
     try:
         call = getattr(conn, action, None)
         if call is None:

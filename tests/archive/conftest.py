@@ -15,7 +15,8 @@ import pytest
 from connectors.files.connector import write_ledger_csv
 from robots.config import load_config
 from robots.store import Store
-from robots.engine.tick import services_for, tick
+from robots.engine.services import services_for
+from robots.engine.tick import tick
 from tests.conftest import install_pki, use_csv_ledger
 from tests.e2e.conftest import DUE, REPO, simple_ledger
 

@@ -18,7 +18,8 @@ from connectors.files.connector import write_ledger_csv
 from robots.config import Config, load_config
 from robots.store import Store
 from tests.conftest import CSV_CONNECTOR, mail_sink
-from robots.engine.tick import services_for, tick
+from robots.engine.services import services_for
+from robots.engine.tick import tick
 
 REPO = Path(__file__).resolve().parents[2]
 WORLD_START = date(2026, 1, 12)

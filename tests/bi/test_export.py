@@ -48,7 +48,8 @@ from robots.core.penalties import ContractualRate, accrue, open_timelines
 from robots.store import Store
 from robots.store import schema as t
 from robots.store.store import utc
-from robots.engine.tick import services_for, tick
+from robots.engine.services import services_for
+from robots.engine.tick import tick
 from tests.conftest import PG_ADMIN_URL, install_pki, use_csv_ledger
 
 REPO = Path(__file__).resolve().parents[2]

@@ -175,7 +175,8 @@ def test_cli_sync_exits_2_on_refusal_and_applies_with_accept_loss(tmp_path, ledg
 
 
 def test_an_unreachable_source_is_recorded_and_the_tick_evaluates_nothing(tmp_path, ledger):
-    from robots.engine.tick import services_for, tick
+    from robots.engine.services import services_for
+    from robots.engine.tick import tick
 
     config = load_config(_workdir(tmp_path))
     store = _store(config)

@@ -10,7 +10,7 @@ from structlog.testing import capture_logs
 from robots.config import load_config
 from robots.engine.daemon import warn_certificates
 from robots.store import Store
-from robots.engine.tick import services_for
+from robots.engine.services import services_for
 
 
 def _services(root: Path, warn_days: int):

@@ -50,7 +50,8 @@ from robots.store import Store
 from robots.store import approvals as ap
 from robots.store import schema as t
 from robots.store import shipments as sb
-from robots.engine.tick import services_for, tick
+from robots.engine.services import services_for
+from robots.engine.tick import tick
 from demo.pki import free_port
 from tests.conftest import install_pki
 

@@ -13,7 +13,7 @@ from ruamel.yaml import YAML
 from connectors.files.connector import write_ledger_csv
 from robots.config import load_config
 from robots.store import Store
-from robots.engine.tick import services_for
+from robots.engine.services import services_for
 from tests.conftest import install_pki, use_csv_ledger
 from tests.e2e.conftest import DUE, REPO, simple_ledger
 

@@ -20,7 +20,8 @@ from robots.engine.runner import Runner
 from robots.steps import REGISTRY
 from robots.store import RunRecord
 from robots.store import schema as t
-from robots.engine.tick import services_for, tick
+from robots.engine.services import services_for
+from robots.engine.tick import tick
 from tests.conftest import install_pki
 from tests.e2e.conftest import DUE
 from tests.penalties.conftest import make_workdir

@@ -17,7 +17,8 @@ from robots.engine.runner import Runner
 from robots.steps.base import REGISTRY, Step, StepConfig, Stop, Wait
 from robots.store import Store
 from robots.store import schema as t
-from robots.engine.tick import services_for, tick
+from robots.engine.services import services_for
+from robots.engine.tick import tick
 from tests.conftest import use_csv_ledger
 from tests.e2e.conftest import DUE, REPO, simple_ledger
 

@@ -65,7 +65,7 @@ def use_database(root: Path, backend: str, request: Any, monkeypatch: Any) -> No
 
 
 def open_services(root: Path):
-    from robots.engine.tick import services_for
+    from robots.engine.services import services_for
 
     config = load_config(root / "schedules.yaml")
     store = Store.open(config.database_url())

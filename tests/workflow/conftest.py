@@ -7,7 +7,7 @@ import pytest
 from demo.erp import create_app, serve
 from robots.config import load_config
 from robots.store import Store
-from robots.engine.tick import services_for
+from robots.engine.services import services_for
 
 
 @pytest.fixture
