@@ -3,7 +3,7 @@ PY := .venv/bin/python
 DEMO_DIR ?= var/demo
 DEMO_DAYS ?= 60
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test lint bench clean
 
 setup:
 	bash scripts/bootstrap.sh
@@ -11,9 +11,16 @@ setup:
 demo: setup
 	$(PY) run_robots.py demo --workdir $(DEMO_DIR) --days $(DEMO_DAYS)
 
-test: setup
+test: setup lint
 	bash scripts/ensure_postgres.sh
 	$(PY) -m pytest
+
+# The house rules: style (ruff), the layers and the purity of the core (import-linter), types of the core, the
+# store and the steps (mypy). Part of `make test`.
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/lint-imports
+	.venv/bin/mypy robots/core robots/store robots/steps
 
 bench: setup
 	$(PY) bench/aging_bench.py

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+import datetime as dt
 from datetime import date
 from decimal import Decimal
 
@@ -47,8 +48,8 @@ class Invoice:
     id: str
     number: str
     contract_id: str
-    date: date
-    due_date: date
+    date: dt.date
+    due_date: dt.date
     amount: Decimal
 
     @property

@@ -134,8 +134,8 @@ def top_debtors(inputs: KpiInputs, pos: Position | None = None) -> tuple[DebtorR
     cps = {c.id: c for c in ledger.counterparties}
     rows = []
     for cp_id, amount in open_.items():
-        cp = cps.get(cp_id)
-        rows.append(DebtorRow(cp_id, cp.name if cp else cp_id, cp.inn if cp else "", money(amount),
+        party = cps.get(cp_id)
+        rows.append(DebtorRow(cp_id, party.name if party else cp_id, party.inn if party else "", money(amount),
                               money(overdue[cp_id]), worst[cp_id], count[cp_id]))
     rows.sort(key=lambda r: (-r.open, r.name, r.counterparty_id))
     return tuple(rows[: inputs.top_debtors])
