@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from demo.ledger import generate_demo_ledger, ledger_as_of
-from connectors.files.connector import write_ledger_csv
+from connectors.files.ledger_csv import write_ledger_csv
 from robots.config import Config, load_config
 from robots.core.domain import Ledger
 from robots.core.errors import UsageError

@@ -75,7 +75,10 @@ def demo_ledger_csv(days: int, last_day: date, folder: Path) -> None:
         from demo.ledger import generate_demo_ledger, ledger_as_of
     except ImportError:  # before the redesign
         from connectors.demo_ledger import generate_demo_ledger, ledger_as_of
-    from connectors.files import write_ledger_csv
+    try:
+        from connectors.files.ledger_csv import write_ledger_csv
+    except ImportError:  # before the redesign
+        from connectors.files import write_ledger_csv
 
     ledger = generate_demo_ledger(seed=7, start=DEMO_START, days=days, discounts=True)
     write_ledger_csv(ledger_as_of(ledger, last_day), folder)

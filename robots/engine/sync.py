@@ -26,6 +26,7 @@ from typing import Any
 
 import structlog
 
+from connectors import registry
 from connectors.base import ENTITIES, Connector, ConnectorUnavailable, PaymentsReader, Problem, Record, SyncRejected, \
     records_of_contract
 from connectors.records import build_ledger
@@ -62,30 +63,18 @@ def state_dir(config: Config, connector_id: str) -> Path:
 
 
 def build_connectors(config: Config) -> list[Connector]:
+    """The connectors of every ``connectors:`` entry, in order."""
     return [build_connector(config, c) for c in config.settings.connectors]
 
 
 def build_connector(config: Config, c: Any) -> Connector:
-    """The connector of one ``connectors:`` entry."""
-    groups = frozenset(config.settings.groups)
-    if c.kind == "file":
-        from connectors.files.connector import FileConnector
-
-        return FileConnector(c.id, config.resolve(c.path), known_groups=groups, entities=c.entities, files=c.files,
-                             columns=c.columns, write_back=c.write_back,
-                             write_back_path=config.resolve(c.write_back.journal) if c.write_back else None)
-    if c.kind == "rest":
-        from connectors.rest.connector import RestConnector
-
-        return RestConnector(c, base_dir=config.base_dir, state_dir=state_dir(config, c.id), known_groups=groups)
-    if c.kind == "ui":
-        from connectors.ui.connector import UiConnector
-
-        return UiConnector(c, base_dir=config.base_dir, state_dir=state_dir(config, c.id), known_groups=groups)
-    raise UsageError(f"connector {c.id}: unknown kind {c.kind!r}")  # pragma: no cover - the model admits no other
+    """The connector of one ``connectors:`` entry (:mod:`connectors.registry` knows each kind)."""
+    return registry.build_connector(c, base_dir=config.base_dir, state_dir=state_dir(config, c.id),
+                                    known_groups=frozenset(config.settings.groups))
 
 
 def connector_by_id(config: Config, connector_id: str) -> Connector:
+    """The connector of the entry ``connector_id``; UsageError listing the connectors when there is none."""
     by_id = {c.id: c for c in config.settings.connectors}
     if connector_id not in by_id:
         raise UsageError(f"no connector '{connector_id}' in {config.path}; the connectors are: {', '.join(by_id)}")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.files.connector import write_ledger_csv
+from connectors.files.ledger_csv import write_ledger_csv
 from robots.config import load_config
 from robots.store import Store
 from robots.engine.services import services_for

@@ -14,7 +14,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from demo.ledger import generate_demo_ledger, ledger_as_of
-from connectors.files.connector import write_ledger_csv
+from connectors.files.ledger_csv import write_ledger_csv
 from robots.config import Config, load_config
 from robots.store import Store
 from tests.conftest import CSV_CONNECTOR, mail_sink

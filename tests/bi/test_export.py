@@ -29,7 +29,7 @@ from bi.readme import render_readme
 from bi.schema import BY_NAME, TABLES
 from bi.writer import BOM
 from demo.ledger import generate_demo_ledger, ledger_as_of
-from connectors.files.connector import write_ledger_csv
+from connectors.files.ledger_csv import write_ledger_csv
 from robots.core.balances import open_balances
 from robots.config import Config, load_config
 from robots.core.domain import (

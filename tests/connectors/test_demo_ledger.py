@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from demo.ledger import generate_demo_ledger, ledger_as_of
-from connectors.files.connector import FileConnector, write_ledger_csv
+from connectors.files.connector import FileConnector
+from connectors.files.ledger_csv import write_ledger_csv
 from robots.core.domain import Ledger
 
 START, DAYS = date(2026, 1, 12), 60

@@ -22,7 +22,8 @@ import yaml
 
 from connectors.base import ConnectorUnavailable, Record, Where
 from demo.ledger import KEY_ACCOUNTS, generate_demo_ledger
-from connectors.files.connector import FileConnector, write_ledger_csv
+from connectors.files.connector import FileConnector
+from connectors.files.ledger_csv import write_ledger_csv
 from connectors.records import build_ledger
 from connectors.rest.config import RestConnectorConfig
 from connectors.rest.connector import RestConnector

@@ -11,7 +11,9 @@ import pytest
 
 from connectors.base import Connector, ConnectorUnavailable, Problem, SyncRejected
 from demo.ledger import generate_demo_ledger
-from connectors.files.connector import FileConnector, parse_date, parse_money, parse_penalty_percent, write_ledger_csv
+from connectors.files.connector import FileConnector
+from connectors.files.ledger_csv import write_ledger_csv
+from connectors.records import parse_date, parse_money, parse_penalty_percent
 from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
 
 NBSP, NNBSP = "\u00a0", "\u202f"

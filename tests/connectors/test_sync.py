@@ -15,7 +15,8 @@ from openpyxl import Workbook
 
 from connectors.base import ConnectorUnavailable, Fetched, SyncRejected
 from demo.ledger import generate_demo_ledger
-from connectors.files.connector import FileConnector, write_ledger_csv
+from connectors.files.connector import FileConnector
+from connectors.files.ledger_csv import write_ledger_csv
 from robots.config import load_config
 from robots.core.domain import Ledger, Payment
 from robots.core.errors import ConfigError

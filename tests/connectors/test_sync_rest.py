@@ -164,7 +164,7 @@ def test_write_back_through_the_shipped_config(world, ledger):
 
 def test_invoices_from_the_api_and_payments_from_a_bank_csv_make_one_ledger(tmp_path, erp, ledger):
     """Several connectors, one ledger: the ERP's API without its payments, the bank's CSV statement with them."""
-    from connectors.files.connector import write_ledger_csv
+    from connectors.files.ledger_csv import write_ledger_csv
 
     app, url = erp
     app.state.erp.set_ledger(replace(ledger, payments=()))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.files.connector import write_ledger_csv
+from connectors.files.ledger_csv import write_ledger_csv
 from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
 from tests.conftest import install_pki, use_csv_ledger
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from archive.ops import verify_archive
 from archive.verify import signature_checker
-from connectors.files.connector import write_ledger_csv
+from connectors.files.ledger_csv import write_ledger_csv
 from robots.config import load_config
 from robots.core.errors import ConfigError
 from robots.engine.runner import Runner

@@ -71,7 +71,7 @@ def test_a_webhook_that_is_down_retries_the_step_without_duplicating_the_task(en
         edit_yaml(env / "schedules.yaml", lambda s: s.update(groups={"default": {"days": "calendar", "columns": [
             {"id": "overdue_2", "offset": 2, "scenario": "mail_demand"}]}}))
         config, store, services = _open(env)
-        write_one = __import__("connectors.files.connector", fromlist=["write_ledger_csv"]).write_ledger_csv
+        write_one = __import__("connectors.files.ledger_csv", fromlist=["write_ledger_csv"]).write_ledger_csv
         from tests.e2e.conftest import simple_ledger
         write_one(simple_ledger(1), env / "var" / "ledger")
         report = tick(services, AS_OF, NOW)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from connectors.files.connector import write_ledger_csv
+from connectors.files.ledger_csv import write_ledger_csv
 from robots.core.domain import Ledger
 from tests.conftest import use_csv_ledger
 from tests.e2e.conftest import REPO

@@ -12,7 +12,7 @@ import pytest
 from ruamel.yaml import YAML
 from sqlalchemy import select
 
-from connectors.files.connector import write_ledger_csv
+from connectors.files.ledger_csv import write_ledger_csv
 from robots.cli.main import main
 from robots.config import load_config
 from robots.store import Store

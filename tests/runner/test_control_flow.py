@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from connectors.files.connector import write_ledger_csv
+from connectors.files.ledger_csv import write_ledger_csv
 from robots.config import load_config
 from robots.core.errors import ConfigError
 from robots.engine.runner import Runner

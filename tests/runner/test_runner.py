@@ -17,7 +17,7 @@ from robots.engine.services import services_for
 from robots.engine.tick import tick
 from tests.conftest import install_pki, use_csv_ledger
 from tests.e2e.conftest import DUE, REPO, simple_ledger
-from connectors.files.connector import write_ledger_csv
+from connectors.files.ledger_csv import write_ledger_csv
 
 NOW = datetime(2026, 3, 12, 9, 0, tzinfo=timezone.utc)
 AS_OF = DUE + timedelta(days=2)

@@ -12,7 +12,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from connectors.files.connector import write_ledger_csv
+from connectors.files.ledger_csv import write_ledger_csv
 from robots.config import load_config
 from robots.store import Store
 from tests.conftest import install_pki, use_csv_ledger

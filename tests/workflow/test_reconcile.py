@@ -16,7 +16,8 @@ import pytest
 from ruamel.yaml import YAML
 from sqlalchemy import func, select
 
-from connectors.files.connector import FileConnector, write_ledger_csv
+from connectors.files.connector import FileConnector
+from connectors.files.ledger_csv import write_ledger_csv
 from robots.config import load_config
 from robots.core.domain import Payment
 from robots.core.errors import ConfigError
