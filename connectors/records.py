@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from connectors.base import ENTITIES, OPTIONAL_FIELDS, Problem, Record, Where
+from connectors.base import OPTIONAL_FIELDS, Problem, Record, Where
 from robots.core.discounts import parse_discounts
 from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
 
@@ -64,7 +64,7 @@ def parse_text(v: Any) -> str:
         return ""
     if isinstance(v, str):
         return v.strip()
-    if isinstance(v, bool) or isinstance(v, float):
+    if isinstance(v, (bool, float)):
         raise ValueError(f"{_describe(v)} is not text")
     if isinstance(v, int):
         return str(v)
@@ -328,5 +328,5 @@ def build_ledger(tables: Mapping[str, Sequence[Record] | None], problems: list[P
     return Ledger(tuple(counterparties), tuple(contracts), tuple(invoices), tuple(payments))
 
 
-__all__ = ["ENTITIES", "Checker", "build_ledger", "parse_currency", "parse_date", "parse_decimal", "parse_money",
+__all__ = ["Checker", "build_ledger", "parse_currency", "parse_date", "parse_decimal", "parse_money",
            "parse_payment_days", "parse_penalty_percent", "parse_text", "required"]

@@ -11,7 +11,6 @@ from pydantic import Field, model_validator
 from connectors.base import FIELDS
 from robots.support.config_types import Frozen, Identifier
 
-
 Entity = Literal["counterparties", "contracts", "invoices", "payments"]
 
 
@@ -29,7 +28,7 @@ class FileConnectorConfig(Frozen):
     #: Header names per entity and ledger field, when the file's differ: {payments: {amount: Сумма}}.
     columns: Mapping[Entity, Mapping[str, str]] = Field(default_factory=dict)
     #: Stop/resume shipments and notes go into a CSV journal (there is no API to call): {journal: var/blocks.csv}.
-    write_back: "FileWriteBack | None" = None
+    write_back: FileWriteBack | None = None
 
     @model_validator(mode="after")
     def _known_fields(self):

@@ -16,8 +16,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from connectors.base import ENTITIES, FIELDS, ConnectorUnavailable, Fetched, Problem, Record, SyncRejected, \
-    WriteBackUnsupported, WriteResult, records_of_contract
+from connectors.base import (
+    ENTITIES,
+    FIELDS,
+    ConnectorUnavailable,
+    Fetched,
+    Problem,
+    Record,
+    SyncRejected,
+    WriteBackUnsupported,
+    WriteResult,
+    records_of_contract,
+)
 from connectors.files.config import FileConnectorConfig, FileWriteBack
 from connectors.files.journal import append_action
 from connectors.files.tables import BadFile, csv_table, open_workbook, xlsx_table
@@ -97,7 +107,7 @@ class FileConnector:
                     wb = open_workbook(self.path)
                 except BadFile as e:
                     problems.append(Problem(self.path.name, str(e)))
-                    return Fetched(self.id, {e: None for e in entities}, problems)
+                    return Fetched(self.id, dict.fromkeys(entities), problems)
                 try:
                     for entity in entities:
                         sheet = self.files.get(entity, entity)

@@ -132,7 +132,7 @@ def open_workbook(path: Path) -> Any:
     try:
         return load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError) as e:
-        raise BadFile(f"not a readable .xlsx workbook ({e}); save it from Excel as 'Excel Workbook (*.xlsx)'")
+        raise BadFile(f"not a readable .xlsx workbook ({e}); save it from Excel as 'Excel Workbook (*.xlsx)'") from None
 
 
 def xlsx_table(wb: Any, sheet: str | None, entity: str, source: str, aliases: Mapping[str, str],

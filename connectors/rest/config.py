@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from connectors.base import ENTITIES, FIELDS, OPTIONAL_FIELDS
+from connectors.presets import apply_preset
 from connectors.rest.mapping.entity import EntityMapping
 from connectors.rest.mapping.fields import FieldExpr
 from connectors.rest.mapping.paths import compile_path
-from connectors.presets import apply_preset
 from robots.support.config_types import Frozen, Identifier, SecretRef
 
 

@@ -92,7 +92,7 @@ class RestConnector:
             self._http.ensure_login()
         except Refused as e:
             problems.append(self._login_failed(e))
-            return Fetched(self.id, {e: None for e in self.entities}, problems)
+            return Fetched(self.id, dict.fromkeys(self.entities), problems)
         for entity in self.entities:
             records: list[Record] | None = []
             for src in self._sources[entity]:

@@ -12,6 +12,7 @@ does record the requests made while it runs, with the session cookie: the failur
 
 from __future__ import annotations
 
+import contextlib
 import html
 import itertools
 import json
@@ -85,10 +86,8 @@ class Evidence:
         """Drop the unit's trace: it succeeded, or its failure was saved already."""
         if self._chunk_open:
             self._chunk_open = False
-            try:
+            with contextlib.suppress(Exception):  # a dead browser; the error that killed it is the one to report
                 context.tracing.stop_chunk()
-            except Exception:  # noqa: BLE001 - a dead browser; the error that killed it is the one to report
-                pass
 
     def reset(self) -> None:
         """The browser was closed, and its tracing with it."""
@@ -116,18 +115,18 @@ class Evidence:
         if page is not None:
             try:
                 page.screenshot(path=str(folder / "screenshot.png"), full_page=True, timeout=5000)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 (folder / "screenshot.txt").write_text(f"no screenshot: {self.scrub(first_line(str(e)))}\n")
             try:
                 (folder / "page.html").write_text(self.scrub(page.content()), encoding="utf-8")
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 (folder / "page.txt").write_text(f"no HTML: {self.scrub(first_line(str(e)))}\n")
         if self._chunk_open:
             self._chunk_open = False
             try:
                 context.tracing.stop_chunk(path=str(folder / "trace.zip"))
                 self._scrub_zip(folder / "trace.zip")
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 (folder / "trace.txt").write_text(f"no trace: {self.scrub(first_line(str(e)))}\n")
         (folder / "error.txt").write_text(message + "\n", encoding="utf-8")
         return folder

@@ -10,6 +10,7 @@ step selectors may use any Playwright selector. Playwright is imported only when
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,8 +18,15 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from connectors.ui.artifacts import first_line
-from connectors.ui.config import CHROMIUM_ARGS, FieldConst, UiConnectorConfig, WaitForStep, describe_step, \
-    step_kind, substitute
+from connectors.ui.config import (
+    CHROMIUM_ARGS,
+    FieldConst,
+    UiConnectorConfig,
+    WaitForStep,
+    describe_step,
+    step_kind,
+    substitute,
+)
 
 
 class Failed(Exception):
@@ -88,10 +96,8 @@ def close_quietly(*objs: Any) -> None:
     """Close each of ``objs`` that is not None (pages, contexts, browsers), ignoring errors."""
     for obj in objs:
         if obj is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a dead browser must not mask the real error
                 obj.close()
-            except Exception:  # noqa: BLE001 - closing a dead browser must not mask the real error
-                pass
 
 
 # ------------------------------------------------------------------------------------------------- steps
@@ -156,7 +162,7 @@ def log_in(page: Any, config: UiConnectorConfig, values: Mapping[str, str]) -> N
                     raise Failed(_login_refusal(page, error), False)
             else:
                 run_step(page, step, values, config.base_url)
-        except Exception as exc:  # noqa: BLE001 - classified below; anything else is re-raised
+        except Exception as exc:  # classified below; anything else is re-raised
             failure = classify(exc, config.timeout)
             if error and not failure.reason.startswith("login rejected") and _visible(page, error):
                 failure = Failed(_login_refusal(page, error), False)
@@ -166,14 +172,14 @@ def log_in(page: Any, config: UiConnectorConfig, values: Mapping[str, str]) -> N
 def _visible(page: Any, selector: str) -> bool:
     try:
         return page.locator(selector).count() > 0
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
 
 
 def _login_refusal(page: Any, error: str) -> str:
     try:
         shown = " ".join(page.locator(error).first.inner_text(timeout=1000).split())[:200]
-    except Exception:  # noqa: BLE001
+    except Exception:
         shown = ""
     return f"login rejected on {urlsplit(page.url).path}" + (f": the page says '{shown}'" if shown else "") + \
         "; check the credentials"

@@ -42,6 +42,7 @@ described in messages by their kind and selector, never by the value they type.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from collections.abc import Mapping
@@ -51,13 +52,42 @@ from urllib.parse import urljoin, urlsplit
 
 import structlog
 
-from connectors.base import ENTITIES, ConnectorUnavailable, Fetched, Problem, Record, Where, WriteBackUnsupported, \
-    WriteResult
+from connectors.base import (
+    ENTITIES,
+    ConnectorUnavailable,
+    Fetched,
+    Problem,
+    Record,
+    Where,
+    WriteBackUnsupported,
+    WriteResult,
+)
 from connectors.ui.artifacts import Evidence, first_line
-from connectors.ui.browser import READ_DETAIL_JS, READ_ROWS_JS, Failed, StepFailed, acquire_driver, classify, \
-    close_quietly, goto, js_fields, launch, log_in, release_driver, run_step
-from connectors.ui.config import DEFAULT_CHROMIUM, DetailConfig, FieldConst, UiConnectorConfig, UiEntityConfig, \
-    WaitForStep, describe_step, substitute
+from connectors.ui.browser import (
+    READ_DETAIL_JS,
+    READ_ROWS_JS,
+    Failed,
+    StepFailed,
+    acquire_driver,
+    classify,
+    close_quietly,
+    goto,
+    js_fields,
+    launch,
+    log_in,
+    release_driver,
+    run_step,
+)
+from connectors.ui.config import (
+    DEFAULT_CHROMIUM,
+    DetailConfig,
+    FieldConst,
+    UiConnectorConfig,
+    UiEntityConfig,
+    WaitForStep,
+    describe_step,
+    substitute,
+)
 from robots.core.errors import BusinessError, UsageError
 from robots.support.secret_refs import read_secret
 
@@ -120,10 +150,8 @@ class UiConnector:
         """Close the page, context and browser and stop Playwright; safe to call twice."""
         close_quietly(self._context, self._browser)
         if self._pw is not None:
-            try:
+            with contextlib.suppress(Exception):
                 release_driver()
-            except Exception:  # noqa: BLE001
-                pass
         self._pw = self._browser = self._context = self._page = None
         self._logged_in = False
         self._evidence.reset()
@@ -160,7 +188,7 @@ class UiConnector:
     # --- reading
     def fetch(self) -> Fetched:
         """Read every configured entity; see the module docstring for what raises and what becomes a Problem."""
-        tables: dict[str, list[Record] | None] = {e: None for e in self.entities}
+        tables: dict[str, list[Record] | None] = dict.fromkeys(self.entities)
         problems: list[Problem] = []
         try:
             page = self._session()
@@ -185,7 +213,7 @@ class UiConnector:
                 self._read_details(page, entity, spec.detail, rows, at, problems)
             self._evidence.end_unit(self._context)
             return [Record(where, values) for where, values, _ in rows]
-        except Exception as exc:  # noqa: BLE001 - classified; unexpected errors are re-raised by classify
+        except Exception as exc:  # classified; unexpected errors are re-raised by classify
             failure = classify(exc, self.config.timeout)
             text = self._fail(at["what"], failure)
             if failure.unavailable:
@@ -295,7 +323,7 @@ class UiConnector:
                 run_step(page, step, values, self.config.base_url)
                 if isinstance(step, WaitForStep):
                     detail = page.locator(substitute(step.wait_for, values)).first.inner_text()
-        except Exception as exc:  # noqa: BLE001 - classified; unexpected errors are re-raised by classify
+        except Exception as exc:  # classified; unexpected errors are re-raised by classify
             failure = classify(exc, self.config.timeout)
             text = self._fail(what, failure)
             if failure.unavailable:

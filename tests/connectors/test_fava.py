@@ -21,7 +21,6 @@ import pytest
 import yaml
 
 from connectors.base import ConnectorUnavailable, Record, Where
-from demo.ledger import KEY_ACCOUNTS, generate_demo_ledger
 from connectors.files.connector import FileConnector
 from connectors.files.ledger_csv import write_ledger_csv
 from connectors.records import build_ledger
@@ -32,8 +31,9 @@ from connectors.ui.connector import UiConnector
 from demo.erp.fava_ledger import slugify, write_beancount
 from demo.erp.fava_proxy import create_app
 from demo.erp.server import serve
-from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
+from demo.ledger import KEY_ACCOUNTS, generate_demo_ledger
 from demo.pki import free_port
+from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "fava"

@@ -7,8 +7,8 @@ import csv
 import pytest
 
 from connectors.base import WriteBack, WriteBackUnsupported
-from connectors.files.connector import FileConnector
 from connectors.files.config import FileWriteBack
+from connectors.files.connector import FileConnector
 
 
 def test_actions_are_appended_to_the_journal_with_a_header_once(tmp_path):

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from connectors.base import Connector, ConnectorUnavailable, Problem, SyncRejected
-from demo.ledger import generate_demo_ledger
 from connectors.files.connector import FileConnector
 from connectors.files.ledger_csv import write_ledger_csv
 from connectors.records import parse_date, parse_money, parse_penalty_percent
+from demo.ledger import generate_demo_ledger
 from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
 
 NBSP, NNBSP = "\u00a0", "\u202f"
@@ -169,12 +169,12 @@ def test_parse_date_and_penalty() -> None:
 ROWS = {name: list(csv.reader(text.splitlines())) for name, text in UTF8.items()}
 
 
-def write_rows(folder: Path, changes: dict[tuple[str, int, str], str] = {}) -> Path:
+def write_rows(folder: Path, changes: dict[tuple[str, int, str], str] | None = None) -> Path:
     """Write the UTF-8 files with cells changed: {(file, line, column): value}."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, rows in ROWS.items():
         rows = [list(r) for r in rows]
-        for (file, line, column), value in changes.items():
+        for (file, line, column), value in (changes or {}).items():
             if file == name:
                 rows[line - 1][rows[0].index(column)] = value
         with open(folder / name, "w", encoding="utf-8", newline="") as f:

@@ -7,7 +7,6 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-
 from pydantic import ValidationError
 
 from connectors.base import Problem, Record, Where

@@ -17,15 +17,27 @@ import httpx
 import pytest
 
 from connectors.base import ConnectorUnavailable, SyncRejected
-from demo.ledger import generate_demo_ledger
 from connectors.records import build_ledger
 from connectors.rest.config import RestConnectorConfig
 from connectors.rest.connector import RestConnector
 from demo.erp.onec import OnecState, create_onec_app
-from demo.erp.onec_data import (BALANCE_RESOURCE, CONTRACTS, CORRECTIONS, COUNTERPARTIES, EMPTY_DATE, EMPTY_REF,
-                                ENTITY_TYPES, PENALTY_PROPERTY, RECEIPTS, SALES, onec_from_ledger, ref_key)
+from demo.erp.onec_data import (
+    BALANCE_RESOURCE,
+    CONTRACTS,
+    CORRECTIONS,
+    COUNTERPARTIES,
+    EMPTY_DATE,
+    EMPTY_REF,
+    ENTITY_TYPES,
+    PENALTY_PROPERTY,
+    RECEIPTS,
+    SALES,
+    onec_from_ledger,
+    ref_key,
+)
 from demo.erp.onec_filter import ODataError, compile_filter
 from demo.erp.server import serve
+from demo.ledger import generate_demo_ledger
 from robots.core.balances import open_balances
 from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
 from robots.engine.sync import pull
@@ -314,7 +326,7 @@ def test_balance_period_excludes_its_own_moment_and_condition_and_dimensions_wor
     day = sorted({i.date for i in LEDGER.invoices})[len(LEDGER.invoices) // 3]
     before = _balance(sim, f"(Period=datetime'{day.isoformat()}T00:00:00')")
     through = _balance(sim, f"(Period=datetime'{day.isoformat()}T23:59:59')")
-    total = lambda rows: sum(r[BALANCE_RESOURCE] for r in rows)  # noqa: E731
+    total = lambda rows: sum(r[BALANCE_RESOURCE] for r in rows)
     assert total(before) == open_balances(LEDGER, date.fromordinal(day.toordinal() - 1)).total_open() - sum(
         open_balances(LEDGER, date.fromordinal(day.toordinal() - 1)).credit.values())
     assert total(through) != total(before)
@@ -586,9 +598,8 @@ def test_a_passing_503_is_retried(sim, tmp_path, password):
 
 def test_a_bad_password_is_a_clear_problem_without_the_password(sim, tmp_path, monkeypatch):
     monkeypatch.setenv("ONEC_TEST_PASSWORD", "неверный-пароль")
-    with _connector(sim, tmp_path) as conn:
-        with pytest.raises(SyncRejected) as e:
-            conn.pull()
+    with _connector(sim, tmp_path) as conn, pytest.raises(SyncRejected) as e:
+        conn.pull()
     text = str(e.value)
     assert "HTTP 401" in text and "check auth" in text and f"user '{USER}'" in text and "ONEC_TEST_PASSWORD" in text
     assert "неверный-пароль" not in text and PASSWORD not in text

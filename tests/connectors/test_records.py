@@ -10,8 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.base import Problem, Record, Where
-from connectors.records import build_ledger, parse_date, parse_money, parse_payment_days, parse_penalty_percent, \
-    parse_text
+from connectors.records import (
+    build_ledger,
+    parse_date,
+    parse_money,
+    parse_payment_days,
+    parse_penalty_percent,
+    parse_text,
+)
 from robots.core.domain import Contract, Counterparty, Invoice, Payment
 
 

@@ -26,11 +26,11 @@ from starlette.routing import Route
 
 from connectors import presets
 from connectors.base import FIELDS, ConnectorUnavailable, Where, WriteBackUnsupported
-from demo.ledger import generate_demo_ledger
 from connectors.records import build_ledger
 from connectors.rest.config import RestConnectorConfig
 from connectors.rest.connector import RestConnector
 from demo.erp.server import serve
+from demo.ledger import generate_demo_ledger
 from robots.core.errors import BusinessError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,18 +14,18 @@ import pytest
 from openpyxl import Workbook
 
 from connectors.base import ConnectorUnavailable, Fetched, SyncRejected
-from demo.ledger import generate_demo_ledger
 from connectors.files.connector import FileConnector
 from connectors.files.ledger_csv import write_ledger_csv
+from demo.ledger import generate_demo_ledger
 from robots.config import load_config
 from robots.core.domain import Ledger, Payment
 from robots.core.errors import ConfigError
-from robots.store import Store
 from robots.engine.summary import render_summary, summarize
 from robots.engine.sync import SyncRefused, sync
+from robots.store import Store
 from tests.e2e.conftest import REPO
 
-NOW = datetime(2026, 3, 12, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
 
 CSV = """connectors:
   - id: ledger

@@ -9,23 +9,23 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
 from connectors.base import ConnectorUnavailable, SyncRejected
-from demo.ledger import generate_demo_ledger
 from demo.erp import create_app, serve
+from demo.ledger import generate_demo_ledger
 from robots.config import load_config
-from robots.store import Store
 from robots.engine.summary import render_summary, summarize
 from robots.engine.sync import SyncRefused, connector_by_id, sync
+from robots.store import Store
 from tests.e2e.conftest import REPO
 
-NOW = datetime(2026, 3, 12, 9, 0, tzinfo=timezone.utc)
-LATER = datetime(2026, 3, 13, 9, 0, tzinfo=timezone.utc)
-PASSWORD = "Пароль-для-теста-9f3"  # noqa: S105 (a test secret; it must never show up in messages)
+NOW = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
+LATER = datetime(2026, 3, 13, 9, 0, tzinfo=UTC)
+PASSWORD = "Пароль-для-теста-9f3"  # a test secret; it must never show up in messages
 PAGE = 20
 
 

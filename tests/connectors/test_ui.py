@@ -19,12 +19,12 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 
 from connectors.base import Connector, ConnectorUnavailable, Problem, Where, WriteBack, WriteBackUnsupported
-from demo.ledger import generate_demo_ledger
 from connectors.records import build_ledger
 from connectors.ui.config import UiConnectorConfig
 from connectors.ui.connector import LoginRejected, UiConnector
 from demo.erp.app import create_app
 from demo.erp.server import serve
+from demo.ledger import generate_demo_ledger
 from robots.core.errors import BusinessError, UsageError
 
 PASSWORD = "Zq9-pw!Tr4ce&Secret#UI"  # distinctive, and with characters that URL- and HTML-encoding change

@@ -12,8 +12,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from connectors.base import FIELDS, Problem, Record, Where
-from connectors.rest.mapping.fields import DATE_FIELDS, Condition, ConstField, FieldExpr, PairGetter, PathField, \
-    TemplateField, compile_conditions, compile_template, converter, matches
+from connectors.rest.mapping.fields import (
+    DATE_FIELDS,
+    Condition,
+    ConstField,
+    FieldExpr,
+    PairGetter,
+    PathField,
+    TemplateField,
+    compile_conditions,
+    compile_template,
+    converter,
+    matches,
+)
 from connectors.rest.mapping.paths import MISSING, compile_path, is_jsonpath, jsonpath, reader, simple_key, step
 
 
@@ -281,6 +292,6 @@ def _compile_flat(plan: tuple[tuple[str, str, Any, Callable[[Any], Any] | None],
                  f"                for i, r in enumerate(rows, 1){keep}], []",
                  "    except (KeyError, TypeError):",
                  "        return slow_page(rows, source, page)"]
-    exec("\n".join(code), ns)  # noqa: S102 (generated from repr() of the config's names only)
+    exec("\n".join(code), ns)  # generated from repr() of the config's names only
     return ns["map_page" if records else "map_rows"]
 
