@@ -8,34 +8,42 @@ records the name given, and who may run this command is the operator's responsib
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
 from typing import Any
 
+from robots.cli.command import EXIT_OK, Context, add_actions, add_command
 from robots.core.errors import UsageError
 from robots.store.approvals import Approval, Decision, decide, get_approval, list_approvals
 
-#: Top-level commands this module adds; robots/cli.py routes them here.
-COMMANDS: tuple[str, ...] = ("approval",)
 
-
-def add_parsers(sub: Any) -> None:
+def add(sub: Any) -> None:
     """Add ``approval list|approve|reject``."""
-    a = sub.add_parser("approval", help="approvals the scenarios wait for: list them, approve or reject")
-    asub = a.add_subparsers(dest="approval_command", required=True, metavar="ACTION")
-    al = asub.add_parser("list", help="approval requests, newest last")
+    a = add_command(sub, "approval", summary="approvals the scenarios wait for: list them, approve or reject",
+                    description="Requests of the scenarios' approval steps: list them, approve or reject. An "
+                                "undecided request escalates to the approver's deputy (docs/approvals.md).",
+                    example="run_robots.py approval list --pending\n"
+                            "run_robots.py approval approve 12 --by 'Орлова М. С.'")
+    actions = add_actions(a, "approval_command")
+    al = add_command(actions, "list", summary="approval requests, newest last",
+                     description="Approval requests, newest last: who was asked, since when, the document, the "
+                                 "decision and its comment, or when an undecided one escalates.",
+                     example="run_robots.py approval list --pending", handler=_list_requests)
     al.add_argument("--pending", action="store_true", help="only those nobody has decided yet")
-    for action, text in (("approve", "approve a request: its run continues"),
-                         ("reject", "reject a request: its run stops (or fails, per the step's on_reject)")):
-        p = asub.add_parser(action, help=text)
+    for action, text, effect in (
+            ("approve", "approve a request: its run continues", "Its run continues on the next runner pass."),
+            ("reject", "reject a request: its run stops (or fails, per the step's on_reject)",
+             "Its run stops (or fails, as the step's on_reject says); the comment is required.")):
+        p = add_command(actions, action, summary=text,
+                        description=f"{action.capitalize()} an approval request; a decision is final.\n{effect}",
+                        example=f"run_robots.py approval {action} 12 --by 'Орлова М. С.' --comment 'сумма верна'",
+                        handler=_decide)
         p.add_argument("id", type=int, help="the request's id (approval list)")
         p.add_argument("--by", required=True, metavar="NAME", help="who decides (recorded as given)")
         p.add_argument("--comment", required=action == "reject", metavar="TEXT",
                        help="why (required to reject)")
 
 
-def run(args: argparse.Namespace, config: Any, store: Any, now: datetime) -> int:
-    if args.approval_command == "list":
-        return _list(config, store, args.pending)
+def _decide(args: argparse.Namespace, ctx: Context) -> int:
+    store, now = ctx.store, ctx.now()
     by = args.by.strip()
     if not by:
         raise UsageError("--by: give the name of the person who decides")
@@ -54,18 +62,18 @@ def run(args: argparse.Namespace, config: Any, store: Any, now: datetime) -> int
     woken = store.wake_run(request.run_id, now)
     follow = "it continues on the next runner pass" if woken else "it is not waiting now"
     print(f"approval {args.id} {decision} by {by}: run {request.run_id} ({follow})")
-    return 0
+    return EXIT_OK
 
 
-def _list(config: Any, store: Any, pending_only: bool) -> int:
-    requests = list_approvals(store, pending_only=pending_only)
+def _list_requests(args: argparse.Namespace, ctx: Context) -> int:
+    requests = list_approvals(ctx.store, pending_only=args.pending)
     if not requests:
-        print("no pending approval requests" if pending_only else "no approval requests")
-        return 0
-    roles = config.settings.roles
+        print("no pending approval requests" if args.pending else "no approval requests")
+        return EXIT_OK
+    roles = ctx.config.settings.roles
     for r in requests:
         print(_line(r, roles))
-    return 0
+    return EXIT_OK
 
 
 def _line(r: Approval, roles: Any) -> str:

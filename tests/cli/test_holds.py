@@ -3,7 +3,7 @@ the dispute or promise (``holds.ref``) and end only with ``dispute close`` or th
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal as D
 
 from robots.core.domain import Hold, HoldKind
@@ -11,7 +11,7 @@ from robots.engine.people_input import LedgerView, check_dispute, check_promise
 from robots.store import people as db
 from tests.e2e.conftest import simple_ledger
 
-NOW = datetime(2026, 3, 12, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
 DAY = date(2026, 3, 12)
 
 

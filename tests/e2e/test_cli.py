@@ -122,7 +122,8 @@ def test_a_disputed_debt_gets_no_letter_until_the_dispute_is_closed(workdir):
 
 
 def test_usage_errors_exit_with_code_2(workdir):
-    assert workdir.cli("tick", "--as-of", "31.03.2026").returncode == 2
+    bad_day = workdir.cli("tick", "--as-of", "31/03/2026")
+    assert bad_day.returncode == 2 and "write it as 2026-03-31 or 31.03.2026" in bad_day.stderr
     assert workdir.cli("frobnicate").returncode == 2
     workdir.config.write_text(workdir.config.read_text(encoding="utf-8").replace("catch_up: latest",
                                                                                  "catch_up: sometimes"))
