@@ -113,7 +113,7 @@ class UiConnector:
                  known_groups: frozenset[str] | None = None, environ: Mapping[str, str] | None = None):
         self.config = config
         self.id = config.id
-        self.entities = tuple(e for e in ENTITIES if e in config.entities)
+        self.entities: tuple[str, ...] = tuple(e for e in ENTITIES if e in config.entities)
         self.known_groups = known_groups
         self.state_dir = Path(state_dir)
         self.base_dir = Path(base_dir)
