@@ -41,6 +41,7 @@ from archive.bag import (
 )
 from archive.verify import BagIndex, Finding, VerifyReport, find_bags, hash_all, payload_files, verify_bags
 from robots.core.errors import UsageError
+from robots.store.archive_index import archived_documents, bag_heads, open_legal_holds
 
 HEADS = "journal-heads.csv"
 
@@ -59,7 +60,7 @@ class BagRow:
 
 def bag_rows(store: Any) -> list[BagRow]:
     return [BagRow(r.path, r.contract_id, r.contract_number, r.counterparty_id, r.counterparty_name,
-                   r.counterparty_inn, r.seq, r.head) for r in store.archive_bags()]
+                   r.counterparty_inn, r.seq, r.head) for r in bag_heads(store)]
 
 
 def select_bags(rows: Sequence[BagRow], contract: str | None = None, counterparty: str | None = None) -> list[BagRow]:
@@ -91,7 +92,7 @@ def bag_of(document_path: str) -> tuple[str, str]:
 
 def db_index(store: Any, rows: Sequence[BagRow]) -> dict[str, BagIndex]:
     docs: dict[str, dict[str, str]] = {r.path: {} for r in rows}
-    for d in store.archived_documents():
+    for d in archived_documents(store):
         bag, rel = bag_of(d.path)
         if bag in docs:
             docs[bag][rel] = d.sha256
@@ -109,7 +110,7 @@ def verify_archive(root: Path, store: Any, *, contract: str | None = None, count
     report = verify_bags(folders, root, index=index, signatures=signatures, workers=workers)
     if whole:
         known = {r.path for r in rows}
-        for d in store.archived_documents():
+        for d in archived_documents(store):
             if bag_of(d.path)[0] not in known:
                 report.findings.append(Finding("index_mismatch", d.path, "the database lists this document, "
                                                                        "but not its contract folder"))
@@ -414,9 +415,9 @@ class RetentionRow:
 def retention_report(store: Any, retention_years: int, as_of: date) -> list[RetentionRow]:
     """Documents whose retention period ended by ``as_of``: kept until the end of the year ``retention_years``
     after the year they were made in. Held contracts are marked; nothing is deleted by arbots."""
-    holds = store.open_legal_holds()
+    holds = open_legal_holds(store)
     out = []
-    for d in store.archived_documents():
+    for d in archived_documents(store):
         created = d.created_at.date() if isinstance(d.created_at, datetime) else date.fromisoformat(str(d.created_at)[:10])
         until = date(created.year + retention_years, 12, 31)
         if until < as_of:

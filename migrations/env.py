@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from robots.store.schema import metadata
+from robots.store.schema import metadata  # the catalogue: every aggregate's tables
 
 config = context.config
 

@@ -15,6 +15,7 @@ from robots.cli.args import day, positive
 from robots.cli.certs import trust_roots
 from robots.cli.command import EXIT_OK, EXIT_RUNTIME, Context, add_actions, add_command
 from robots.core.errors import UsageError
+from robots.store.archive_index import add_legal_hold, archived_documents, release_legal_holds
 
 
 def add(sub: Any) -> None:
@@ -159,7 +160,7 @@ def _list(args: argparse.Namespace, ctx: Context) -> int:
     config, store = ctx.config, ctx.store
     rows = select_bags(bag_rows(store), args.contract, args.counterparty)
     docs: dict[str, list[Any]] = {}
-    for d in store.archived_documents():
+    for d in archived_documents(store):
         docs.setdefault(bag_of(d.path)[0], []).append(d)
     for r in rows:
         items = docs.get(r.path, [])
@@ -196,10 +197,10 @@ def _hold(args: argparse.Namespace, ctx: Context) -> int:
     if args.action == "add":
         if not args.reason.strip():
             raise UsageError("a legal hold needs --reason (e.g. the case number)")
-        store.add_legal_hold(contract_id, args.reason.strip(), now)
+        add_legal_hold(store, contract_id, args.reason.strip(), now)
         print(f"contract {contract_id}: legal hold added")
     else:
-        if not store.release_legal_holds(contract_id, now):
+        if not release_legal_holds(store, contract_id, now):
             raise UsageError(f"contract {contract_id} has no open legal hold")
         print(f"contract {contract_id}: legal hold released")
     return EXIT_OK

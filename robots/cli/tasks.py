@@ -16,7 +16,8 @@ from robots.cli.args import day
 from robots.cli.command import EXIT_OK, Context, add_actions, add_command
 from robots.core.errors import UsageError
 from robots.mail.bounces import parse_bounce, read_messages
-from robots.store.mail import close_task, list_tasks, mark_bounced, task_by_id
+from robots.store.deliveries import mark_bounced
+from robots.store.tasks import close_task, list_tasks, task_by_id
 
 
 def add(sub: Any) -> None:

@@ -11,10 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
-
-from sqlalchemy.engine import make_url
-
 from robots.core.aging import PlannedRun, check_order, evaluate
 from robots.config import Config
 from robots.core.domain import ZERO, Contract, Hold, Ledger
@@ -52,10 +48,7 @@ class PlannedDay:
 
 def _existing_store(config: Config) -> Store | None:
     url = config.database_url()
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).exists():
-        return None  # never create a database just to plan
-    return Store(url)
+    return Store(url) if Store.exists(url) else None  # never create a database just to plan
 
 
 def plan(config: Config, as_of: date, days: int, ledger: Ledger | None = None) -> list[PlannedDay]:
@@ -65,16 +58,11 @@ def plan(config: Config, as_of: date, days: int, ledger: Ledger | None = None) -
     store = _existing_store(config)
     if store is not None:
         try:
-            with store.engine.connect() as conn:
-                from robots.store.store import EvaluationTx
-
-                tx = EvaluationTx(conn)  # read-only use: history, holds and the last day
-                check_order(as_of, tx.last_as_of())
-                history = dict(tx.history())
-                holds = tx.holds(as_of)
-                conn.rollback()
+            state = store.planning_state(as_of)
         finally:
             store.close()
+        check_order(as_of, state.last_as_of)
+        history, holds = state.history, state.holds
     policy, calendar = config.policy(), config.calendar()
     names = {cp.id: cp.name for cp in ledger.counterparties}
     contracts = {c.id: (names.get(c.counterparty_id, c.counterparty_id), c.number) for c in ledger.contracts}

@@ -7,10 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select
-
-from robots.store import Store
-from robots.store import schema as t
+from robots.store import RunStatus, Store, approvals, archive_index, deliveries, people, runs, shipments, tasks
 
 
 @dataclass
@@ -44,47 +41,34 @@ class Summary:
 
 def summarize(store: Store) -> Summary:
     s = Summary(last_as_of=store.last_as_of())
-    c = t.crossings.c
-    rows = store.rows(select(c.column_id, c.status, func.count(), func.min(c.col_offset))
-                      .group_by(c.column_id, c.status).order_by(func.min(c.col_offset), c.column_id))
-    for column, status, n, _offset in rows:  # in column order, so counters list columns by offset
+    for column, status, n in runs.crossing_counts(store):  # in column order, so counters list columns by offset
         s.crossings_run.setdefault(column, 0)
         s.crossings_skipped.setdefault(column, 0)
         (s.crossings_run if status == "run" else s.crossings_skipped)[column] = n
-    for status, n in store.rows(select(t.runs.c.status, func.count()).group_by(t.runs.c.status)):
-        s.runs[status] = n
-    for title, n in store.rows(select(t.documents.c.title, func.count()).group_by(t.documents.c.title)):
-        s.documents[title] = n
-    for role, n in store.rows(select(t.tasks.c.role, func.count()).group_by(t.tasks.c.role)):
-        s.tasks[role] = n
-    last = store.rows(select(t.evaluations).order_by(t.evaluations.c.id.desc()).limit(1))
-    if last:
-        s.total_open, s.total_overdue = last[0].total_open, last[0].total_overdue
+    s.runs.update(runs.run_counts(store))
+    s.documents.update(archive_index.document_counts(store))
+    s.tasks.update(tasks.task_counts(store))
+    totals = runs.last_totals(store)
+    if totals is not None:
+        s.total_open, s.total_overdue = totals
     s.last_sync_at = store.last_sync_at()
     failure = store.last_sync_failure()
     if failure is not None and (s.last_sync_at is None or failure.failed_at > s.last_sync_at):
         s.sync_failure = (failure.failed_at, failure.kind, failure.message)
-    from robots.store import mail
-
     if s.last_as_of is not None:
-        overdue = mail.list_tasks(store, "overdue", s.last_as_of)
+        overdue = tasks.list_tasks(store, "overdue", s.last_as_of)
         s.tasks_overdue = len(overdue)
         if overdue:
             o = overdue[0]
             s.oldest_overdue = (o.id, o.due_on, o.assignee, o.title)
-    s.deliveries.update(mail.delivery_counts(store))
-    s.notifications_failed = mail.failed_notifications(store)
-    s.waiting_runs = [(r.run_key, r.error or "") for r in
-                      store.rows(select(t.runs).where(t.runs.c.status == "waiting").order_by(t.runs.c.id))]
-    from robots.store import approvals, people, shipments
-
+    s.deliveries.update(deliveries.delivery_counts(store))
+    s.notifications_failed = tasks.failed_notifications(store)
+    s.waiting_runs = [(key, error or "") for key, error in runs.runs_in_status(store, RunStatus.WAITING)]
     s.approvals_pending = len(approvals.list_approvals(store, pending_only=True))
-    s.blocked = store.scalar(select(func.count(func.distinct(shipments.shipment_blocks.c.contract_id))).where(
-        shipments.shipment_blocks.c.state == shipments.BlockState.BLOCKED)) or 0
+    s.blocked = shipments.blocked_contracts(store)
     s.promises_open = len(people.promise_rows(store, status="open"))
     s.disputes_open = len(people.dispute_rows(store, open_only=True))
-    s.failed_runs = [(r.run_key, r.error or "") for r in
-                     store.rows(select(t.runs).where(t.runs.c.status == "failed").order_by(t.runs.c.id).limit(20))]
+    s.failed_runs = [(key, error or "") for key, error in runs.runs_in_status(store, RunStatus.FAILED, limit=20)]
     return s
 
 

@@ -1,7 +1,7 @@
 """Telling a person about a new task: by e-mail (through :mod:`robots.mail.smtp`) and/or a webhook (a JSON POST).
 
 Each (task, channel) is notified once: the notification is recorded as ``sending`` before it goes out and as
-``sent`` after (robots.store.mail). A step run again after a crash skips channels already sent and repeats one
+``sent`` after (robots.store.tasks). A step run again after a crash skips channels already sent and repeats one
 left ``sending``; the webhook carries an ``Idempotency-Key`` header and the e-mail a stable Message-ID, so the
 receiving side can drop the repeat.
 
@@ -24,8 +24,8 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from robots.core.errors import RuntimeFailure
 from robots.mail.message import build_message, message_id
 from robots.mail.smtp import Mailer, PermanentMailError
-from robots.store import mail as db
-from robots.store.mail import Channel, TaskRow
+from robots.store import tasks as db
+from robots.store.tasks import Channel, TaskRow
 
 log = structlog.get_logger("arbots.notify")
 

@@ -18,6 +18,7 @@ from robots.core.penalties import ContractualRate, accrue, contract_timelines
 from robots.steps.base import CheckContext, Step, StepConfig, register
 from robots.steps.context import StepContext
 from robots.steps.render import read_document
+from robots.store.archive_index import record_archived
 
 
 class ArchiveConfig(StepConfig):
@@ -79,7 +80,8 @@ class ArchiveStep(Step):
         stored = put.files[0]
         rel_folder = archive.relative(folder)
         path = f"{rel_folder}/{stored.path}"
-        ctx.services.store.record_archived(
+        record_archived(
+            ctx.services.store,
             document={"run_id": run.id, "step_idx": ctx.step_idx, "contract_id": ct.id, "title": doc["title"],
                       "path": path, "sha256": stored.sha256, "created_at": ctx.now},
             bag={"path": rel_folder, "contract_id": ct.id, "contract_number": ct.number, "counterparty_id": cp.id,

@@ -32,8 +32,9 @@ from robots.steps.base import CheckContext, Step, StepConfig, Wait, register
 from robots.steps.context import StepContext
 from robots.steps.render import read_document
 from robots.steps.texts import render_text, text_problem
-from robots.store import mail as db
-from robots.store.store import utc
+from robots.store import deliveries as db
+from robots.store.archive_index import advance_bag_head
+from robots.store.types import utc
 
 log = structlog.get_logger("arbots.mail")
 
@@ -252,7 +253,7 @@ class SendEmailStep(Step):
                                       run_id=ctx.run.id)
         except ArchiveConflict as exc:
             raise BusinessError(str(exc)) from exc
-        db.advance_bag_head(ctx.services.store, bag, put.seq, put.head, ctx.now)
+        advance_bag_head(ctx.services.store, bag, put.seq, put.head, ctx.now)
         return f"{bag}/{put.files[0].path}"
 
     @staticmethod

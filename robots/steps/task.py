@@ -12,7 +12,7 @@ from robots.mail.notify import TaskNotice, notify_task
 from robots.steps.base import CheckContext, Step, StepConfig, register
 from robots.steps.context import StepContext
 from robots.steps.texts import render_text, text_problem
-from robots.store.mail import task_for_step
+from robots.store.tasks import add_task, task_for_step
 
 
 
@@ -73,7 +73,7 @@ class TaskStep(Step):
             while left:
                 due += timedelta(days=1)
                 left -= services.calendar.is_working(due)
-        services.store.add_task(ctx.run.id, ctx.step_idx, ctx.contract.id, cfg.role, person.name, title, due, ctx.now)
+        add_task(services.store, ctx.run.id, ctx.step_idx, ctx.contract.id, cfg.role, person.name, title, due, ctx.now)
         task = task_for_step(services.store, ctx.run.id, ctx.step_idx)
         out = {"kind": "task", "task_id": task.id, "role": cfg.role, "assignee": person.name,
                "due_on": task.due_on.isoformat(), "title": task.title}

@@ -1,6 +1,11 @@
-"""Persistence of arbots' business state (SQLAlchemy 2.0; SQLite or PostgreSQL; Alembic migrations)."""
+"""Persistence of arbots' business state (SQLAlchemy 2.0; SQLite or PostgreSQL; Alembic migrations).
+
+The only package that writes SQL: :class:`Store` (the ledger and the aging state) and one module of functions per
+aggregate (deliveries, tasks, archive_index, people, approvals, shipments; facts for BI).
+"""
 
 from robots.store.records import RunRecord, RunStatus, StepStatus
-from robots.store.store import EvaluationTx, Store
+from robots.store.runs import EvaluationTx
+from robots.store.store import Store
 
 __all__ = ["EvaluationTx", "RunRecord", "RunStatus", "Store", "StepStatus"]

@@ -10,12 +10,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Column, Integer, String, Table, Text, UniqueConstraint, and_, or_, select, update
 
 from robots.store.records import RunStatus, StepStatus
-from robots.store.schema import TS, metadata, run_steps, runs
+from robots.store.runs import run_steps, runs
+from robots.store.types import TS, Database, dialect_insert, metadata, utc
 
 approvals = Table(
     "approvals", metadata,
@@ -75,8 +76,6 @@ class Approval:
 
     @classmethod
     def from_row(cls, row: Any) -> Approval:
-        from robots.store.store import utc
-
         return cls(
             id=row.id, run_id=row.run_id, step_idx=row.step_idx, contract_id=row.contract_id, role=row.role,
             assignee=row.assignee, title=row.title, document=row.document,
@@ -87,13 +86,11 @@ class Approval:
         )
 
 
-def request_approval(store: Any, *, run_id: int, step_idx: int, contract_id: str, role: str, assignee: str,
+def request_approval(store: Database, *, run_id: int, step_idx: int, contract_id: str, role: str, assignee: str,
                      title: str, document: str | None, now: datetime, escalate_at: datetime) -> tuple[Approval, bool]:
     """The request of this run and step, recorded now unless it exists; and whether it was new."""
-    from robots.store.store import _dialect_insert
-
     with store.engine.begin() as conn:
-        inserted = conn.execute(_dialect_insert(store.engine)(approvals).values(
+        inserted = conn.execute(dialect_insert(store.engine)(approvals).values(
             run_id=run_id, step_idx=step_idx, contract_id=contract_id, role=role, assignee=assignee, title=title,
             document=document, requested_at=now, escalate_at=escalate_at,
         ).on_conflict_do_nothing().returning(approvals.c.id)).first() is not None
@@ -102,19 +99,19 @@ def request_approval(store: Any, *, run_id: int, step_idx: int, contract_id: str
     return Approval.from_row(row), inserted
 
 
-def get_approval(store: Any, approval_id: int) -> Approval | None:
+def get_approval(store: Database, approval_id: int) -> Approval | None:
     rows = store.rows(select(approvals).where(approvals.c.id == approval_id))
     return Approval.from_row(rows[0]) if rows else None
 
 
-def list_approvals(store: Any, *, pending_only: bool = False) -> list[Approval]:
+def list_approvals(store: Database, *, pending_only: bool = False) -> list[Approval]:
     query = select(approvals).order_by(approvals.c.id)
     if pending_only:
         query = query.where(approvals.c.decision.is_(None))
     return [Approval.from_row(r) for r in store.rows(query)]
 
 
-def escalate(store: Any, approval_id: int, deputy_role: str, now: datetime) -> bool:
+def escalate(store: Database, approval_id: int, deputy_role: str, now: datetime) -> bool:
     """Hand an undecided request to the deputy's role too; True only for the one caller that did it."""
     with store.engine.begin() as conn:
         return conn.execute(update(approvals).where(
@@ -122,7 +119,7 @@ def escalate(store: Any, approval_id: int, deputy_role: str, now: datetime) -> b
         ).values(escalated_at=now, escalated_to=deputy_role)).rowcount == 1
 
 
-def decide(store: Any, approval_id: int, decision: Decision, by: str, comment: str | None, now: datetime) -> bool:
+def decide(store: Database, approval_id: int, decision: Decision, by: str, comment: str | None, now: datetime) -> bool:
     """Record the decision unless the request is already decided (False then). Does not wake the run."""
     with store.engine.begin() as conn:
         return conn.execute(update(approvals).where(
@@ -130,7 +127,11 @@ def decide(store: Any, approval_id: int, decision: Decision, by: str, comment: s
         ).values(decision=decision.value, decided_by=by, decided_at=now, comment=comment)).rowcount == 1
 
 
-def wake_decided(store: Any, now: datetime) -> list[int]:
+class _Waking(Database, Protocol):
+    def wake_run(self, run_id: int, now: datetime) -> bool: ...
+
+
+def wake_decided(store: _Waking, now: datetime) -> list[int]:
     """Wake runs that still wait on an approval that was decided (a decision made while the run was claimed,
     whose wake-up found it running, would otherwise wait for nothing); returns their ids."""
     query = select(runs.c.id).select_from(

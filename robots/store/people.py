@@ -1,6 +1,6 @@
 """Promises to pay, disputes and the contacts journal in the store (owned by the people's-input feature).
 
-A promise and a dispute each place holds (robots/aging.py skips held invoices): one ``holds`` row per invoice it
+A promise and a dispute each place holds (robots/core/aging.py skips held invoices): one ``holds`` row per invoice it
 covers, tagged ``holds.ref = "promise:<id>"`` / ``"dispute:<id>"`` so that cancelling or closing releases exactly
 its own holds. Everything one command (or one CSV import) records is written in one transaction.
 """
@@ -29,8 +29,8 @@ from sqlalchemy import (
 )
 
 from robots.core.domain import HoldKind
-from robots.store.schema import TS, Money, metadata
-from robots.store.schema import holds as holds_table
+from robots.store.runs import holds as holds_table
+from robots.store.types import TS, Database, Money, metadata
 
 promises = Table(
     "promises", metadata,
@@ -143,7 +143,7 @@ class Recorded:
 
 # --- writing ----------------------------------------------------------------------------------------------------
 
-def record(store: Any, items: Sequence[NewPromise | NewDispute | NewContact], now: datetime) -> Recorded:
+def record(store: Database, items: Sequence[NewPromise | NewDispute | NewContact], now: datetime) -> Recorded:
     """Record promises, disputes and contacts with their holds, all in one transaction (all or nothing)."""
     done = Recorded()
     with store.engine.begin() as conn:
@@ -195,7 +195,7 @@ def _release(conn: Connection, ref: str, now: datetime) -> None:
     conn.execute(update(holds_table).where(h.ref == ref, h.released_at.is_(None)).values(released_at=now))
 
 
-def cancel_promise(store: Any, promise_id: int, by: str, day: date, now: datetime) -> bool:
+def cancel_promise(store: Database, promise_id: int, by: str, day: date, now: datetime) -> bool:
     """Cancel an open promise and lift its pause; False when it is not open (decided or cancelled already)."""
     c = promises.c
     with store.engine.begin() as conn:
@@ -206,7 +206,7 @@ def cancel_promise(store: Any, promise_id: int, by: str, day: date, now: datetim
     return changed == 1
 
 
-def close_dispute(store: Any, dispute_id: int, by: str, resolution: str, now: datetime) -> bool:
+def close_dispute(store: Database, dispute_id: int, by: str, resolution: str, now: datetime) -> bool:
     """Close an open dispute and release its holds; False when it is not open."""
     c = disputes.c
     with store.engine.begin() as conn:
@@ -217,7 +217,7 @@ def close_dispute(store: Any, dispute_id: int, by: str, resolution: str, now: da
     return changed == 1
 
 
-def record_outcomes(store: Any, outcomes: Iterable[Any]) -> list[int]:
+def record_outcomes(store: Database, outcomes: Iterable[Any]) -> list[int]:
     """Save the robots' decisions (kept/broken) on promises still open; return the ids this call decided.
 
     The UPDATE is conditional on the promise being open, so a promise is decided once even when two robots
@@ -235,14 +235,14 @@ def record_outcomes(store: Any, outcomes: Iterable[Any]) -> list[int]:
 
 # --- reading ----------------------------------------------------------------------------------------------------
 
-def promises_broken(store: Any, contract_id: str) -> int:
+def promises_broken(store: Database, contract_id: str) -> int:
     """How many promises to pay of this contract were broken (the ``promises_broken`` of when: expressions)."""
     c = promises.c
     return int(store.scalar(select(func.count()).select_from(promises).where(
         c.contract_id == contract_id, c.status == "broken")) or 0)
 
 
-def promise_rows(store: Any, *, contract_id: str | None = None, status: str | None = None,
+def promise_rows(store: Database, *, contract_id: str | None = None, status: str | None = None,
                  closed_on: date | None = None) -> list[Any]:
     c = promises.c
     q = select(promises).order_by(c.id)
@@ -255,12 +255,12 @@ def promise_rows(store: Any, *, contract_id: str | None = None, status: str | No
     return store.rows(q)
 
 
-def promise_row(store: Any, promise_id: int) -> Any | None:
+def promise_row(store: Database, promise_id: int) -> Any | None:
     rows = store.rows(select(promises).where(promises.c.id == promise_id))
     return rows[0] if rows else None
 
 
-def dispute_rows(store: Any, *, contract_id: str | None = None, open_only: bool = False) -> list[Any]:
+def dispute_rows(store: Database, *, contract_id: str | None = None, open_only: bool = False) -> list[Any]:
     c = disputes.c
     q = select(disputes).order_by(c.id)
     if contract_id is not None:
@@ -270,12 +270,12 @@ def dispute_rows(store: Any, *, contract_id: str | None = None, open_only: bool 
     return store.rows(q)
 
 
-def dispute_row(store: Any, dispute_id: int) -> Any | None:
+def dispute_row(store: Database, dispute_id: int) -> Any | None:
     rows = store.rows(select(disputes).where(disputes.c.id == dispute_id))
     return rows[0] if rows else None
 
 
-def contact_rows(store: Any, *, contract_id: str | None = None) -> list[Any]:
+def contact_rows(store: Database, *, contract_id: str | None = None) -> list[Any]:
     c = contacts.c
     q = select(contacts).order_by(c.id)
     if contract_id is not None:
@@ -283,11 +283,11 @@ def contact_rows(store: Any, *, contract_id: str | None = None) -> list[Any]:
     return store.rows(q)
 
 
-def known_refs(store: Any, table: Table) -> set[str]:
+def known_refs(store: Database, table: Table) -> set[str]:
     return {row.ref for row in store.rows(select(table.c.ref).where(table.c.ref.is_not(None)))}
 
 
-def promises_for_plan(store: Any, as_of: date) -> list[Any]:
+def promises_for_plan(store: Database, as_of: date) -> list[Any]:
     """Promises open on ``as_of``: recorded by then and not decided or cancelled before or on it."""
     c = promises.c
     rows = store.rows(select(c.id, c.contract_id, c.invoice_id, c.amount, c.promised_on, c.status, c.closed_on)

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Column, Integer, String, Table, Text, UniqueConstraint, and_, delete, func, or_, select, \
-    update
+from sqlalchemy import Column, Integer, String, Table, Text, UniqueConstraint, and_, delete, func, or_, select, update
 
-from robots.store.schema import TS, metadata
+from robots.store import ledger
+from robots.store.runs import runs
+from robots.store.types import TS, Database, dialect_insert, metadata, utc
 
 
 class BlockScope(enum.StrEnum):
@@ -73,8 +74,6 @@ class Block:
 
     @classmethod
     def from_row(cls, r: Any) -> Block:
-        from robots.store.store import utc
-
         return cls(r.id, r.contract_id, r.counterparty_id, BlockScope(r.scope), r.connector, BlockState(r.state),
                    r.blocked_run_id, r.blocked_step_idx, r.reason, utc(r.blocked_at), utc(r.unblocked_at),
                    r.unblocked_run_id, r.detail)
@@ -87,25 +86,23 @@ def _covering(contract_id: str, counterparty_id: str | None) -> Any:
     """Rows whose block covers shipments under ``contract_id``: its own, or its counterparty's as a whole."""
     own = and_(_b.contract_id == contract_id, _b.scope == BlockScope.CONTRACT)
     if counterparty_id is None:
-        from robots.store import schema as t
-
-        counterparty_id = select(t.contracts.c.counterparty_id).where(t.contracts.c.id == contract_id) \
+        counterparty_id = select(ledger.contracts.c.counterparty_id).where(ledger.contracts.c.id == contract_id) \
             .scalar_subquery()
     return or_(own, and_(_b.counterparty_id == counterparty_id, _b.scope == BlockScope.COUNTERPARTY))
 
 
-def is_blocked(store: Any, contract_id: str) -> bool:
+def is_blocked(store: Database, contract_id: str) -> bool:
     """True while the robots hold a shipment block for this contract (the ``blocked`` of when: expressions)."""
     return store.scalar(select(func.count()).select_from(shipment_blocks).where(
         _b.state == BlockState.BLOCKED, _covering(contract_id, None))) > 0
 
 
-def block_of_step(store: Any, run_id: int, step_idx: int) -> Block | None:
+def block_of_step(store: Database, run_id: int, step_idx: int) -> Block | None:
     rows = store.rows(select(shipment_blocks).where(_b.blocked_run_id == run_id, _b.blocked_step_idx == step_idx))
     return Block.from_row(rows[0]) if rows else None
 
 
-def active_block(store: Any, contract_id: str, counterparty_id: str, scope: BlockScope) -> Block | None:
+def active_block(store: Database, contract_id: str, counterparty_id: str, scope: BlockScope) -> Block | None:
     """The robots' oldest block (confirmed, or under way in another run) that already does what a new block of
     ``scope`` would: for a contract, its own or its counterparty's; for a counterparty, a counterparty-wide one."""
     if scope is BlockScope.CONTRACT:
@@ -117,13 +114,11 @@ def active_block(store: Any, contract_id: str, counterparty_id: str, scope: Bloc
     return Block.from_row(rows[0]) if rows else None
 
 
-def record_blocking(store: Any, *, run_id: int, step_idx: int, contract_id: str, counterparty_id: str,
+def record_blocking(store: Database, *, run_id: int, step_idx: int, contract_id: str, counterparty_id: str,
                     scope: BlockScope, connector: str, reason: str, now: datetime) -> Block:
     """Record the decision to block before calling the system (once per run and step); the row back."""
-    from robots.store.store import _dialect_insert
-
     with store.engine.begin() as conn:
-        conn.execute(_dialect_insert(store.engine)(shipment_blocks).values(
+        conn.execute(dialect_insert(store.engine)(shipment_blocks).values(
             contract_id=contract_id, counterparty_id=counterparty_id, scope=scope.value, connector=connector,
             state=BlockState.BLOCKING.value, blocked_run_id=run_id, blocked_step_idx=step_idx, reason=reason,
             blocked_at=now).on_conflict_do_nothing())
@@ -132,20 +127,20 @@ def record_blocking(store: Any, *, run_id: int, step_idx: int, contract_id: str,
     return block
 
 
-def confirm_blocked(store: Any, block_id: int, detail: str, now: datetime) -> None:
+def confirm_blocked(store: Database, block_id: int, detail: str, now: datetime) -> None:
     with store.engine.begin() as conn:
         conn.execute(update(shipment_blocks).where(_b.id == block_id, _b.state == BlockState.BLOCKING).values(
             state=BlockState.BLOCKED.value, detail=detail))
 
 
-def forget_blocking(store: Any, block_id: int) -> None:
+def forget_blocking(store: Database, block_id: int) -> None:
     """The write-back failed: drop the decision, so that no other run reads it as a block (the retry decides
     again)."""
     with store.engine.begin() as conn:
         conn.execute(delete(shipment_blocks).where(_b.id == block_id, _b.state == BlockState.BLOCKING))
 
 
-def blocks_to_lift(store: Any, contract_id: str, counterparty_id: str, scope: BlockScope,
+def blocks_to_lift(store: Database, contract_id: str, counterparty_id: str, scope: BlockScope,
                    run_id: int) -> list[Block]:
     """The robots' confirmed blocks of ``scope`` on this contract (or its counterparty), plus any this run lifted
     already (a step re-run after a crash returns the same answer)."""
@@ -159,13 +154,13 @@ def blocks_to_lift(store: Any, contract_id: str, counterparty_id: str, scope: Bl
     return [Block.from_row(r) for r in rows]
 
 
-def covering_blocks(store: Any, contract_id: str, counterparty_id: str) -> list[Block]:
+def covering_blocks(store: Database, contract_id: str, counterparty_id: str) -> list[Block]:
     rows = store.rows(select(shipment_blocks).where(_b.state == BlockState.BLOCKED,
                                                     _covering(contract_id, counterparty_id)).order_by(_b.id))
     return [Block.from_row(r) for r in rows]
 
 
-def mark_unblocked(store: Any, block_ids: Iterable[int], run_id: int, reason: str, detail: str,
+def mark_unblocked(store: Database, block_ids: Iterable[int], run_id: int, reason: str, detail: str,
                    now: datetime) -> None:
     ids = list(block_ids)
     if not ids:
@@ -176,41 +171,41 @@ def mark_unblocked(store: Any, block_ids: Iterable[int], run_id: int, reason: st
             detail=detail))
 
 
+def blocked_contracts(store: Database) -> int:
+    """How many contracts the robots block shipments for now (counted by the contract whose run placed a block)."""
+    return store.scalar(select(func.count(func.distinct(_b.contract_id))).where(
+        _b.state == BlockState.BLOCKED)) or 0
+
+
 # -- what the paid event reads ------------------------------------------------------------------------------
 
 
-def active_block_days(store: Any) -> dict[str, date]:
+def active_block_days(store: Database) -> dict[str, date]:
     """contract id -> the run day (as_of) of its oldest confirmed block, for contracts the robots blocked.
 
     A block belongs to the contract whose run placed it, whatever its scope: that contract's paid event lifts it
     (a counterparty-wide block only once no other contract of the counterparty is overdue: the unblock step
     checks).
     """
-    from robots.store import schema as t
-
-    r = t.runs.c
-    return {cid: day for cid, day in store.rows(
-        select(_b.contract_id, func.min(r.as_of)).join(t.runs, r.id == _b.blocked_run_id)
-        .where(_b.state == BlockState.BLOCKED).group_by(_b.contract_id))}
+    r = runs.c
+    return dict(store.rows(
+        select(_b.contract_id, func.min(r.as_of)).join(runs, r.id == _b.blocked_run_id)
+        .where(_b.state == BlockState.BLOCKED).group_by(_b.contract_id)))
 
 
-def last_run_days(store: Any, column_ids: Iterable[str]) -> dict[str, date]:
+def last_run_days(store: Database, column_ids: Iterable[str]) -> dict[str, date]:
     """contract id -> the latest run day (as_of) among runs of these columns (``paid``, the overdue columns)."""
-    from robots.store import schema as t
-
-    r = t.runs.c
+    r = runs.c
     ids = sorted(set(column_ids))
     if not ids:
         return {}
-    return {cid: day for cid, day in store.rows(
-        select(r.contract_id, func.max(r.as_of)).where(r.column_id.in_(ids)).group_by(r.contract_id))}
+    return dict(store.rows(
+        select(r.contract_id, func.max(r.as_of)).where(r.column_id.in_(ids)).group_by(r.contract_id)))
 
 
-def runs_since(store: Any, contract_ids: Iterable[str], column_ids: Iterable[str]) -> list[Any]:
+def runs_since(store: Database, contract_ids: Iterable[str], column_ids: Iterable[str]) -> list[Any]:
     """(contract_id, as_of, invoices) of the runs of these contracts and columns, oldest first."""
-    from robots.store import schema as t
-
-    r = t.runs.c
+    r = runs.c
     contracts, columns = sorted(set(contract_ids)), sorted(set(column_ids))
     if not contracts or not columns:
         return []
@@ -218,11 +213,9 @@ def runs_since(store: Any, contract_ids: Iterable[str], column_ids: Iterable[str
         r.contract_id.in_(contracts), r.column_id.in_(columns)).order_by(r.id))
 
 
-def blocking_runs(store: Any, contract_ids: Iterable[str]) -> list[Any]:
+def blocking_runs(store: Database, contract_ids: Iterable[str]) -> list[Any]:
     """(contract_id, as_of, invoices) of the runs that placed the robots' confirmed blocks on these contracts."""
-    from robots.store import schema as t
-
-    r = t.runs.c
+    r = runs.c
     contracts = sorted(set(contract_ids))
     if not contracts:
         return []
@@ -231,5 +224,5 @@ def blocking_runs(store: Any, contract_ids: Iterable[str]) -> list[Any]:
 
 
 __all__ = ["Block", "BlockScope", "BlockState", "active_block", "active_block_days", "block_of_step",
-           "blocks_to_lift", "confirm_blocked", "covering_blocks", "forget_blocking", "is_blocked",
+           "blocked_contracts", "blocks_to_lift", "confirm_blocked", "covering_blocks", "forget_blocking", "is_blocked",
            "last_run_days", "mark_unblocked", "record_blocking", "runs_since", "shipment_blocks"]

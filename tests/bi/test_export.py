@@ -47,7 +47,7 @@ from robots.core.kpi.kpis import compute_kpis
 from robots.core.penalties import ContractualRate, accrue, open_timelines
 from robots.store import Store
 from robots.store import schema as t
-from robots.store.store import utc
+from robots.store.types import utc
 from robots.engine.services import services_for
 from robots.engine.tick import tick
 from tests.conftest import PG_ADMIN_URL, install_pki, use_csv_ledger

@@ -299,7 +299,7 @@ def test_customers_received_exactly_the_expected_letters_by_email_with_the_signe
 
 
 def test_letters_decided_on_days_off_went_out_in_the_next_sending_window(simulation):
-    from robots.store import mail as mail_store
+    from robots.store import deliveries as mail_store
 
     deliveries = simulation.store.rows(select(mail_store.deliveries))
     assert len(deliveries) == 40 and {d_.status for d_ in deliveries} == {"sent"}

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from robots.mail.bounces import parse_bounce
 from robots.mail.message import message_id
-from robots.store import mail as db
+from robots.store import deliveries as db
 from robots.cli.tasks import _bounces
 
 NOW = datetime(2026, 3, 13, 10, 0, tzinfo=timezone.utc)

@@ -21,7 +21,7 @@ from connectors.files.ledger_csv import write_ledger_csv
 from robots.config import load_config
 from robots.core.errors import ConfigError
 from robots.engine.runner import Runner
-from robots.store import mail as db
+from robots.store import deliveries as db
 from robots.store import schema as t
 from robots.engine.tick import tick
 from signing.keys import load_cert_files

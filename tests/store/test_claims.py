@@ -10,7 +10,7 @@ from sqlalchemy import insert, select, text
 
 from robots.store import RunStatus, Store
 from robots.store import schema as t
-from robots.store.store import utc
+from robots.store.types import utc
 
 NOW = datetime(2024, 3, 12, 9, 0, tzinfo=timezone.utc)
 LEASE = timedelta(minutes=5)

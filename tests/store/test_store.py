@@ -28,9 +28,9 @@ from robots.core.domain import (
     Ledger,
     Payment,
 )
-from robots.store import RunStatus, StepStatus
+from robots.store import RunStatus, StepStatus, archive_index, tasks
 from robots.store import schema as t
-from robots.store.store import utc
+from robots.store.types import utc
 from robots.core.workdays import WorkCalendar
 
 NOW = datetime(2024, 3, 12, 9, 0, tzinfo=timezone.utc)
@@ -337,9 +337,10 @@ def test_an_expired_hold_no_longer_stops_the_invoice(store):
 # -- step effects -----------------------------------------------------------------------------------------------
 
 def test_add_document_is_idempotent_per_run_and_step(store):
-    store.add_document(1, 2, "k1", "Претензия", "cp/k1/a.pdf", "a" * 64, NOW)
-    store.add_document(1, 2, "k1", "Претензия (повтор)", "cp/k1/b.pdf", "b" * 64, NOW + timedelta(hours=1))
-    store.add_document(1, 3, "k1", "Акт", "cp/k1/c.pdf", "c" * 64, NOW)
+    archive_index.add_document(store, 1, 2, "k1", "Претензия", "cp/k1/a.pdf", "a" * 64, NOW)
+    archive_index.add_document(store, 1, 2, "k1", "Претензия (повтор)", "cp/k1/b.pdf", "b" * 64,
+                               NOW + timedelta(hours=1))
+    archive_index.add_document(store, 1, 3, "k1", "Акт", "cp/k1/c.pdf", "c" * 64, NOW)
     docs = store.rows(select(t.documents).order_by(t.documents.c.step_idx))
     assert [(d.step_idx, d.title, d.path, d.sha256) for d in docs] == [
         (2, "Претензия", "cp/k1/a.pdf", "a" * 64), (3, "Акт", "cp/k1/c.pdf", "c" * 64)]
@@ -347,11 +348,11 @@ def test_add_document_is_idempotent_per_run_and_step(store):
 
 
 def test_add_task_is_idempotent_per_run_and_step(store):
-    store.add_task(7, 0, "k1", "lawyer", "ivanov", "Подать иск", date(2024, 3, 20), NOW)
-    store.add_task(7, 0, "k1", "lawyer", "petrov", "Подать иск ещё раз", date(2024, 3, 21), NOW)
-    store.add_task(8, 0, "k1", "lawyer", "petrov", "Другой run", date(2024, 3, 21), NOW)
-    tasks = store.rows(select(t.tasks).order_by(t.tasks.c.run_id))
-    assert [(x.run_id, x.assignee, x.due_on, x.status) for x in tasks] == [
+    tasks.add_task(store, 7, 0, "k1", "lawyer", "ivanov", "Подать иск", date(2024, 3, 20), NOW)
+    tasks.add_task(store, 7, 0, "k1", "lawyer", "petrov", "Подать иск ещё раз", date(2024, 3, 21), NOW)
+    tasks.add_task(store, 8, 0, "k1", "lawyer", "petrov", "Другой run", date(2024, 3, 21), NOW)
+    given = store.rows(select(t.tasks).order_by(t.tasks.c.run_id))
+    assert [(x.run_id, x.assignee, x.due_on, x.status) for x in given] == [
         (7, "ivanov", date(2024, 3, 20), "open"), (8, "petrov", date(2024, 3, 21), "open")]
 
 
@@ -390,16 +391,17 @@ def _doc(run_id: int) -> dict:
 
 
 def test_the_archive_index_head_only_moves_forward(store):
-    store.record_archived(_doc(1), _bag(2, "b" * 64))
-    store.record_archived(_doc(2), _bag(4, "d" * 64))
-    store.record_archived(_doc(1), _bag(2, "b" * 64))  # a slow writer (or a retried step) reporting an older head
-    (bag,) = store.archive_bags()
+    archive_index.record_archived(store, _doc(1), _bag(2, "b" * 64))
+    archive_index.record_archived(store, _doc(2), _bag(4, "d" * 64))
+    # a slow writer (or a retried step) reporting an older head
+    archive_index.record_archived(store, _doc(1), _bag(2, "b" * 64))
+    (bag,) = archive_index.bag_heads(store)
     assert (bag.seq, bag.head, bag.contract_number) == (4, "d" * 64, "12/2024-Б")
-    assert [d.run_id for d in store.archived_documents()] == [1, 2]
+    assert [d.run_id for d in archive_index.archived_documents(store)] == [1, 2]
 
 
 def test_legal_holds_open_and_release(store):
-    store.add_legal_hold("k1", "дело А40-1/2026", NOW)
-    assert store.open_legal_holds() == {"k1": "дело А40-1/2026"}
-    assert store.release_legal_holds("k1", NOW) == 1
-    assert store.open_legal_holds() == {} and store.release_legal_holds("k1", NOW) == 0
+    archive_index.add_legal_hold(store, "k1", "дело А40-1/2026", NOW)
+    assert archive_index.open_legal_holds(store) == {"k1": "дело А40-1/2026"}
+    assert archive_index.release_legal_holds(store, "k1", NOW) == 1
+    assert archive_index.open_legal_holds(store) == {} and archive_index.release_legal_holds(store, "k1", NOW) == 0
