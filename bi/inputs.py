@@ -9,15 +9,12 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import select
-
 from robots.config import Config
 from robots.core.domain import DayCount, Ledger
 from robots.core.errors import ConfigError, UsageError
 from robots.core.kpi.facts import KpiInputs, PromiseFact, RunFact, TaskFact
 from robots.store import Store
-from robots.store import schema as t
-from robots.store.records import RunStatus
+from robots.store.facts import finished_run_facts, task_facts
 from robots.core.workdays import DaysPastDue
 
 
@@ -62,19 +59,14 @@ def days_past_due(config: Config, ledger: Ledger, as_of: date) -> dict[str, int]
 
 def _tasks(store: Store, as_of: date) -> tuple[TaskFact, ...]:
     """Tasks given by runs of ``as_of`` or earlier."""
-    k, r = t.tasks.c, t.runs.c
-    rows = store.rows(select(k.id, k.role, k.due_on, k.status).join_from(t.tasks, t.runs, k.run_id == r.id)
-                      .where(r.as_of <= as_of).order_by(k.id))
-    return tuple(TaskFact(row.id, row.role, row.due_on, row.status) for row in rows)
+    return tuple(TaskFact(row.id, row.role, row.due_on, row.status) for row in task_facts(store, as_of))
 
 
 def _runs(store: Store, as_of: date) -> tuple[RunFact, ...]:
     """Finished runs of ``as_of`` or earlier: only a run that did its steps can have had an effect."""
-    r = t.runs.c
-    rows = store.rows(select(r.id, r.scenario, r.column_id, r.as_of, r.invoices)
-                      .where(r.as_of <= as_of, r.status == RunStatus.DONE).order_by(r.id))
     return tuple(RunFact(row.id, row.scenario, row.column_id, row.as_of,
-                         tuple((i["id"], Decimal(i["open_amount"])) for i in row.invoices)) for row in rows)
+                         tuple((i["id"], Decimal(i["open_amount"])) for i in row.invoices))
+                 for row in finished_run_facts(store, as_of))
 
 
 def _promises(store: Store, as_of: date) -> tuple[PromiseFact, ...]:

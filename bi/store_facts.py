@@ -1,18 +1,16 @@
 """The BI facts of the robots' work, read from the store: crossings, runs, steps, documents, tasks.
 
-Read with the driver, in chunks, straight into Arrow columns: a first evaluation of a large ledger records
-millions of crossings, and SQLAlchemy's per-value type processing (kopecks to Decimal, ISO text to date) would
-cost more than the query. Only what was decided on or before the as-of day is exported.
+The store reads them with the driver, in chunks (:mod:`robots.store.facts`), and they go straight into Arrow
+columns: a first evaluation of a large ledger records millions of crossings, and SQLAlchemy's per-value type
+processing (kopecks to Decimal, ISO text to date) would cost more than the query. Only what was decided on or
+before the as-of day is exported.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,46 +18,27 @@ import pyarrow.compute as pc
 from bi import arrays
 from bi.schema import BY_NAME
 from robots.store import Store
-
-_CHUNK = 200_000
+from robots.store.facts import DriverRows, fact_snapshot
 
 
 def robot_facts(store: Store, as_of: date, group_of_contract: Mapping[str, str],
                 counterparty_of_contract: Mapping[str, str]) -> dict[str, pa.Table]:
     """fact_crossings, fact_runs, fact_steps, fact_documents and fact_tasks as of ``as_of``."""
-    with _read_snapshot(store) as (cur, dialect):
-        day = as_of.isoformat() if dialect == "sqlite" else as_of  # SQLite stores dates as ISO text
+    with fact_snapshot(store, as_of) as facts:
+        types = _RAW[facts.dialect]
 
-        def read(sql: str, **kinds: str) -> dict[str, pa.Array]:
-            return _read(cur, dialect, sql.replace("{p}", "?" if dialect == "sqlite" else "%s"),
-                         (day,) * sql.count("{p}"), kinds)
+        def read(rows: DriverRows, **kinds: str) -> dict[str, pa.Array]:
+            return _arrays(rows, types, kinds)
 
-        crossings = read("SELECT id, as_of, invoice_id, contract_id, column_id, col_offset, epoch, status, "
-                         "days_past_due, open_amount, run_id FROM crossings WHERE as_of <= {p} ORDER BY id",
-                         id="int", as_of="date", col_offset="int", days_past_due="int", open_amount="int",
-                         run_id="int")
-        runs = read("SELECT id, run_key, as_of, contract_id, column_id, scenario, status, attempts, "
-                    "created_at, finished_at, error FROM runs WHERE as_of <= {p} ORDER BY id",
-                    id="int", as_of="date", attempts="int", created_at="timestamp", finished_at="timestamp")
-        # Runs decided by an event (paid, promise_broken) crossed no column: what they are about is their own list.
-        sql = ("SELECT id, invoices FROM runs WHERE as_of <= {p} AND NOT EXISTS "
-               "(SELECT 1 FROM crossings c WHERE c.run_id = runs.id)").replace("{p}", "?" if dialect == "sqlite"
-                                                                              else "%s")
-        cur.execute(sql, (day,))
-        own_lists = {run_id: json.loads(v) if isinstance(v, str) else v for run_id, v in cur.fetchall()}
-        of_runs = "run_id IN (SELECT id FROM runs WHERE as_of <= {p})"
-        steps = read("SELECT run_id, idx, kind, status, attempts, updated_at, error FROM run_steps "
-                     f"WHERE {of_runs} ORDER BY run_id, idx", run_id="int", idx="int", attempts="int",
-                     updated_at="timestamp")
-        fields = ", ".join(f"{_json_text(dialect, path)} AS {name}" for name, path in _SIGNATURE)
-        signs = read(f"SELECT run_id, idx, {fields} FROM run_steps WHERE kind = 'sign' AND {of_runs} "
-                     "ORDER BY run_id, idx", run_id="int", idx="int")
-        documents = read("SELECT id, run_id, step_idx, contract_id, title, path, sha256, created_at "
-                         f"FROM documents WHERE {of_runs} ORDER BY id", id="int", run_id="int", step_idx="int",
-                         created_at="timestamp")
-        tasks = read("SELECT id, run_id, step_idx, contract_id, role, assignee, title, due_on, status, "
-                     f"created_at FROM tasks WHERE {of_runs} ORDER BY id", id="int", run_id="int",
-                     step_idx="int", due_on="date", created_at="timestamp")
+        crossings = read(facts.crossings(), id="int", as_of="date", col_offset="int", days_past_due="int",
+                         open_amount="int", run_id="int")
+        runs = read(facts.runs(), id="int", as_of="date", attempts="int", created_at="timestamp",
+                    finished_at="timestamp")
+        own_lists = facts.event_run_invoices()
+        steps = read(facts.steps(), run_id="int", idx="int", attempts="int", updated_at="timestamp")
+        signs = read(facts.step_outputs("sign", _SIGNATURE), run_id="int", idx="int")
+        documents = read(facts.documents(), id="int", run_id="int", step_idx="int", created_at="timestamp")
+        tasks = read(facts.tasks(), id="int", run_id="int", step_idx="int", due_on="date", created_at="timestamp")
 
     def who(contract_ids: pa.Array) -> dict[str, pa.Array]:
         return {"contract_id": contract_ids, "counterparty_id": arrays.lookup(contract_ids, counterparty_of_contract)}
@@ -127,13 +106,6 @@ _SIGNATURE = (("sha256", ("sha256",)), ("officer_id", ("signature", "officer")),
               ("certificate_serial", ("signature", "certificate_serial")))
 
 
-def _json_text(dialect: str, path: tuple[str, ...]) -> str:
-    """A value inside ``run_steps.output`` as text, extracted by the database (no JSON parsing in Python)."""
-    if dialect == "sqlite":
-        return f"CAST(json_extract(output, '$.{'.'.join(path)}') AS TEXT)"
-    return "output" + "".join(f"->'{p}'" for p in path[:-1]) + f"->>'{path[-1]}'"
-
-
 def _documents(rows: dict[str, pa.Array], signs: dict[str, pa.Array], runs: dict[str, pa.Array], who,
                column_key) -> pa.Table:
     """Each document with the signature of its run's sign step: the one that made these bytes, else the last
@@ -177,27 +149,6 @@ def _tasks(rows: dict[str, pa.Array], who) -> pa.Table:
 # -- reading -------------------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _read_snapshot(store: Store) -> Iterator[tuple[Any, str]]:
-    """A driver cursor inside one read-only transaction, so the tables are read as of one moment.
-
-    On SQLite a deferred BEGIN takes a WAL read snapshot and no write lock (a tick may run meanwhile); on
-    PostgreSQL a repeatable-read transaction does the same.
-    """
-    dialect = store.engine.dialect.name
-    raw = store.engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        if dialect == "sqlite":
-            cur.execute("BEGIN")
-        else:
-            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        yield cur, dialect
-    finally:
-        raw.rollback()
-        raw.close()
-
-
 #: How each driver returns a kind of column, as Arrow types (SQLite keeps dates and timestamps as text).
 _RAW = {
     "sqlite": {"int": pa.int64(), "text": pa.string(), "date": pa.string(), "timestamp": pa.string()},
@@ -205,17 +156,13 @@ _RAW = {
 }
 
 
-def _read(cur: Any, dialect: str, sql: str, params: tuple[Any, ...], kinds: dict[str, str]) -> dict[str, pa.Array]:
-    """The query's columns as Arrow arrays (text unless ``kinds`` says otherwise), fetched in chunks; each chunk
-    of row tuples goes to Arrow as one struct array (no per-column Python lists)."""
-    cur.execute(sql, params)
-    names = [d[0] for d in cur.description]
-    row_type = pa.struct([(n, _RAW[dialect][kinds.get(n, "text")]) for n in names])
-    chunks = []
-    while rows := cur.fetchmany(_CHUNK):
-        chunks.append(pa.array(rows, row_type))
+def _arrays(rows: DriverRows, types: Mapping[str, pa.DataType], kinds: Mapping[str, str]) -> dict[str, pa.Array]:
+    """The query's columns as Arrow arrays (text unless ``kinds`` says otherwise); each chunk of row tuples goes to
+    Arrow as one struct array (no per-column Python lists)."""
+    row_type = pa.struct([(n, types[kinds.get(n, "text")]) for n in rows.names])
+    chunks = [pa.array(chunk, row_type) for chunk in rows.chunks]
     whole = pa.concat_arrays(chunks) if chunks else pa.array([], row_type)
-    return dict(zip(names, whole.flatten()))
+    return dict(zip(rows.names, whole.flatten()))
 
 
 __all__ = ["robot_facts"]

@@ -15,6 +15,7 @@ from typing import Any
 from robots.core.balances import allocate
 from robots.core.decisions import ContactChannel, ContactOutcome
 from robots.core.domain import ZERO
+from robots.store.ledger import contract_numbers, invoice_contracts
 from robots.store.people import NewContact, NewDispute, NewPromise
 
 
@@ -28,14 +29,9 @@ class LedgerView:
     """The ledger in the store, read once, for checking references and finding a debt's open invoices."""
 
     def __init__(self, store: Any, tolerance: Decimal):
-        from sqlalchemy import select
-
-        from robots.store import schema as t
-
         self.store, self.tolerance = store, tolerance
-        self.contracts = {r.id: r.number for r in store.rows(select(t.contracts.c.id, t.contracts.c.number))}
-        self.invoice_contract = {r.id: r.contract_id for r in store.rows(
-            select(t.invoices.c.id, t.invoices.c.contract_id))}
+        self.contracts = contract_numbers(store)
+        self.invoice_contract = invoice_contracts(store)
         self._open: dict[tuple[str, date], dict[str, Decimal]] = {}
 
     def contract(self, text: str) -> str:

@@ -18,17 +18,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import structlog
-from sqlalchemy import select
 
-from robots.core.discounts import parse_discounts
-from robots.core.domain import Contract, Counterparty, Invoice
 from robots.core.errors import BusinessError
 from robots.core.expressions import ExpressionError, truth
 from robots.engine.services import Services
 from robots.steps import REGISTRY, Stop, Wait
 from robots.steps.context import LetterInvoice, StepContext
 from robots.store import RunRecord, RunStatus, StepStatus
-from robots.store import schema as t
 
 log = structlog.get_logger("arbots.runner")
 
@@ -163,21 +159,15 @@ class Runner:
         store, config = self.store, self.services.config
         if run.scenario not in config.scenarios:
             raise BusinessError(f"scenario {run.scenario!r} no longer exists in the configuration")
-        contract_row = store.rows(select(t.contracts).where(t.contracts.c.id == run.contract_id))
-        if not contract_row:
+        subject = store.run_subject(run)
+        if subject is None:
             raise BusinessError(f"contract {run.contract_id!r} is no longer in the ledger")
-        c = contract_row[0]
-        contract = Contract(c.id, c.number, c.counterparty_id, c.payment_days, c.currency, c.penalty_rate_per_day,
-                            parse_discounts(c.discounts) if c.discounts else ())
-        p = store.rows(select(t.counterparties).where(t.counterparties.c.id == contract.counterparty_id))[0]
-        counterparty = Counterparty(p.id, p.name, p.inn, p.email, p.debtor_group)
-        rows = {r.id: r for r in store.rows(select(t.invoices).where(t.invoices.c.id.in_(run.invoice_ids)))}
+        contract, counterparty = subject.contract, subject.counterparty
         letters = []
         for item in run.invoices:
-            r = rows.get(item["id"])
-            if r is None:
+            inv = subject.invoices.get(item["id"])
+            if inv is None:
                 raise BusinessError(f"invoice {item['id']!r} is no longer in the ledger")
-            inv = Invoice(r.id, r.number, r.contract_id, r.issued_on, r.due_date, r.amount)
             letters.append(LetterInvoice(inv, Decimal(item["open_amount"]), int(item["days_past_due"])))
         letters.sort(key=lambda x: (x.invoice.due_date, x.invoice.number, x.invoice.id))
         group = config.settings.groups.get(counterparty.group)

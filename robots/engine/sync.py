@@ -19,7 +19,7 @@ partial or stale ledger.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from robots.config import Config
 from robots.core.domain import Ledger, Payment
 from robots.core.errors import UsageError
 from robots.store import Store
+from robots.store.runs import runs_waiting_in
 
 log = structlog.get_logger("arbots.sync")
 
@@ -154,7 +155,7 @@ def sync(config: Config, store: Store, now: datetime, connectors: Sequence[Conne
             commit = getattr(c, "commit", None)
             if commit is not None:
                 commit()
-        wake_reconciliations(store, now)
+        wake_reconciliations(store, now, ("reconcile",))
         return ledger
     finally:
         if owned:
@@ -212,17 +213,10 @@ def fresh_payments(config: Config, contract_id: str) -> tuple[list[Payment], lis
     return [p for p in ledger.payments if p.contract_id == contract_id], used
 
 
-def wake_reconciliations(store: Store, now: datetime) -> list[int]:
-    """Wake the runs whose reconcile step waits for a fresh sync (it refused a stale ledger); after a good sync."""
-    from sqlalchemy import select
-
-    from robots.store import RunStatus, StepStatus
-    from robots.store import schema as t
-
-    s, r = t.run_steps.c, t.runs.c
-    waiting = store.rows(select(r.id).join(t.run_steps, s.run_id == r.id).where(
-        r.status == RunStatus.WAITING, s.status == StepStatus.WAITING, s.kind == "reconcile"))
-    woken = [run_id for (run_id,) in waiting if store.wake_run(run_id, now)]
+def wake_reconciliations(store: Store, now: datetime, kinds: Collection[str]) -> list[int]:
+    """Wake the runs whose step of one of ``kinds`` waits for a fresh sync (it refused a stale ledger); after a good
+    sync."""
+    woken = [run_id for run_id in runs_waiting_in(store, kinds) if store.wake_run(run_id, now)]
     if woken:
         log.info("reconciliations_woken", runs=len(woken))
     return woken

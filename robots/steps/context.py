@@ -9,11 +9,16 @@ from typing import Any
 
 import re
 
+from robots.core.balances import allocate
 from robots.core.discounts import discount_offers
 from robots.core.domain import Contract, Counterparty, Invoice
 from robots.steps.base import Services
 from robots.steps.penalty_view import penalty_view
+from robots.store.archive_index import documents_of_other_runs
+from robots.store.people import promises_broken
 from robots.store.records import RunRecord
+from robots.store.runs import earlier_runs
+from robots.store.shipments import is_blocked
 
 
 _UNNAMED = re.compile(r"step\d+")  # the runner's key for a step without an id
@@ -54,21 +59,10 @@ class StepContext:
 
     def expression_names(self) -> dict[str, Any]:
         """The names ``when:`` expressions see (robots.core.expressions.NAMES documents each)."""
-        from sqlalchemy import func, select
-
-        from robots.core.balances import allocate
-        from robots.store import schema as t
-        from robots.store.people import promises_broken
-        from robots.store.shipments import is_blocked
-
         store, run = self.services.store, self.run
         invoices, payments = store.contract_entries(self.contract.id, run.as_of)
         open_ = allocate(invoices, payments).open
         due = {i.id: i.due_date for i in invoices}
-        letters = store.scalar(select(func.count()).select_from(t.documents).where(
-            t.documents.c.contract_id == self.contract.id, t.documents.c.run_id != run.id))
-        runs = store.scalar(select(func.count()).select_from(t.runs).where(
-            t.runs.c.contract_id == self.contract.id, t.runs.c.id < run.id))
         penalty = sum((Decimal(str(o.get("total", "0"))) for o in self.outputs.values() if o.get("kind") == "penalty"),
                       Decimal("0"))
         return {
@@ -81,8 +75,8 @@ class StepContext:
             "group": self.counterparty.group,
             "column": run.column_id,
             "currency": self.contract.currency,
-            "letters": int(letters or 0),
-            "runs": int(runs or 0),
+            "letters": documents_of_other_runs(store, self.contract.id, run.id),
+            "runs": earlier_runs(store, self.contract.id, run.id),
             "promises_broken": promises_broken(store, self.contract.id),
             "blocked": is_blocked(store, self.contract.id),
             "has_penalty_rate": bool(self.contract.penalty_rate_per_day),

@@ -24,11 +24,10 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-
 from robots.core.balances import allocate
 from robots.steps.base import CheckContext, Step, StepConfig, Stop, Wait, register
 from robots.steps.context import StepContext
+from robots.store.ledger import stored_payments
 
 ZERO = Decimal("0")
 class ReconcileConfig(StepConfig):
@@ -70,8 +69,6 @@ class ReconcileStep(Step):
 
 def reconcile_now(ctx: StepContext) -> dict[str, Any]:
     """Re-read this run's payments and reconcile (the module's steps 1-3): the output, or Wait, or Stop."""
-    from robots.store import schema as t
-
     services, store, run = ctx.services, ctx.services.store, ctx.run
     settings = services.config.settings
     max_age = timedelta(hours=settings.reconciliation.max_sync_age_hours)
@@ -89,8 +86,7 @@ def reconcile_now(ctx: StepContext) -> dict[str, Any]:
     decided = {li.invoice.id: li.open_amount for li in ctx.invoices}
     amounts = reconcile_amounts(decided, fresh_open)
 
-    p = t.payments.c
-    stored = {r.id: r.amount for r in store.rows(select(p.id, p.amount).where(p.contract_id == contract_id))}
+    stored = stored_payments(store, contract_id)
     new = [x for x in payments if x.id not in stored]
     fresh_ids = {x.id for x in payments}
     output = {

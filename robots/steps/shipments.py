@@ -25,6 +25,7 @@ from robots.steps.base import CheckContext, Step, StepConfig, register
 from robots.steps.context import StepContext
 from robots.steps.texts import render_text, text_problem
 from robots.store import shipments as sb
+from robots.store.ledger import other_contracts
 
 
 ACTIONS = ("block_shipments", "unblock_shipments")
@@ -203,17 +204,12 @@ class UnblockShipmentsStep(Step):
 
 def _overdue_elsewhere(ctx: StepContext) -> list[tuple[str, Decimal]]:
     """Other contracts of the counterparty with overdue debt above the tolerance on the run's day."""
-    from sqlalchemy import select
-
     from robots.core.balances import allocate
-    from robots.store import schema as t
 
     store, as_of = ctx.services.store, ctx.run.as_of
     tolerance = ctx.services.config.settings.aging.tolerance
-    c = t.contracts.c
     found = []
-    for (contract_id,) in store.rows(select(c.id).where(c.counterparty_id == ctx.counterparty.id,
-                                                        c.id != ctx.contract.id).order_by(c.id)):
+    for contract_id in other_contracts(store, ctx.counterparty.id, ctx.contract.id):
         invoices, payments = store.contract_entries(contract_id, as_of)
         left = allocate(invoices, payments).open
         overdue = sum((v for i in invoices if i.due_date < as_of and (v := left.get(i.id)) is not None),
