@@ -2,7 +2,7 @@
 store tables to the same CSV + Parquet files (pandas reads, one join, pyarrow writes), in the same run.
 
     .venv/bin/python bench/bi_bench.py                  # 1,000,000 invoices over 50,000 contracts
-    .venv/bin/python bench/bi_bench.py --quick          # 50,000 / 2,500: a smoke run
+    .venv/bin/python bench/bi_bench.py --quick          # 10,000 / 500: a smoke run of the export and the check
     .venv/bin/python bench/bi_bench.py --profile FILE   # also a cProfile of ours (pstats file)
 
 The database is the aging benchmark's ledger (bench/aging_bench.py, same seed) with penalty rates on the
@@ -35,12 +35,16 @@ for p in (ROOT, ROOT / "bench"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from aging_bench import AS_OF, NOW, SEED, make_ledger
+from aging_bench import AS_OF, NOW, SEED, make_ledger  # noqa: E402
 
 RATES = (Decimal("0.001"), Decimal("0.001"), Decimal("0.001"), Decimal("0.001"), Decimal("0.001"),
          Decimal("0.001"), Decimal("0.001"), Decimal("0.001"), Decimal("0.0005"), None)  # as the demo: 80/10/10 %
 TARGET = 2.0
 BOM = b"\xef\xbb\xbf"
+#: The tables both sides write from the same store rows: the check compares their rows and money totals. (The
+#: snapshot differs by design: ours has the open debts with their balances, the baseline every invoice.)
+SHARED = ("dim_counterparty", "dim_contract", "dim_invoice", "fact_payments", "fact_crossings", "fact_runs",
+          "fact_steps", "fact_documents", "fact_tasks")
 
 # ------------------------------------------------------------------------------------------------- the data
 
@@ -53,8 +57,9 @@ def build_database(path: Path, n_invoices: int, n_contracts: int, paying_share: 
     import aging_bench
 
     from robots.config import load_config
+    from robots.engine.services import services_for
+    from robots.engine.tick import evaluate_and_record
     from robots.store import Store
-    from robots.engine.tick import evaluate_and_record, services_for
 
     if paying_share is not None:
         aging_bench.PAYING_SHARE = paying_share
@@ -164,7 +169,7 @@ def run_ours(db: str, out: str, profile: str | None = None) -> dict[str, Any]:
     times["total"] = total
     store.close()
     return {"side": "ours", "times": times, "peak_rss_mb": _peak_rss_mb(), "rows": result.rows,
-            "bytes": _size(Path(out))}
+            "bytes": _size(Path(out)), "totals": _totals(Path(out))}
 
 
 # ------------------------------------------------------------------------------------------------- baseline
@@ -258,8 +263,8 @@ def run_baseline(db: str, out: str, no_gc: bool = False) -> dict[str, Any]:
     con.close()
     times = dict(phases)
     times["total"] = time.perf_counter() - t0
-    return {"side": "baseline_nogc" if no_gc else "baseline", "times": times, "peak_rss_mb": _peak_rss_mb(), "rows": rows,
-            "bytes": _size(folder)}
+    return {"side": "baseline_nogc" if no_gc else "baseline", "times": times, "peak_rss_mb": _peak_rss_mb(),
+            "rows": rows, "bytes": _size(folder), "totals": _totals(folder)}
 
 
 # ------------------------------------------------------------------------------------------------- harness
@@ -267,6 +272,25 @@ def run_baseline(db: str, out: str, no_gc: bool = False) -> dict[str, Any]:
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _totals(folder: Path) -> dict[str, dict[str, int]]:
+    """Per shared table, read back from its Parquet file after the clock: its rows, and the total of each money
+    column (decimal(18,2)) in kopecks."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    out = {}
+    for name in SHARED:
+        table = pq.read_table(folder / "parquet" / f"{name}.parquet")
+        totals = {"rows": table.num_rows}
+        for field in table.schema:
+            if field.type == pa.decimal128(18, 2):
+                total = pc.sum(table[field.name]).as_py()
+                totals[field.name] = 0 if total is None else int(total * 100)
+        out[name] = totals
+    return out
 
 
 def _size(folder: Path) -> int:
@@ -286,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--invoices", type=int, default=1_000_000)
     ap.add_argument("--contracts", type=int, default=50_000)
-    ap.add_argument("--quick", action="store_true", help="50,000 invoices over 2,500 contracts")
+    ap.add_argument("--quick", action="store_true", help="10,000 invoices over 500 contracts")
     ap.add_argument("--repeat", type=int, default=1, help="timed runs per side (the sides take turns)")
     ap.add_argument("--workdir", type=Path, help="keep the generated database here and reuse it next time")
     ap.add_argument("--profile", type=Path, help="write a cProfile of ours' first run to this file")
@@ -295,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="also write the results as JSON")
     args = ap.parse_args(argv)
     if args.quick:
-        args.invoices, args.contracts = 50_000, 2_500
+        args.invoices, args.contracts = 10_000, 500
 
     tmp = None
     if args.workdir:
@@ -316,9 +340,9 @@ def main(argv: list[str] | None = None) -> int:
                   "their first evaluation and the runs' effects ...", flush=True)
             build = _in_subprocess(_build, str(base), args.invoices, args.contracts, args.paying_share)
             meta_file.write_text(json.dumps(build))
-        print(f"  ledger {build['ledger']:.1f} s, evaluation {build['evaluate']:.1f} s, effects {build['effects']:.1f} s "
-              "(not part of the comparison); " + ", ".join(f"{k} {v:,}" for k, v in build["counts"].items()),
-              flush=True)
+        print(f"  ledger {build['ledger']:.1f} s, evaluation {build['evaluate']:.1f} s, effects "
+              f"{build['effects']:.1f} s (not part of the comparison); "
+              + ", ".join(f"{k} {v:,}" for k, v in build["counts"].items()), flush=True)
 
         results: dict[str, list[dict[str, Any]]] = defaultdict(list)
         sides = ["ours", "baseline", "baseline_nogc"]
@@ -342,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "build": build,
                                              "results": results, "report": report}, indent=1))
-        return 0
+        return 0 if report["ok"] else 1
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -352,11 +376,33 @@ def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return min(runs, key=lambda r: r["times"]["total"])
 
 
+def _check(results) -> bool:
+    """Every run of every side wrote the same rows and money totals into the shared tables (columns of the same
+    name and type in both)."""
+    first = results["baseline"][0]["totals"]
+    ok = True
+    for side, runs in results.items():
+        for res in runs:
+            for name in SHARED:
+                a, b = res["totals"][name], first[name]
+                same = {k: a[k] for k in a.keys() & b.keys()} == {k: b[k] for k in a.keys() & b.keys()}
+                if not same:
+                    print(f"  CHECK FAILED: {side} wrote {name} with {a}, the baseline with {b}")
+                    ok = False
+    if ok:
+        ours = results["ours"][0]["totals"]
+        money = [f"{t}.{k}" for t in SHARED for k in sorted(ours[t].keys() & first[t].keys() - {"rows"})]
+        print(f"  check: ours and the baseline agree on the rows of {len(SHARED)} tables ({', '.join(SHARED)}) "
+              f"and on the totals of {', '.join(money)}")
+    return ok
+
+
 def _report(args, results) -> dict[str, Any]:
     ours, base = _best(results["ours"]), _best(results["baseline"])
     print("\nrows per table (ours | baseline):")
     for name in sorted(set(ours["rows"]) | set(base["rows"])):
         print(f"  {name:<26} {ours['rows'].get(name, 0):>12,} | {base['rows'].get(name, ''):>12}")
+    ok = _check(results)
     ratio = ours["times"]["total"] / base["times"]["total"]
     print(f"\n{'invoices':>10} {'ours s':>8} {'baseline s':>11} {'ratio':>6} {'ours RSS MB':>12} {'base RSS MB':>12} "
           f"{'ours MB out':>12} {'base MB out':>12}")
@@ -377,7 +423,7 @@ def _report(args, results) -> dict[str, Any]:
     print("  ours:     " + ", ".join(f"{k} {v:.2f}" for k, v in ours["times"].items()))
     print("  baseline: " + ", ".join(f"{k} {v:.2f}" for k, v in base["times"].items()))
     print("  baseline, GC paused: " + ", ".join(f"{k} {v:.2f}" for k, v in tuned["times"].items()))
-    return {"ratio": ratio}
+    return {"ratio": ratio, "ok": ok}
 
 
 if __name__ == "__main__":
