@@ -128,6 +128,8 @@ def decide(store: Database, approval_id: int, decision: Decision, by: str, comme
 
 
 class _Waking(Database, Protocol):
+    """The store, which wakes a run so that a wake-up coming while the run is claimed is kept (Store.wake_run)."""
+
     def wake_run(self, run_id: int, now: datetime) -> bool: ...
 
 

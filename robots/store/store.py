@@ -263,13 +263,15 @@ class Store:
                     run_id=run_id, idx=idx, kind=kind, status=status, output=output, error=error, updated_at=now,
                     attempts=1 if status is StepStatus.RUNNING else 0))
 
-    # -- reading for people ---------------------------------------------------------------------------------
+    # -- short reads (robots.store.types.Database) ----------------------------------------------------------
 
     def scalar(self, query: Any) -> Any:
+        """The first value of a query, on a connection of its own."""
         with self.engine.connect() as conn:
             return conn.execute(query).scalar()
 
     def rows(self, query: Any) -> list[Any]:
+        """Every row of a query, on a connection of its own."""
         with self.engine.connect() as conn:
             return list(conn.execute(query))
 
