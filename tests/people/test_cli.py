@@ -18,7 +18,8 @@ from robots.config import load_config
 from robots.store import Store
 from robots.store import people as db
 from robots.store import schema as t
-from robots.engine.tick import services_for, tick
+from robots.engine.services import services_for
+from robots.engine.tick import tick
 from tests.conftest import install_pki, use_csv_ledger
 from tests.e2e.conftest import REPO, simple_ledger
 
