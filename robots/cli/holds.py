@@ -1,6 +1,7 @@
-"""``hold add|release``: a person holds a debt back from the robots (a dispute, a pause) and releases it.
+"""``hold add|release``: a person pauses a debt (the robots leave it alone) and lifts the pause.
 
-``hold release`` lifts only the holds placed here, never a promise's or a dispute's (``dispute close`` ends those).
+A hold here is a pause only. A dispute is opened with ``dispute open`` (it records the reason and is ended by
+``dispute close``), and a promise's pause is the promise's; ``hold release`` never lifts their holds.
 """
 
 from __future__ import annotations
@@ -14,22 +15,30 @@ from robots.core.domain import Hold, HoldKind
 from robots.core.errors import UsageError
 
 
+def _pause(text: str) -> str:
+    """``--kind``: only ``pause`` is left; a dispute has its own command."""
+    if text == HoldKind.DISPUTE:
+        raise argparse.ArgumentTypeError("a dispute is opened with `dispute open --invoice I --reason R --by NAME` "
+                                         "(it records the reason; `dispute close` ends it); hold is for pauses")
+    return text
+
+
 def add(sub: Any) -> None:
     """Add ``hold``."""
-    h = add_command(sub, "hold", summary="hold a debt back from the robots (dispute, pause) or release it",
-                    description="Hold an invoice's debt back from the robots: it crosses no aging column until the "
-                                "hold is released or its last day (--until) is past; then it crosses the highest "
-                                "column it reached. `hold release` lifts only the holds placed here, never a "
-                                "promise's or a dispute's.",
-                    example="run_robots.py hold add I-2041 --kind pause --reason 'отпуск' --until 2026-04-10\n"
-                            "run_robots.py hold release I-2041 --kind pause", handler=_hold)
-    h.add_argument("action", choices=["add", "release"], help="add a hold, or release the open ones")
+    h = add_command(sub, "hold", summary="pause a debt (the robots leave it alone), or lift the pause",
+                    description="Pause an invoice's debt: it crosses no aging column until the pause is released "
+                                "or its last day (--until) is past; then it crosses the highest column it reached. "
+                                "A dispute is recorded with `dispute open`, a promise to pay with `promise add`; "
+                                "`hold release` lifts only the pauses placed here, never theirs.",
+                    example="run_robots.py hold add I-2041 --reason 'отпуск бухгалтера' --until 2026-04-10\n"
+                            "run_robots.py hold release I-2041", handler=_hold)
+    h.add_argument("action", choices=["add", "release"], help="add a pause, or release the open ones")
     h.add_argument("invoice_id", metavar="INVOICE", help="the invoice id")
-    h.add_argument("--kind", choices=[HoldKind.DISPUTE.value, HoldKind.PAUSE.value], default=HoldKind.DISPUTE.value,
-                   help="what holds the debt (default: dispute)")
+    h.add_argument("--kind", type=_pause, choices=[HoldKind.PAUSE.value], default=HoldKind.PAUSE.value,
+                   help="pause (the only kind; a dispute is `dispute open`)")
     h.add_argument("--reason", default="", help="why (shown in the hold's record)")
     h.add_argument("--until", type=day, metavar="DAY",
-                   help="last day of the hold, 2026-04-10 or 10.04.2026 (default: until released)")
+                   help="last day of the pause, 2026-04-10 or 10.04.2026 (default: until released)")
 
 
 def _hold(args: argparse.Namespace, ctx: Context) -> int:

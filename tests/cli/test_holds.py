@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal as D
 
+import pytest
+
+from robots.cli.main import main
 from robots.core.domain import Hold, HoldKind
 from robots.engine.people_input import LedgerView, check_dispute, check_promise
 from robots.store import people as db
@@ -39,3 +42,10 @@ def test_releasing_holds_leaves_those_of_a_dispute_and_of_a_promise(store):
     assert (on_day["I001"].kind, on_day["I000"].kind) == (HoldKind.DISPUTE, HoldKind.PROMISE)
     assert db.dispute_row(store, done.disputes[0]).status == "open"
     assert db.promise_row(store, done.promises[0]).status == "open"
+
+
+def test_hold_is_for_pauses_and_points_a_dispute_to_dispute_open(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--config", "nowhere.yaml", "hold", "add", "I000", "--kind", "dispute", "--reason", "качество"])
+    assert stop.value.code == 2
+    assert "argument --kind: a dispute is opened with `dispute open --invoice I" in capsys.readouterr().err

@@ -111,14 +111,35 @@ def test_plan_continues_from_the_recorded_history(workdir):
 
 def test_a_disputed_debt_gets_no_letter_until_the_dispute_is_closed(workdir):
     workdir.write_ledger(simple_ledger(1))
-    assert workdir.cli("hold", "add", "I000", "--kind", "dispute", "--reason", "качество").returncode == 0
+    assert workdir.cli("sync").returncode == 0
+    opened = workdir.cli("dispute", "open", "--invoice", "I000", "--reason", "качество", "--by", "Беляев",
+                         "--as-of", day(0))
+    assert opened.returncode == 0, opened.stderr
     assert workdir.cli("tick", "--as-of", day(2)).returncode == 0
     assert workdir.count("SELECT count(*) FROM crossings WHERE invoice_id = 'I000'") == 0
     assert workdir.count("SELECT count(*) FROM crossings WHERE invoice_id = 'I-extra'") == 3
-    assert workdir.cli("hold", "release", "I000", "--kind", "dispute").returncode == 0
+    released = workdir.cli("hold", "release", "I000")  # the dispute's hold is the dispute's, not a pause
+    assert released.returncode == 2 and "invoice I000 has no open pause hold" in released.stderr
+    assert workdir.cli("tick", "--as-of", day(3)).returncode == 0
+    assert workdir.count("SELECT count(*) FROM crossings WHERE invoice_id = 'I000'") == 0
+    assert workdir.cli("dispute", "close", "1", "--by", "Беляев", "--resolution", "заменили").returncode == 0
+    assert workdir.cli("tick", "--as-of", day(4)).returncode == 0
+    assert workdir.count("SELECT count(*) FROM crossings WHERE invoice_id = 'I000' AND status = 'run'") == 1
+    assert workdir.cli("dispute", "close", "1", "--by", "Беляев", "--resolution", "again").returncode == 2
+
+
+def test_a_paused_debt_gets_no_letter_until_the_pause_is_released(workdir):
+    workdir.write_ledger(simple_ledger(1))
+    refused = workdir.cli("hold", "add", "I000", "--kind", "dispute", "--reason", "качество")
+    assert refused.returncode == 2 and "dispute open" in refused.stderr
+    assert workdir.cli("hold", "add", "I000", "--reason", "отпуск").returncode == 0
+    assert workdir.cli("tick", "--as-of", day(2)).returncode == 0
+    assert workdir.count("SELECT count(*) FROM crossings WHERE invoice_id = 'I000'") == 0
+    assert workdir.count("SELECT count(*) FROM crossings WHERE invoice_id = 'I-extra'") == 3
+    assert workdir.cli("hold", "release", "I000").returncode == 0
     assert workdir.cli("tick", "--as-of", day(3)).returncode == 0
     assert workdir.count("SELECT count(*) FROM crossings WHERE invoice_id = 'I000' AND status = 'run'") == 1
-    assert workdir.cli("hold", "release", "I000", "--kind", "dispute").returncode == 2
+    assert workdir.cli("hold", "release", "I000").returncode == 2
 
 
 def test_usage_errors_exit_with_code_2(workdir):
