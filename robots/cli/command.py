@@ -36,6 +36,7 @@ class Context:
 
     @cached_property
     def config(self) -> Config:
+        """schedules.yaml and the scenarios, loaded and checked (a problem is a ConfigError: exit 2)."""
         return load_config(self.config_path)
 
     @cached_property
@@ -44,13 +45,17 @@ class Context:
         return Store.open(self.config.database_url())
 
     def now(self) -> datetime:
+        """The moment, from the clock the edge was given."""
         return self._clock()
 
     def close(self) -> None:
+        """Close the store if a command opened it."""
         if "store" in self.__dict__:
             self.store.close()
 
 
+#: A command's body: ``handler(args, context)`` returns :data:`EXIT_OK` or :data:`EXIT_RUNTIME` and raises
+#: :class:`~robots.core.errors.UsageError` for what a person must fix.
 Handler = Callable[[argparse.Namespace, Context], int]
 
 
