@@ -39,7 +39,8 @@ def test_overdue_tasks_are_open_past_their_due_day_and_closing_records_who_and_w
     ids = {t.title: t.id for t in tasks.list_tasks(store, "all", date(2026, 3, 12))}
     overdue = tasks.list_tasks(store, "overdue", date(2026, 3, 12))
     assert [t.title for t in overdue] == ["task 2", "task 0"]  # oldest deadline first; due today is not overdue
-    assert tasks.close_task(store, ids["task 2"], "Беляев И. Н.", "позвонил, обещали оплатить", NOW + timedelta(hours=1))
+    assert tasks.close_task(store, ids["task 2"], "Беляев И. Н.", "позвонил, обещали оплатить",
+                            NOW + timedelta(hours=1))
     assert not tasks.close_task(store, ids["task 2"], "кто-то", None, NOW)
     done = tasks.task_by_id(store, ids["task 2"])
     assert (done.status, done.closed_by, done.note) == ("done", "Беляев И. Н.", "позвонил, обещали оплатить")
