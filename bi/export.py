@@ -33,9 +33,9 @@ from robots.core.domain import Ledger
 from robots.core.errors import UsageError
 from robots.core.kpi.effectiveness import step_effectiveness
 from robots.core.kpi.kpis import compute_kpis
+from robots.core.workdays import WorkCalendar
 from robots.store import Store
 from robots.support.gcpause import no_cyclic_gc
-from robots.core.workdays import WorkCalendar
 
 
 def export_bi(config: Config, store: Store, out_dir: Path, as_of: date, date_from: date | None = None) -> ExportResult:

@@ -13,9 +13,9 @@ from robots.config import Config
 from robots.core.domain import DayCount, Ledger
 from robots.core.errors import ConfigError, UsageError
 from robots.core.kpi.facts import KpiInputs, PromiseFact, RunFact, TaskFact
+from robots.core.workdays import DaysPastDue
 from robots.store import Store
 from robots.store.facts import finished_run_facts, task_facts
-from robots.core.workdays import DaysPastDue
 
 
 def load_inputs(config: Config, store: Store, as_of: date | None = None) -> KpiInputs:

@@ -13,20 +13,19 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Literal
 
+from bi import charts
+from bi.report_html import render_html
+from bi.report_model import Block, Heading, Picture, Report, Section, Table
+from bi.report_pdf import render_pdf
 from robots.config import Config
-from robots.documents.formatting import NBSP, format_date, format_number
 from robots.core.domain import DayCount
-from robots.support.durable import write_atomic
 from robots.core.errors import UsageError
 from robots.core.kpi.effectiveness import StepEffect, step_effectiveness
 from robots.core.kpi.facts import KpiInputs, Position, position
 from robots.core.kpi.figures import aging_bands, aging_histogram, cash_plan, overdue_before, top_debtors
 from robots.core.kpi.kpis import COUNT, DAYS, RUB, SHARE_UNIT, TIMES, compute_kpis
-
-from bi import charts
-from bi.report_html import render_html
-from bi.report_model import Block, Heading, Picture, Report, Section, Table
-from bi.report_pdf import render_pdf
+from robots.documents.formatting import NBSP, format_date, format_number
+from robots.support.durable import write_atomic
 
 Format = Literal["pdf", "html"]
 CASH_WEEKS_BACK, CASH_WEEKS_AHEAD = 8, 8

@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from robots.support.durable import fsync_path
 from robots.core.errors import UsageError
+from robots.support.durable import fsync_path
 
 BOM = b"\xef\xbb\xbf"
 #: What manifest.json says an export is; a folder without it (and not empty) is never replaced.

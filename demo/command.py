@@ -20,15 +20,15 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from demo.ledger import generate_demo_ledger, ledger_as_of
 from connectors.files.ledger_csv import write_ledger_csv
+from demo.ledger import generate_demo_ledger, ledger_as_of
 from robots.config import Config, load_config
 from robots.core.domain import Ledger
 from robots.core.errors import UsageError
-from robots.store import Store
-from robots.engine.summary import Summary, summarize
 from robots.engine.services import services_for
+from robots.engine.summary import Summary, summarize
 from robots.engine.tick import TickReport, tick
+from robots.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_START = date(2026, 1, 12)

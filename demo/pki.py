@@ -35,11 +35,12 @@ import secrets
 import socket
 import tempfile
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
@@ -172,7 +173,7 @@ def _service_urls(base_url: str) -> dict[str, str]:
 
 
 def _iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
 def _check_inputs(officers: Sequence[OfficerCert], port: int, now: datetime) -> None:
@@ -374,7 +375,7 @@ def create_pki(
     if password is None:
         password = secrets.token_urlsafe(18)
     pw = password.encode("utf-8")
-    now = now.astimezone(timezone.utc).replace(microsecond=0)  # X.509 times have one-second resolution
+    now = now.astimezone(UTC).replace(microsecond=0)  # X.509 times have one-second resolution
     folder = Path(folder).absolute()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / MANIFEST).unlink(missing_ok=True)
@@ -557,7 +558,7 @@ def _quiet_handler_class():
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
             pass
 
-        def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 - werkzeug's signature
+        def log(self, type: str, message: str, *args: Any) -> None:
             if type in ("error", "warning"):
                 log.warning("pki.http.error", message=(message % args if args else message).rstrip())
 

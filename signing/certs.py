@@ -48,7 +48,7 @@ class CertInfo:
     common_name: str
 
     @classmethod
-    def of(cls, cert: x509.Certificate) -> "CertInfo":
+    def of(cls, cert: x509.Certificate) -> CertInfo:
         return cls(subject=cert.subject.human_friendly, issuer=cert.issuer.human_friendly,
                    serial=format(cert.serial_number, "X"), not_before=cert.not_valid_before,
                    not_after=cert.not_valid_after, common_name=common_name_of(cert))

@@ -76,7 +76,7 @@ class SigningConfig(Frozen):
     #: Where the signature says it was made (PDF /Location).
     location: str = ""
 
-    def level_for(self, *overrides: "PadesLevel | None") -> "PadesLevel":
+    def level_for(self, *overrides: PadesLevel | None) -> PadesLevel:
         """The first override that is set, else the default: B-T when a TSA is configured, B-B otherwise."""
         for level in overrides:
             if level is not None:

@@ -24,10 +24,10 @@ from pyhanko.sign.signers import Signer, SimpleSigner
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
-from signing.config import OfficerConfig, Pkcs11Source, Pkcs12Source
-from robots.support import secret_refs
 from robots.core.errors import BusinessError
+from robots.support import secret_refs
 from robots.support.secret_refs import warn_if_readable_by_others
+from signing.config import OfficerConfig, Pkcs11Source, Pkcs12Source
 
 log = structlog.get_logger("arbots.signing")
 

@@ -30,9 +30,9 @@ from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBacken
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
 
 from robots.core.domain import PadesLevel
-from signing.config import OfficerConfig, SigningConfig
 from robots.core.errors import BusinessError
 from signing.certs import CertCheck, CertInfo, CertState, check_certificate
+from signing.config import OfficerConfig, SigningConfig
 from signing.keys import KeyUnavailable, OpenedKey, load_cert_files, open_key
 from signing.stamp import StampText, render_stamp, stamp_style
 
@@ -110,7 +110,7 @@ class SigningService:
         self._stamps: dict[tuple[str, str], bytes] = {}
 
     @classmethod
-    def from_config(cls, config: Any, environ: Mapping[str, str] | None = None) -> "SigningService":
+    def from_config(cls, config: Any, environ: Mapping[str, str] | None = None) -> SigningService:
         s = config.settings
         return cls(s.signing, s.officers, config.base_dir, environ)
 

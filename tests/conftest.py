@@ -6,6 +6,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -67,13 +68,13 @@ def officer_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PKI]:
     Created "on" 2026-02-01, so the officers' certificates are valid both at the dates the tests pin (early 2026)
     and at the wall clock the TSA stamps with; they expire in 2028.
     """
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from robots.config import load_config
 
     config = load_config(REPO / "schedules.yaml")
     officers = [OfficerCert(oid, o.name, o.position) for oid, o in config.settings.officers.items()]
-    pki = create_pki(tmp_path_factory.mktemp("officer-pki"), officers, now=datetime(2026, 2, 1, tzinfo=timezone.utc),
+    pki = create_pki(tmp_path_factory.mktemp("officer-pki"), officers, now=datetime(2026, 2, 1, tzinfo=UTC),
                      port=free_port())
     with PKIServer(pki):
         yield pki

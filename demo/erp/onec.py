@@ -39,8 +39,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from demo.erp.onec_data import (BALANCE_TYPE, ENTITY_TYPES, NAVIGATION, PREFIX, ROW_TYPES, SETTLEMENTS, OnecData,
-                                onec_from_ledger)
+from demo.erp.onec_data import (
+    BALANCE_TYPE,
+    ENTITY_TYPES,
+    NAVIGATION,
+    PREFIX,
+    ROW_TYPES,
+    SETTLEMENTS,
+    OnecData,
+    onec_from_ledger,
+)
 from demo.erp.onec_filter import ODataError, compile_filter, tokens
 from demo.erp.onec_query import OPTIONS, balance_args, balance_rows, query
 from robots.core.domain import Ledger

@@ -61,7 +61,7 @@ def serve(app: Any, host: str = "127.0.0.1", port: int = 0, **uvicorn_options: A
     def run() -> None:
         try:
             server.run(sockets=[sock])
-        except BaseException as e:  # noqa: BLE001  # uvicorn exits with SystemExit; reported below
+        except BaseException as e:  # uvicorn exits with SystemExit; reported below
             failure.append(e)
 
     thread = threading.Thread(target=run, name=f"demo-erp-{port}", daemon=True)

@@ -5,8 +5,8 @@ Revises: 0007
 Create Date: 2026-11-23
 """
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0008"
 down_revision = "0007"

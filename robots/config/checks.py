@@ -15,9 +15,9 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.engine import make_url
 
 from robots.config.models import CalendarConfig, DaemonConfig, Database, Paths
+from robots.config.yamlsource import Problem, YamlSource
 from robots.core.domain import PadesLevel
 from signing.config import OfficerConfig, SigningConfig
-from robots.config.yamlsource import Problem, YamlSource
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -18,14 +18,13 @@ from pydantic import Field, field_validator
 from connectors.files.config import FileConnectorConfig
 from connectors.rest.config import RestConnectorConfig
 from connectors.ui.config import UiConnectorConfig
-from robots.support.config_types import Frozen, Identifier
-from robots.mail.config import EmailConfig
 from robots.config.penalty_config import PenaltiesConfig
 from robots.config.people_config import PromisesConfig
 from robots.config.workflow_config import ApprovalsConfig, EventsConfig, ReconciliationConfig
 from robots.core.domain import CatchUp, DayCount
+from robots.mail.config import EmailConfig
+from robots.support.config_types import Frozen, Identifier
 from signing.config import OfficerConfig, SigningConfig
-
 
 
 class Company(Frozen):

@@ -12,9 +12,9 @@ from pydantic import ValidationError
 from robots.config.models import ScenarioConfig
 from robots.config.secrets import secret_problems
 from robots.config.yamlsource import Loc, Problem, YamlSource, plain
+from robots.core.expressions import when_problems
 from robots.steps import REGISTRY, StepConfig
 from robots.steps.base import CheckContext
-from robots.core.expressions import when_problems
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ import bisect
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 from robots.core.balances import open_balances
 from robots.core.domain import (

@@ -101,7 +101,7 @@ def total_open_on(ledger: Ledger, days: Sequence[date]) -> dict[date, Decimal]:
             debts[inv.contract_id].append((inv.date, inv.amount))
     for pay in ledger.payments:
         paid[pay.contract_id].append((pay.date, pay.amount))
-    totals = {day: ZERO for day in days}
+    totals = dict.fromkeys(days, ZERO)
     for contract_id, items in debts.items():
         d_dates, d_sums = _cumulative(items)
         p_dates, p_sums = _cumulative(paid.get(contract_id, ()))

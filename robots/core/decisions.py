@@ -155,7 +155,7 @@ def overdue_balances(ledger: Ledger, contract_ids: Iterable[str], as_of: date) -
     part = Ledger(invoices=tuple(i for i in ledger.invoices if i.contract_id in wanted),
                   payments=tuple(p for p in ledger.payments if p.contract_id in wanted))
     left = open_balances(part, as_of).open
-    out = {c: ZERO for c in wanted}
+    out = dict.fromkeys(wanted, ZERO)
     for inv in part.invoices:
         if inv.due_date < as_of and inv.id in left:
             out[inv.contract_id] += left[inv.id]

@@ -7,9 +7,9 @@ Nothing here does I/O or reads the clock.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from dataclasses import dataclass, field
-import datetime as dt
 from datetime import date
 from decimal import Decimal
 
@@ -133,7 +133,7 @@ class Column:
     scenario: str
     title: str = ""
     #: How this column's offset is counted; None = as its group counts (a column may differ from its group).
-    days: "DayCount | None" = None
+    days: DayCount | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,11 +25,11 @@ from __future__ import annotations
 import bisect
 import calendar
 from collections import defaultdict
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal
-from typing import Callable, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from robots.core.balances import allocate
 from robots.core.domain import ZERO, Invoice, Ledger, Payment

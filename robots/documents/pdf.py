@@ -303,7 +303,7 @@ def _numbered_canvas(font: str, footer_left: str) -> type[Canvas]:
             super().__init__(*args, **kwargs)
             self._pages: list[dict[str, Any]] = []
 
-        def showPage(self) -> None:  # noqa: N802 - reportlab's name
+        def showPage(self) -> None:
             # Hold the page back: its footer needs the total, known only at save().
             self._pages.append(dict(self.__dict__))
             self._startPage()

@@ -13,9 +13,9 @@ Templates are edited by operations engineers, not developers, and their output i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
-import functools
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from pathlib import Path

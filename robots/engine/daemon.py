@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -70,7 +70,7 @@ def run_daemon(services: Services, *, run_now: bool = True) -> int:
 
     def one_tick() -> None:
         with lock:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             as_of = now.astimezone(tz).date()
             warn_certificates(services, now)
             try:
@@ -84,7 +84,7 @@ def run_daemon(services: Services, *, run_now: bool = True) -> int:
 
     def one_pass() -> None:
         with lock:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             try:
                 report = runner_pass(services, now)
                 if report.done or report.failed or report.retry or report.waiting:

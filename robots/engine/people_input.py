@@ -18,7 +18,6 @@ from robots.core.domain import ZERO
 from robots.store.ledger import contract_numbers, invoice_contracts
 from robots.store.people import NewContact, NewDispute, NewPromise
 
-
 # --- validating what people enter -------------------------------------------------------------------------------
 
 #: (field, message) pairs: the CLI shows them as --field, a CSV import as FILE:LINE column 'field'.

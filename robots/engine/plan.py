@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from robots.core.aging import PlannedRun, check_order, evaluate
+
 from robots.config import Config
+from robots.core.aging import PlannedRun, check_order, evaluate
 from robots.core.domain import ZERO, Contract, Hold, Ledger
-from robots.core.penalties import PenaltyError, penalty_for, open_timelines
-from robots.store import Store
+from robots.core.penalties import PenaltyError, open_timelines, penalty_for
 from robots.engine.sync import build_connectors, pull
+from robots.store import Store
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,16 @@ from typing import Any
 import structlog
 
 from connectors import registry
-from connectors.base import ENTITIES, Connector, ConnectorUnavailable, PaymentsReader, Problem, Record, SyncRejected, \
-    records_of_contract
+from connectors.base import (
+    ENTITIES,
+    Connector,
+    ConnectorUnavailable,
+    PaymentsReader,
+    Problem,
+    Record,
+    SyncRejected,
+    records_of_contract,
+)
 from connectors.records import build_ledger
 from robots.config import Config
 from robots.core.domain import Ledger, Payment

@@ -17,11 +17,11 @@ import structlog
 from connectors.base import Connector
 from robots.core.aging import Evaluation, check_order, evaluate
 from robots.engine.events import decide_events
-from robots.support.gcpause import no_cyclic_gc
 from robots.engine.runner import Runner, RunnerReport
 from robots.engine.services import Services
-from robots.store import RunRecord
 from robots.engine.sync import sync
+from robots.store import RunRecord
+from robots.support.gcpause import no_cyclic_gc
 
 log = structlog.get_logger("arbots.tick")
 

@@ -10,7 +10,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -24,7 +24,7 @@ MESSAGE_ID = re.compile(r"<arbots\.[0-9a-f]{32}@[^<>\s]+>")
 def message_id(run_key: str, step: int | str, sender_domain: str) -> str:
     """The Message-ID of a step's letter: the same for every attempt of that step, so a resend after a crash
     is recognisable (by us and by the recipient's mail system)."""
-    digest = hashlib.sha256(f"{run_key}|{step}".encode("utf-8")).hexdigest()[:32]
+    digest = hashlib.sha256(f"{run_key}|{step}".encode()).hexdigest()[:32]
     return f"<arbots.{digest}@{sender_domain}>"
 
 
@@ -55,7 +55,7 @@ def build_message(*, sender: str, to: Sequence[str], subject: str, body: str, ms
     if reply_to:
         msg["Reply-To"] = reply_to
     msg["Subject"] = subject
-    msg["Date"] = format_datetime(date_.astimezone(timezone.utc))
+    msg["Date"] = format_datetime(date_.astimezone(UTC))
     msg["Message-ID"] = msg_id
     for name, value in headers:
         msg[name] = value

@@ -61,7 +61,7 @@ class TaskNotice:
                 "due_on": t.due_on.isoformat(), "contract": self.contract, "counterparty": self.counterparty}
 
     def idempotency_key(self, channel: str) -> str:
-        return hashlib.sha256(f"{self.run_key}|task{self.task.id}|{channel}".encode("utf-8")).hexdigest()[:32]
+        return hashlib.sha256(f"{self.run_key}|task{self.task.id}|{channel}".encode()).hexdigest()[:32]
 
 
 def notify_task(services: Any, notice: TaskNotice, role: Any, now: datetime) -> dict[str, str]:

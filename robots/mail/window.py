@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from robots.mail.config import SendingWindow
@@ -22,6 +22,6 @@ def next_window_start(now: datetime, window: SendingWindow, is_working: Callable
     day = local.date() if local.time() < window.start else local.date() + timedelta(days=1)
     for _ in range(366):
         if open_day(day):
-            return datetime.combine(day, window.start, tzinfo=zone).astimezone(timezone.utc)
+            return datetime.combine(day, window.start, tzinfo=zone).astimezone(UTC)
         day += timedelta(days=1)
     raise ValueError("no working day within a year: check calendar: in schedules.yaml")

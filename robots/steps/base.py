@@ -76,7 +76,7 @@ class StepConfig(BaseModel):
     #: Run the step only when this expression is true (robots/expressions.py), e.g. ``debt > 5000``.
     when: str | None = None
 
-    def check(self, ctx: CheckContext, earlier: Sequence["StepConfig"]) -> list[tuple[tuple[str, ...], str]]:
+    def check(self, ctx: CheckContext, earlier: Sequence[StepConfig]) -> list[tuple[tuple[str, ...], str]]:
         """Cross-reference problems as (path inside the step, message); none by default."""
         return []
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-
-import re
 
 from robots.core.balances import allocate
 from robots.core.discounts import discount_offers
@@ -19,7 +18,6 @@ from robots.store.people import promises_broken
 from robots.store.records import RunRecord
 from robots.store.runs import earlier_runs
 from robots.store.shipments import is_blocked
-
 
 _UNNAMED = re.compile(r"step\d+")  # the runner's key for a step without an id
 

@@ -27,19 +27,19 @@ import json
 import tempfile
 import zipfile
 from collections.abc import Sequence
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from archive import safe_name
-from robots.documents.pdf import render_letter
-from robots.support.durable import write_atomic
 from robots.core.errors import BusinessError
+from robots.documents.pdf import render_letter
 from robots.steps.base import CheckContext, Step, StepConfig, register
 from robots.steps.context import StepContext
 from robots.steps.penalty_view import penalty_view
 from robots.steps.render import read_document
+from robots.support.durable import write_atomic
 
 CORRESPONDENCE = "06 Переписка"
 
@@ -125,7 +125,7 @@ def build_pack(cfg: LawsuitPackConfig, ctx: StepContext) -> tuple[bytes, list[st
         f"{ct.payment_days} дн.; неустойка: "
         f"{'не предусмотрена' if not ct.penalty_rate_per_day else str(ct.penalty_rate_per_day) + ' в день'}\n"
     ).encode()
-    stamp = datetime.combine(run.as_of, time(12, 0), tzinfo=timezone.utc)
+    stamp = datetime.combine(run.as_of, time(12, 0), tzinfo=UTC)
     files.update(_correspondence(ctx, stamp))
     listing = "".join(f"{hashlib.sha256(files[n]).hexdigest()}  {n}\n" for n in sorted(files))
     files["Опись.txt"] = (f"Пакет документов для иска: {cp.name}, договор № {ct.number}, на {run.as_of:%d.%m.%Y}, "

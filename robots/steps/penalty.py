@@ -23,9 +23,9 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from robots.documents.formatting import format_percent
 from robots.core.errors import BusinessError
 from robots.core.penalties import Accrual, PenaltyError, contract_timelines, penalty_for, shifted_due_date
+from robots.documents.formatting import format_percent
 from robots.steps.base import CheckContext, Step, StepConfig, register
 from robots.steps.context import StepContext
 

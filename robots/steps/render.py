@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from robots.core.errors import BusinessError
 from robots.documents.pdf import render_letter
 from robots.documents.templates import TemplateRenderError
-from robots.support.durable import write_atomic
-from robots.core.errors import BusinessError
 from robots.steps.base import CheckContext, Step, StepConfig, register
 from robots.steps.context import StepContext
+from robots.support.durable import write_atomic
 
 
 class RenderConfig(StepConfig):

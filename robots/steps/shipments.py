@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
-
 from connectors.base import ConnectorUnavailable, WriteBackUnsupported, WriteResult
 from robots.core.errors import BusinessError, UsageError
 from robots.steps.base import CheckContext, Step, StepConfig, register
@@ -26,7 +25,6 @@ from robots.steps.context import StepContext
 from robots.steps.texts import render_text, text_problem
 from robots.store import shipments as sb
 from robots.store.ledger import other_contracts
-
 
 ACTIONS = ("block_shipments", "unblock_shipments")
 

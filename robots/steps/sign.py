@@ -20,8 +20,8 @@ from robots.core.domain import PadesLevel
 from robots.core.errors import BusinessError
 from robots.steps.base import CheckContext, Step, StepConfig, register
 from robots.steps.context import StepContext
-from robots.support.durable import write_atomic
 from robots.steps.render import read_document
+from robots.support.durable import write_atomic
 
 
 class SignConfig(StepConfig):

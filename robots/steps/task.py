@@ -15,7 +15,6 @@ from robots.steps.texts import render_text, text_problem
 from robots.store.tasks import add_task, task_for_step
 
 
-
 class TaskConfig(StepConfig):
     kind: str = "task"
     #: A key of ``roles:`` in schedules.yaml.

@@ -7,20 +7,20 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from connectors.files.ledger_csv import write_ledger_csv
 from robots.config import load_config
-from robots.store import Store
 from robots.engine.services import services_for
 from robots.engine.tick import tick
+from robots.store import Store
 from tests.conftest import install_pki, use_csv_ledger
 from tests.e2e.conftest import DUE, REPO, simple_ledger
 
-NOW = datetime(2026, 3, 20, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
 #: Reminder (-3), request (1), demand (2), legal notice (10): four documents per contract, over four ticks.
 DAYS = (-3, 1, 2, 10)
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 import multiprocessing
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import bagit
@@ -16,7 +16,7 @@ from archive import Archive, ArchiveConflict, NewFile
 from archive.bag import GENESIS, JOURNAL, MANIFEST, read_journal
 from archive.verify import verify_bags
 
-NOW = datetime(2026, 3, 12, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
 PDF = b"%PDF-1.7\n% test\n" + bytes(range(256)) + b"\n%%EOF\n"
 
 

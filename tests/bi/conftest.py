@@ -7,19 +7,19 @@ so the world needs no PKI; everything else (render, archive, tasks, the store) i
 from __future__ import annotations
 
 import shutil
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
 
-from demo.ledger import generate_demo_ledger, ledger_as_of
 from connectors.files.ledger_csv import write_ledger_csv
+from demo.ledger import generate_demo_ledger, ledger_as_of
 from robots.config import Config, load_config
-from robots.store import Store
-from tests.conftest import CSV_CONNECTOR, mail_sink
 from robots.engine.services import services_for
 from robots.engine.tick import tick
+from robots.store import Store
+from tests.conftest import CSV_CONNECTOR, mail_sink
 
 REPO = Path(__file__).resolve().parents[2]
 WORLD_START = date(2026, 1, 12)
@@ -59,7 +59,7 @@ def build_world(root: Path, *, days: int = WORLD_DAYS, step: int = WORLD_STEP) -
     end = WORLD_START + timedelta(days=days - 1)
     while day <= end:
         write_ledger_csv(ledger_as_of(ledger, day), ledger_dir)
-        tick(services, day, datetime.combine(day, time(8), timezone.utc))
+        tick(services, day, datetime.combine(day, time(8), UTC))
         last, day = day, day + timedelta(days=step)
     services.close()
     return config, store, last

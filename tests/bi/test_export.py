@@ -28,10 +28,10 @@ from bi.export import export_bi
 from bi.readme import render_readme
 from bi.schema import BY_NAME, TABLES
 from bi.writer import BOM
-from demo.ledger import generate_demo_ledger, ledger_as_of
 from connectors.files.ledger_csv import write_ledger_csv
-from robots.core.balances import open_balances
+from demo.ledger import generate_demo_ledger, ledger_as_of
 from robots.config import Config, load_config
+from robots.core.balances import open_balances
 from robots.core.domain import (
     Column,
     Contract,
@@ -45,11 +45,11 @@ from robots.core.domain import (
 from robots.core.errors import UsageError
 from robots.core.kpi.kpis import compute_kpis
 from robots.core.penalties import ContractualRate, accrue, open_timelines
+from robots.engine.services import services_for
+from robots.engine.tick import tick
 from robots.store import Store
 from robots.store import schema as t
 from robots.store.types import utc
-from robots.engine.services import services_for
-from robots.engine.tick import tick
 from tests.conftest import PG_ADMIN_URL, install_pki, use_csv_ledger
 
 REPO = Path(__file__).resolve().parents[2]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-
 SCHED = "schedules.yaml"
 #: The line of the shipped config that new keys of the first connector are added after.
 BASE_LINE = "    base_url: http://127.0.0.1:8780/api/v1/\n"

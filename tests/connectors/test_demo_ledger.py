@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from demo.ledger import generate_demo_ledger, ledger_as_of
 from connectors.files.connector import FileConnector
 from connectors.files.ledger_csv import write_ledger_csv
+from demo.ledger import generate_demo_ledger, ledger_as_of
 from robots.core.domain import Ledger
 
 START, DAYS = date(2026, 1, 12), 60

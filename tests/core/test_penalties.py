@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robots.core.balances import open_balances
 from robots.config.penalty_config import KeyRate, PenaltiesConfig
+from robots.core.balances import open_balances
 from robots.core.penalties import (
     Accrual,
     Change,

@@ -18,8 +18,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from demo.ledger import generate_demo_ledger
 from demo.erp import DROP, create_app, serve
+from demo.ledger import generate_demo_ledger
 from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
 
 NBSP = "\u00a0"

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 
-from robots.core.discounts import parse_discounts
-from robots.documents.templates import TemplateRenderer
-from robots.core.discounts import format_discounts
+from robots.core.discounts import format_discounts, parse_discounts
 from robots.core.domain import Contract, Counterparty, Ledger
+from robots.documents.templates import TemplateRenderer
 from tests.documents.test_templates import SHIPPED_DIR, flat, sample_context
 
 
@@ -31,7 +30,7 @@ def test_the_store_keeps_a_contracts_tiers(store):
     tiers = ((Decimal("0.03"), 7), (Decimal("0.02"), 14))
     ledger = Ledger((Counterparty("P1", "ООО «Ромашка»", "7701234567", "a@b.ru"),),
                     (Contract("C1", "1/2026", "P1", 30, "RUB", None, tiers), Contract("C2", "2/2026", "P1")), (), ())
-    store.replace_ledger(ledger, "test", datetime(2026, 3, 1, tzinfo=timezone.utc))
+    store.replace_ledger(ledger, "test", datetime(2026, 3, 1, tzinfo=UTC))
     assert store.load_ledger().contracts == ledger.contracts
 
 

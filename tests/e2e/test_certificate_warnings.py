@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from structlog.testing import capture_logs
 
 from robots.config import load_config
 from robots.engine.daemon import warn_certificates
-from robots.store import Store
 from robots.engine.services import services_for
+from robots.store import Store
 
 
 def _services(root: Path, warn_days: int):
@@ -28,9 +28,9 @@ def test_certificates_expiring_within_the_warning_window_are_warned_about(workdi
     services, store = _services(workdir.root, 600)
     try:
         with capture_logs() as logs:
-            moment = datetime.now(timezone.utc)
+            moment = datetime.now(UTC)
             alerts = warn_certificates(services, moment)
-        expected_days = (datetime(2028, 2, 1, tzinfo=timezone.utc) - moment).days
+        expected_days = (datetime(2028, 2, 1, tzinfo=UTC) - moment).days
         warned = [e for e in logs if e["event"] == "certificate_expires_soon"]
         assert alerts == 3 and {e["officer"] for e in warned} == {"chief_accountant", "head_of_sales",
                                                                    "head_of_legal"}
@@ -45,7 +45,7 @@ def test_no_warning_outside_the_window_and_an_error_for_an_unusable_certificate(
     services, store = _services(workdir.root, 30)
     try:
         with capture_logs() as logs:
-            alerts = warn_certificates(services, datetime(2026, 1, 15, tzinfo=timezone.utc))
+            alerts = warn_certificates(services, datetime(2026, 1, 15, tzinfo=UTC))
         assert alerts == 1
         assert [(e["event"], e["officer"], e["log_level"]) for e in logs] == [
             ("certificate_unusable", "head_of_sales", "error")]

@@ -6,15 +6,16 @@ import json
 import shutil
 import subprocess
 import sys
+from datetime import UTC
 
 import pytest
 
 from demo.pki import free_port
 from tests.conftest import DEMO_PKI_ADDRESS
+from tests.e2e.conftest import REPO
 
 #: Where the repository's schedules.yaml expects the demo accounting system; tests move it to a free port.
 DEMO_ERP_ADDRESS = "127.0.0.1:8780"
-from tests.e2e.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +83,7 @@ def test_the_demo_simulates_days_leaves_everything_in_its_workdir_and_reruns_wit
 
 
 def test_a_demo_workdir_from_before_the_bagit_archive_is_refused_with_the_fix(tmp_path):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from demo.command import run_demo
     from robots.core.errors import UsageError
@@ -92,5 +93,5 @@ def test_a_demo_workdir_from_before_the_bagit_archive_is_refused_with_the_fix(tm
     legacy.mkdir(parents=True)
     (legacy / "2026-01-12 ARB-2026-000001 Претензия.pdf").write_bytes(b"%PDF-1.7\n")
     with pytest.raises(UsageError, match="make clean"):
-        run_demo(work, 1, lambda: datetime(2026, 1, 12, tzinfo=timezone.utc))
+        run_demo(work, 1, lambda: datetime(2026, 1, 12, tzinfo=UTC))
     assert not (work / "var" / "arbots.db").exists()  # refused before anything was touched

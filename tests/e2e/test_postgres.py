@@ -35,7 +35,7 @@ def test_ticks_on_postgresql_record_each_crossing_once_and_archive_the_letters(w
     assert not workdir.db.exists()  # nothing went to SQLite
     engine = create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
     with engine.connect() as conn:
-        count = lambda sql: conn.execute(text(sql)).scalar()  # noqa: E731
+        count = lambda sql: conn.execute(text(sql)).scalar()
         assert count("SELECT count(*) FROM crossings") == 4 * 3
         assert count("SELECT count(*) FROM runs WHERE status = 'done'") == 3 * 3
         assert count("SELECT count(*) FROM documents") == 9

@@ -30,7 +30,7 @@ import shutil
 import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -42,21 +42,21 @@ from ruamel.yaml import YAML
 from sqlalchemy import select
 
 from demo.erp import create_app, serve
+from demo.pki import free_port
 from robots.cli.main import main
 from robots.config import load_config
 from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
 from robots.engine.runner import Runner
+from robots.engine.services import services_for
+from robots.engine.tick import tick
 from robots.store import Store
 from robots.store import approvals as ap
 from robots.store import schema as t
 from robots.store import shipments as sb
-from robots.engine.services import services_for
-from robots.engine.tick import tick
-from demo.pki import free_port
 from tests.conftest import install_pki
 
 REPO = Path(__file__).resolve().parents[2]
-PASSWORD = "Симуляция-пароль-42"  # noqa: S105 (a test secret)
+PASSWORD = "Симуляция-пароль-42"
 START, DAYS = date(2026, 4, 1), 120
 MSK = ZoneInfo("Europe/Moscow")
 D = Decimal
@@ -65,7 +65,7 @@ pytestmark = pytest.mark.slow
 
 
 def at_ten(day: date) -> datetime:
-    return datetime.combine(day, time(10, 0), MSK).astimezone(timezone.utc)
+    return datetime.combine(day, time(10, 0), MSK).astimezone(UTC)
 
 
 def d(text: str) -> date:
@@ -304,7 +304,7 @@ def test_letters_decided_on_days_off_went_out_in_the_next_sending_window(simulat
     deliveries = simulation.store.rows(select(mail_store.deliveries))
     assert len(deliveries) == 40 and {d_.status for d_ in deliveries} == {"sent"}
     for delivery in deliveries:
-        local = delivery.sent_at.replace(tzinfo=timezone.utc).astimezone(MSK) if delivery.sent_at.tzinfo is None \
+        local = delivery.sent_at.replace(tzinfo=UTC).astimezone(MSK) if delivery.sent_at.tzinfo is None \
             else delivery.sent_at.astimezone(MSK)
         assert local.weekday() < 5 and local.date() not in (d("01.05"), d("11.05"), d("12.06")), local
         assert time(9, 0) <= local.time() <= time(19, 0), local

@@ -4,7 +4,7 @@ test SMTP server and its own scenario (render → sign → archive → send_emai
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,12 +12,12 @@ from ruamel.yaml import YAML
 
 from connectors.files.ledger_csv import write_ledger_csv
 from robots.config import load_config
-from robots.store import Store
 from robots.engine.services import services_for
+from robots.store import Store
 from tests.conftest import install_pki, use_csv_ledger
 from tests.e2e.conftest import DUE, REPO, simple_ledger
 
-NOW = datetime(2026, 3, 12, 9, 0, tzinfo=timezone.utc)  # 12:00 in Moscow, a Thursday
+NOW = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)  # 12:00 in Moscow, a Thursday
 AS_OF = DUE + timedelta(days=2)                           # overdue_2: the pre-trial demand
 SEND = {"kind": "send_email", "document": "demand",
         "subject": "Досудебное требование по договору {{ contract.number }}",

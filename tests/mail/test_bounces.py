@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import mailbox
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage, Message
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
@@ -11,12 +11,12 @@ from email.mime.text import MIMEText
 
 from sqlalchemy import select
 
+from robots.cli.tasks import _bounces
 from robots.mail.bounces import parse_bounce
 from robots.mail.message import message_id
 from robots.store import deliveries as db
-from robots.cli.tasks import _bounces
 
-NOW = datetime(2026, 3, 13, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 13, 10, 0, tzinfo=UTC)
 MID = message_id("C000|overdue_2|2026-03-12", 3, "arbots.example")
 
 

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from demo.pki import free_port
 from robots.mail.config import EmailConfig
 from robots.mail.message import Attachment, build_message, message_id, split_addresses
 from robots.mail.smtp import Mailer, PermanentMailError, TransientMailError
-from demo.pki import free_port
 from tests.mail.conftest import PASSWORD, USER, start
 
-NOW = datetime(2026, 3, 12, 9, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 12, 9, 30, tzinfo=UTC)
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
 
 

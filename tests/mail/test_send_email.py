@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -21,12 +21,13 @@ from connectors.files.ledger_csv import write_ledger_csv
 from robots.config import load_config
 from robots.core.errors import ConfigError
 from robots.engine.runner import Runner
+from robots.engine.tick import tick
 from robots.store import deliveries as db
 from robots.store import schema as t
-from robots.engine.tick import tick
 from signing.keys import load_cert_files
 from tests.e2e.conftest import simple_ledger
 from tests.mail.mailenv import AS_OF, NOW, SEND, _open, edit_yaml
+
 
 def test_each_contract_gets_exactly_one_letter_with_its_signed_archived_pdf(env, smtp_server, officer_pki):
     config, store, services = _open(env)
@@ -103,15 +104,15 @@ def test_a_crash_between_smtp_and_the_sent_record_resends_with_the_same_message_
 
 def test_a_tick_at_night_parks_the_run_and_a_pass_inside_the_window_sends(env, smtp_server):
     config, store, services = _open(env)
-    night = datetime(2026, 3, 12, 19, 0, tzinfo=timezone.utc)  # 22:00 in Moscow
+    night = datetime(2026, 3, 12, 19, 0, tzinfo=UTC)  # 22:00 in Moscow
     report = tick(services, AS_OF, night)
     assert len(report.runner.waiting) == 2 and smtp_server.received == []
     runs = store.rows(select(t.runs))
     assert {r.status for r in runs} == {"waiting"}
-    assert {r.wake_at.replace(tzinfo=timezone.utc) if r.wake_at.tzinfo is None else r.wake_at for r in runs} == \
-        {datetime(2026, 3, 13, 6, 0, tzinfo=timezone.utc)}  # Friday 09:00 Moscow
+    assert {r.wake_at.replace(tzinfo=UTC) if r.wake_at.tzinfo is None else r.wake_at for r in runs} == \
+        {datetime(2026, 3, 13, 6, 0, tzinfo=UTC)}  # Friday 09:00 Moscow
     assert Runner(services).run_pending(night + timedelta(hours=5)).done == []  # 03:00: still asleep
-    report = Runner(services).run_pending(datetime(2026, 3, 13, 6, 5, tzinfo=timezone.utc))
+    report = Runner(services).run_pending(datetime(2026, 3, 13, 6, 5, tzinfo=UTC))
     assert len(report.done) == 2 and len(smtp_server.received) == 2
     assert store.scalar(select(t.documents.c.id).limit(1)) is not None
     store.close()

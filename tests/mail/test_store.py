@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from robots.store import deliveries, tasks
 
-NOW = datetime(2026, 3, 12, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
 
 
 def test_a_delivery_is_begun_once_and_a_sending_one_counts_its_attempts(store):

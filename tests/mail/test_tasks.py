@@ -15,9 +15,9 @@ from demo.erp.server import serve
 from robots.cli.main import main
 from robots.config import load_config
 from robots.core.errors import ConfigError
-from robots.store import tasks as db
 from robots.engine.summary import render_summary, summarize
 from robots.engine.tick import tick
+from robots.store import tasks as db
 from tests.mail.mailenv import AS_OF, NOW, _open, edit_yaml
 
 

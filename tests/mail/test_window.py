@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from robots.core.workdays import production_calendar
 from robots.mail.config import SendingWindow
 from robots.mail.window import next_window_start
-from robots.core.workdays import production_calendar
 
 MSK = ZoneInfo("Europe/Moscow")
 RU = production_calendar("RU").is_working
@@ -28,7 +28,7 @@ def test_inside_the_window_the_letter_goes():
 def test_friday_evening_waits_for_monday_morning():
     assert date(2026, 3, 13).weekday() == 4
     opens = next_window_start(msk(2026, 3, 13, 19, 30), WINDOW, RU)
-    assert opens == msk(2026, 3, 16, 9, 0) and opens.tzinfo == timezone.utc
+    assert opens == msk(2026, 3, 16, 9, 0) and opens.tzinfo == UTC
 
 
 def test_early_morning_waits_for_nine_the_same_day():
@@ -46,8 +46,8 @@ def test_a_holiday_waits_for_the_next_working_day():
 
 def test_the_window_is_read_in_its_own_time_zone():
     # 06:30 UTC is 09:30 in Moscow: inside; 16:30 UTC is 19:30: outside
-    assert next_window_start(datetime(2026, 3, 12, 6, 30, tzinfo=timezone.utc), WINDOW, RU) is None
-    assert next_window_start(datetime(2026, 3, 12, 16, 30, tzinfo=timezone.utc), WINDOW, RU) == msk(2026, 3, 13, 9)
+    assert next_window_start(datetime(2026, 3, 12, 6, 30, tzinfo=UTC), WINDOW, RU) is None
+    assert next_window_start(datetime(2026, 3, 12, 16, 30, tzinfo=UTC), WINDOW, RU) == msk(2026, 3, 13, 9)
 
 
 def test_all_days_when_working_days_only_is_off():

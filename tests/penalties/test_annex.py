@@ -9,10 +9,10 @@ from datetime import date
 from decimal import Decimal
 
 from robots.config.penalty_config import PenaltiesConfig
+from robots.core.penalties import open_timelines, penalty_for
 from robots.documents.formatting import NBSP
 from robots.documents.pdf import render_letter
 from robots.documents.templates import TemplateRenderer
-from robots.core.penalties import open_timelines, penalty_for
 from robots.steps.lawsuit import reconciliation_entries
 from robots.steps.penalty import invoice_output
 from robots.steps.penalty_view import penalty_view

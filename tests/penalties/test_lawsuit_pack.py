@@ -6,22 +6,21 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import bagit
-
-from archive import safe_name
 from sqlalchemy import select
 
+from archive import safe_name
 from robots.config import load_config
 from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
 from robots.engine.runner import Runner
+from robots.engine.services import services_for
+from robots.engine.tick import tick
 from robots.steps import REGISTRY
 from robots.store import RunRecord
 from robots.store import schema as t
-from robots.engine.services import services_for
-from robots.engine.tick import tick
 from tests.conftest import install_pki
 from tests.e2e.conftest import DUE
 from tests.penalties.conftest import make_workdir
@@ -53,8 +52,8 @@ def test_the_lawsuit_pack_holds_the_claim_the_calculation_the_statement_and_a_va
     config = load_config(config_path)
     services = services_for(config, store)
     day2, day60 = DUE + timedelta(days=2), DUE + timedelta(days=60)  # 2026-03-12, 2026-05-09
-    assert len(tick(services, day2, datetime(2026, 3, 12, 9, tzinfo=timezone.utc)).runner.done) == 2
-    report = tick(services, day60, datetime(2026, 5, 9, 9, tzinfo=timezone.utc))
+    assert len(tick(services, day2, datetime(2026, 3, 12, 9, tzinfo=UTC)).runner.done) == 2
+    report = tick(services, day60, datetime(2026, 5, 9, 9, tzinfo=UTC))
     assert len(report.runner.done) == 2, report
     runs = {r.contract_id: r for r in store.rows(select(t.runs).where(t.runs.c.as_of == day60))}
 
@@ -110,7 +109,7 @@ def test_the_lawsuit_pack_holds_the_claim_the_calculation_the_statement_and_a_va
 
     # re-executed (a crash before its output was recorded): the same pack, reused as it is
     run = RunRecord.from_row(store.rows(select(t.runs).where(t.runs.c.id == runs["C1"].id))[0])
-    ctx = Runner(services)._context(run, datetime(2026, 5, 9, 10, tzinfo=timezone.utc))
+    ctx = Runner(services)._context(run, datetime(2026, 5, 9, 10, tzinfo=UTC))
     ctx.outputs = {"penalty": c1[0], "claim": c1[2]}
     step_cfg = config.scenarios["t_lawsuit"].steps[4]
     mtime = path.stat().st_mtime_ns
@@ -126,7 +125,7 @@ def test_a_run_below_the_lawsuit_threshold_builds_no_pack(tmp_path, store, offic
     config_path = make_workdir(tmp_path, small)
     install_pki(tmp_path, officer_pki)
     services = services_for(load_config(config_path), store)
-    tick(services, date(2026, 5, 9), datetime(2026, 5, 9, 9, tzinfo=timezone.utc))
+    tick(services, date(2026, 5, 9), datetime(2026, 5, 9, 9, tzinfo=UTC))
     run = store.rows(select(t.runs))[0]
     steps = _steps(store, run.id)
     assert steps[0]["total"] == "60.00"  # 1 000.00 × 0.001 × 60; debt + penalty = 1 060.00 < 5 000.00

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -15,15 +15,15 @@ from sqlalchemy import select
 from connectors.files.ledger_csv import write_ledger_csv
 from robots.cli.main import main
 from robots.config import load_config
+from robots.engine.services import services_for
+from robots.engine.tick import tick
 from robots.store import Store
 from robots.store import people as db
 from robots.store import schema as t
-from robots.engine.services import services_for
-from robots.engine.tick import tick
 from tests.conftest import install_pki, use_csv_ledger
 from tests.e2e.conftest import REPO, simple_ledger
 
-NOW = datetime(2026, 3, 10, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 COLUMN = """title: {column}
 steps:
   - kind: task

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal as D
 
-from robots.core.domain import Contract, Invoice, Ledger, Payment
 from robots.core.decisions import Promise, PromiseStatus, decide_promise, decide_promises
+from robots.core.domain import Contract, Invoice, Ledger, Payment
 
 RECORDED, PROMISED, GRACE, TOL = date(2026, 3, 12), date(2026, 3, 20), 3, D("1.00")
 DEADLINE = date(2026, 3, 23)

@@ -3,16 +3,16 @@ owner, decisions saved once, and the checks against the ledger."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal as D
 
-from robots.core.domain import Hold, HoldKind
 from robots.core.decisions import PromiseOutcome, PromiseStatus
+from robots.core.domain import Hold, HoldKind
 from robots.engine.people_input import LedgerView, check_contact, check_dispute, check_promise
 from robots.store import people as db
 from tests.e2e.conftest import DUE, simple_ledger
 
-NOW = datetime(2026, 3, 12, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
 DAY = date(2026, 3, 12)
 
 

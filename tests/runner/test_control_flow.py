@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,15 +14,15 @@ from connectors.files.ledger_csv import write_ledger_csv
 from robots.config import load_config
 from robots.core.errors import ConfigError
 from robots.engine.runner import Runner
+from robots.engine.services import services_for
+from robots.engine.tick import tick
 from robots.steps.base import REGISTRY, Step, StepConfig, Stop, Wait
 from robots.store import Store
 from robots.store import schema as t
-from robots.engine.services import services_for
-from robots.engine.tick import tick
 from tests.conftest import use_csv_ledger
 from tests.e2e.conftest import DUE, REPO, simple_ledger
 
-NOW = datetime(2026, 3, 12, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
 AS_OF = DUE + timedelta(days=2)
 CALLS: list[tuple[int, str]] = []
 
@@ -85,7 +85,7 @@ def test_a_waiting_step_parks_the_run_without_using_up_attempts_and_resumes_afte
     report = tick(services, AS_OF, NOW)
     assert len(report.runner.waiting) == 2 and not report.runner.done
     runs = store.rows(select(t.runs))
-    assert {r.status for r in runs} == {"waiting"} and {r.wake_at.replace(tzinfo=timezone.utc) for r in runs} == {
+    assert {r.status for r in runs} == {"waiting"} and {r.wake_at.replace(tzinfo=UTC) for r in runs} == {
         NOW + timedelta(hours=2)}
     assert all(r.attempts == 0 for r in runs)  # waiting is not a failed attempt
     assert [s for _, _, s in _steps(store)][:3] == ["done", "waiting", "pending"]

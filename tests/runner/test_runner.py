@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import re
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from connectors.files.ledger_csv import write_ledger_csv
 from robots.config import load_config
-from robots.store import Store
-from robots.store import schema as t
 from robots.engine.services import services_for
 from robots.engine.tick import tick
+from robots.store import Store
+from robots.store import schema as t
 from tests.conftest import install_pki, use_csv_ledger
 from tests.e2e.conftest import DUE, REPO, simple_ledger
-from connectors.files.ledger_csv import write_ledger_csv
 
-NOW = datetime(2026, 3, 12, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
 AS_OF = DUE + timedelta(days=2)
 
 

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -45,7 +45,7 @@ class Token:
 @pytest.fixture(scope="session")
 def test_pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
     folder = tmp_path_factory.mktemp("pki")
-    return create_pki(folder, TEST_OFFICERS, now=datetime.now(timezone.utc), port=free_port())
+    return create_pki(folder, TEST_OFFICERS, now=datetime.now(UTC), port=free_port())
 
 
 @pytest.fixture(scope="session")

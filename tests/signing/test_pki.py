@@ -10,7 +10,7 @@ import stat
 import threading
 import urllib.error
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -106,7 +106,7 @@ def test_validity_windows(test_pki: PKI, officer_id: str, start: timedelta, end:
     cert = _cert(test_pki.cert_pem[officer_id])
     assert cert.not_valid_before_utc == now + start
     assert cert.not_valid_after_utc == now + end
-    assert abs(now - datetime.now(timezone.utc)) < timedelta(hours=1)  # the fixture used the wall clock
+    assert abs(now - datetime.now(UTC)) < timedelta(hours=1)  # the fixture used the wall clock
     ca = _cert(test_pki.intermediate_pem)
     assert ca.not_valid_before_utc == now - 400 * DAY
     assert ca.not_valid_after_utc == now + 5 * 365 * DAY
@@ -182,28 +182,28 @@ def test_load_pki_round_trips(test_pki: PKI) -> None:
 def test_ensure_pki_keeps_an_existing_pki(test_pki: PKI) -> None:
     root_before = _cert(test_pki.root_pem)
     p12_before = test_pki.p12["good"].read_bytes()
-    again = ensure_pki(test_pki.folder, TEST_OFFICERS, now=datetime.now(timezone.utc) + 3 * DAY, port=test_pki.port)
+    again = ensure_pki(test_pki.folder, TEST_OFFICERS, now=datetime.now(UTC) + 3 * DAY, port=test_pki.port)
     assert again == test_pki
     assert _cert(again.root_pem).serial_number == root_before.serial_number
     assert test_pki.p12["good"].read_bytes() == p12_before
     with pytest.raises(ValueError, match="port"):
-        ensure_pki(test_pki.folder, TEST_OFFICERS, now=datetime.now(timezone.utc), port=test_pki.port + 1)
+        ensure_pki(test_pki.folder, TEST_OFFICERS, now=datetime.now(UTC), port=test_pki.port + 1)
     with pytest.raises(ValueError, match="missing"):
-        ensure_pki(test_pki.folder, [OfficerCert("ghost", "Призрак", "Никто")], now=datetime.now(timezone.utc),
+        ensure_pki(test_pki.folder, [OfficerCert("ghost", "Призрак", "Никто")], now=datetime.now(UTC),
                    port=test_pki.port)
 
 
 def test_ensure_pki_creates_once(tmp_path: Path) -> None:
     officers = [OfficerCert("chief_accountant", "Смирнова Елена Викторовна", "Главный бухгалтер")]
     folder = tmp_path / "demo-pki"
-    first = ensure_pki(folder, officers, now=datetime.now(timezone.utc), port=12345)
+    first = ensure_pki(folder, officers, now=datetime.now(UTC), port=12345)
     first_root = _cert(first.root_pem).serial_number
     assert (folder / "pki.json").is_file()
     assert len(first.password_file.read_text(encoding="utf-8")) == 24  # token_urlsafe(18)
-    second = ensure_pki(folder, officers, now=datetime.now(timezone.utc), port=12345)
+    second = ensure_pki(folder, officers, now=datetime.now(UTC), port=12345)
     assert _cert(second.root_pem).serial_number == first_root
     # create_pki with an explicit password regenerates: a new root
-    third = create_pki(folder, officers, now=datetime.now(timezone.utc), port=12345, password="пароль-1")
+    third = create_pki(folder, officers, now=datetime.now(UTC), port=12345, password="пароль-1")
     assert _cert(third.root_pem).serial_number != first_root
     pkcs12.load_key_and_certificates(third.p12["chief_accountant"].read_bytes(), "пароль-1".encode())
 
@@ -218,7 +218,7 @@ def test_ensure_pki_creates_once(tmp_path: Path) -> None:
     {"port": 0},
 ])
 def test_create_pki_rejects_bad_input(tmp_path: Path, bad: dict) -> None:
-    kwargs = {"officers": [OfficerCert("a", "А", "Б")], "now": datetime.now(timezone.utc), "port": 12345, **bad}
+    kwargs = {"officers": [OfficerCert("a", "А", "Б")], "now": datetime.now(UTC), "port": 12345, **bad}
     with pytest.raises(ValueError):
         create_pki(tmp_path, kwargs.pop("officers"), **kwargs)
     assert not (tmp_path / "pki.json").exists()
@@ -233,7 +233,7 @@ def test_crl_over_http(test_pki: PKI, pki_server: PKIServer) -> None:
     inter = _cert(test_pki.intermediate_pem)
     crl = x509.load_der_x509_crl(_get(_crl_urls(good)[0]))
     assert crl.issuer == inter.subject and crl.is_signature_valid(inter.public_key())
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert crl.last_update_utc <= now < crl.next_update_utc
     entry = crl.get_revoked_certificate_by_serial_number(revoked.serial_number)
     assert entry is not None
@@ -329,7 +329,7 @@ def test_tsa_answers_pyhanko(test_pki: PKI, pki_server: PKIServer) -> None:
 
     status = asyncio.run(run())
     assert status.intact and status.valid and status.trusted
-    assert abs(status.timestamp - datetime.now(timezone.utc)) < timedelta(minutes=1)  # wall clock, not pinned
+    assert abs(status.timestamp - datetime.now(UTC)) < timedelta(minutes=1)  # wall clock, not pinned
     assert status.signing_cert.dump() == _cert(test_pki.folder / "certs" / "tsa.pem").public_bytes(
         serialization.Encoding.DER)
 

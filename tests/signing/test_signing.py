@@ -8,16 +8,16 @@ import json
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from signing.config import OfficerConfig, SigningConfig, TimestampConfig
-from robots.documents import render_letter
 from robots.core.domain import PadesLevel
+from robots.documents import render_letter
 from signing.certs import CertState
+from signing.config import OfficerConfig, SigningConfig, TimestampConfig
 from signing.keys import KeyUnavailable
 from signing.service import CertificateRefused, SigningService
 from signing.verify import verify_bytes
@@ -56,7 +56,7 @@ def svc(test_pki, pki_server):
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def pdfsig(path: Path, nssdir: Path | None = None) -> str:

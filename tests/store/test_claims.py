@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import insert, select, text
 
@@ -12,7 +12,7 @@ from robots.store import RunStatus, Store
 from robots.store import schema as t
 from robots.store.types import utc
 
-NOW = datetime(2024, 3, 12, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 3, 12, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
 
 
@@ -152,7 +152,7 @@ def test_two_claimants_racing_claim_every_run_exactly_once(store):
             barrier.wait()
             while (rec := s.claim_run(name, NOW, timedelta(hours=1))) is not None:
                 claimed[name].append(rec.id)
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:
             errors.append(e)
 
     threads = [threading.Thread(target=worker, args=(f"w{i}", s)) for i, s in enumerate(stores)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import UniqueConstraint, func, inspect, select, text
 
@@ -10,7 +10,7 @@ from robots.core.domain import Hold, HoldKind
 from robots.store import Store
 from robots.store import schema as t
 
-NOW = datetime(2024, 3, 12, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 3, 12, 9, 0, tzinfo=UTC)
 
 
 def reopen(store: Store) -> Store:

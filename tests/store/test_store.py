@@ -6,7 +6,7 @@ Every test takes the ``store`` fixture (tests/conftest.py), so it runs on SQLite
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -28,12 +28,12 @@ from robots.core.domain import (
     Ledger,
     Payment,
 )
+from robots.core.workdays import WorkCalendar
 from robots.store import RunStatus, StepStatus, archive_index, tasks
 from robots.store import schema as t
 from robots.store.types import utc
-from robots.core.workdays import WorkCalendar
 
-NOW = datetime(2024, 3, 12, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 3, 12, 9, 0, tzinfo=UTC)
 DAY1 = date(2024, 3, 12)
 DAY2 = date(2024, 4, 2)
 CALENDAR = WorkCalendar(lambda d: d.weekday() < 5)
@@ -260,9 +260,8 @@ def test_recording_the_same_evaluation_twice_is_refused_and_rolled_back(store):
     before = counts(store)
     runs_before = store.rows(select(t.runs).order_by(t.runs.c.id))
 
-    with pytest.raises(IntegrityError):
-        with store.evaluation() as tx:
-            tx.record(ev, NOW + timedelta(hours=1))
+    with pytest.raises(IntegrityError), store.evaluation() as tx:
+        tx.record(ev, NOW + timedelta(hours=1))
 
     assert counts(store) == before
     assert store.last_as_of() == DAY1
@@ -277,11 +276,10 @@ def test_a_duplicate_crossing_rolls_back_runs_already_inserted_in_the_same_evalu
     before = counts(store)
 
     later = DAY1 + timedelta(days=1)
-    with pytest.raises(IntegrityError):
-        with store.evaluation() as tx:
-            ev = evaluate(ledger, POLICY, CALENDAR, later, {}, tx.holds(later))  # history ignored on purpose
-            assert ev.runs  # the run inserts come before the crossing inserts
-            tx.record(ev, NOW + timedelta(days=1))
+    with pytest.raises(IntegrityError), store.evaluation() as tx:
+        ev = evaluate(ledger, POLICY, CALENDAR, later, {}, tx.holds(later))  # history ignored on purpose
+        assert ev.runs  # the run inserts come before the crossing inserts
+        tx.record(ev, NOW + timedelta(days=1))
 
     assert counts(store) == before
     assert store.last_as_of() == DAY1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from robots.store import Store
 from tests.conftest import install_pki, use_csv_ledger
 from tests.e2e.conftest import DUE, REPO, simple_ledger
 
-NOW = datetime(2026, 3, 12, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
 #: Both contracts of simple_ledger(2) cross overdue_2 (pretrial_demand); C000 owes 1250.50, C001 1001.00.
 AS_OF = DUE + timedelta(days=2)
 

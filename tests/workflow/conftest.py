@@ -6,8 +6,8 @@ import pytest
 
 from demo.erp import create_app, serve
 from robots.config import load_config
-from robots.store import Store
 from robots.engine.services import services_for
+from robots.store import Store
 
 
 @pytest.fixture

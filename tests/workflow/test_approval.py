@@ -13,8 +13,9 @@ from structlog.testing import capture_logs
 
 from robots.cli import main as cli
 from robots.config import load_config
-from robots.engine.daemon import runner_pass
 from robots.core.errors import ConfigError
+from robots.engine.daemon import runner_pass
+from robots.engine.tick import tick
 from robots.store import RunStatus, StepStatus
 from robots.store import schema as t
 from robots.store.approvals import (
@@ -26,7 +27,6 @@ from robots.store.approvals import (
     request_approval,
     wake_decided,
 )
-from robots.engine.tick import tick
 from tests.workflow import AS_OF, NOW, edit_settings, open_services, use_database, workflow_root
 
 LEASE = timedelta(minutes=10)

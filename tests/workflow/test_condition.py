@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from robots.config import load_config
 from robots.core.errors import ConfigError
-from robots.store import schema as t
 from robots.engine.tick import tick
+from robots.store import schema as t
 from tests.workflow import AS_OF, NOW, open_services, use_database, workflow_root
 
 TASK = """  - kind: task

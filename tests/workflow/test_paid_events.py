@@ -6,19 +6,19 @@ shipment blocks) on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
+from robots.core.decisions import decide_paid, overdue_balances
 from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
 from robots.engine.events.base import EventRun
-from robots.store import shipments as sb
-from robots.core.decisions import decide_paid, overdue_balances
 from robots.engine.events.paid import paid_events
+from robots.store import shipments as sb
 
 D = date(2026, 3, 20)
 TOL = Decimal("1.00")
-T0 = datetime(2026, 3, 20, 6, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 20, 6, 0, tzinfo=UTC)
 
 
 def test_a_contract_with_letters_and_no_overdue_debt_left_is_paid():

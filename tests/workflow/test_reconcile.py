@@ -22,10 +22,10 @@ from robots.config import load_config
 from robots.core.domain import Payment
 from robots.core.errors import ConfigError
 from robots.engine.runner import Runner
-from robots.steps.reconcile import reconcile_amounts
-from robots.store import schema as t
 from robots.engine.sync import connector_by_id, sync
 from robots.engine.tick import evaluate_and_record, tick
+from robots.steps.reconcile import reconcile_amounts
+from robots.store import schema as t
 from tests.workflow.test_shipments import DUE, PASSWORD, day, ledger_of, runs
 
 

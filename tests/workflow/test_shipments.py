@@ -8,7 +8,7 @@ unblocks them. Store tests of the shipment_blocks queries run on SQLite and Post
 from __future__ import annotations
 
 import shutil
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,17 +21,17 @@ from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
 from robots.core.errors import ConfigError
 from robots.engine.events.base import EventRun
 from robots.engine.runner import Runner
+from robots.engine.tick import tick
 from robots.steps import REGISTRY
 from robots.store import RunRecord, Store
 from robots.store import schema as t
 from robots.store import shipments as sb
-from robots.engine.tick import tick
 from tests.conftest import install_pki
 
 REPO = Path(__file__).resolve().parents[2]
-PASSWORD = "Пароль-для-теста-7c1"  # noqa: S105 (a test secret)
+PASSWORD = "Пароль-для-теста-7c1"
 DUE = date(2026, 3, 10)
-NOW = datetime(2026, 3, 10, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
 
 SCENARIOS = {
     "t_letter": {"title": "Письмо", "steps": [
@@ -211,7 +211,7 @@ def test_a_block_step_without_a_write_back_connector_is_a_config_error(tmp_path,
 
 # -- the store's shipment_blocks (SQLite and PostgreSQL) --------------------------------------------------------
 
-T0 = datetime(2026, 3, 20, 6, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 20, 6, 0, tzinfo=UTC)
 
 
 def _run(store: Store, contract_id: str, column: str, as_of: date, invoices=()) -> int:
