@@ -8,7 +8,8 @@ Unicode characters (documented in the README), so ``12/2024-Б`` becomes ``12∕
 
 Control characters are dropped, runs of white space become one space, leading and trailing dots and spaces are
 removed, Windows device names (CON, NUL, COM1, ...) get a leading underscore, an empty result becomes ``_`` and
-names are cut to 120 characters and at most 200 bytes of UTF-8. Whatever the input, the result is one path component: nothing escapes the root.
+names are cut to 120 characters and at most 200 bytes of UTF-8. Whatever the input, the result is one path
+component: nothing escapes the root.
 """
 
 from __future__ import annotations

@@ -418,7 +418,8 @@ def retention_report(store: Any, retention_years: int, as_of: date) -> list[Rete
     holds = open_legal_holds(store)
     out = []
     for d in archived_documents(store):
-        created = d.created_at.date() if isinstance(d.created_at, datetime) else date.fromisoformat(str(d.created_at)[:10])
+        created = (d.created_at.date() if isinstance(d.created_at, datetime)
+                   else date.fromisoformat(str(d.created_at)[:10]))
         until = date(created.year + retention_years, 12, 31)
         if until < as_of:
             out.append(RetentionRow(d.path, d.contract_id, created, until, holds.get(d.contract_id)))

@@ -167,8 +167,8 @@ def verify_bags(folders: Sequence[Path], root: Path, *, index: Mapping[str, BagI
     return report
 
 
-def _check_bag(bag: _Bag, hashes: Mapping[str, tuple[str, int] | None], db: BagIndex | None, indexed: bool, partial: bool,
-               signatures: SignatureCheck | None, report: VerifyReport) -> None:
+def _check_bag(bag: _Bag, hashes: Mapping[str, tuple[str, int] | None], db: BagIndex | None, indexed: bool,
+               partial: bool, signatures: SignatureCheck | None, report: VerifyReport) -> None:
     add = report.findings.append
     folder, label = bag.folder, bag.label
     base = str(folder)

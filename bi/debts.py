@@ -1,12 +1,13 @@
 """The debt snapshot and the penalties of a BI export, computed over the invoices as columns.
 
 Open balances are the ledger's own. An invoice of a contract with no payment and no credit note by the as-of day
-is whole from its issue date: its timeline is ``(issue date, amount)`` (what :func:`robots.core.penalties.open_timelines`
-gives for it), so its open amounts and its penalty (one period, ``amount × rate × days``) are computed for all
-such invoices at once, in integer kopecks. The other contracts' invoices take their timelines from
-:func:`robots.core.penalties.open_timelines` (:func:`robots.core.balances.allocate` on each day a balance can change) and their
-penalties from :func:`robots.core.penalties.accrue`. Days past due and aging columns are the aging engine's
-(:class:`robots.core.workdays.DaysPastDue`, the highest column whose offset is at most the days past due).
+is whole from its issue date: its timeline is ``(issue date, amount)`` (what
+:func:`robots.core.penalties.open_timelines` gives for it), so its open amounts and its penalty (one period,
+``amount × rate × days``) are computed for all such invoices at once, in integer kopecks. The other contracts'
+invoices take their timelines from :func:`robots.core.penalties.open_timelines` (:func:`robots.core.balances.allocate`
+on each day a balance can change) and their penalties from :func:`robots.core.penalties.accrue`. Days past due and
+aging columns are the aging engine's (:class:`robots.core.workdays.DaysPastDue`, the highest column whose offset is
+at most the days past due).
 """
 
 from __future__ import annotations

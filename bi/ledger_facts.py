@@ -42,7 +42,8 @@ def invoice_columns(ledger: Ledger) -> pa.Table:
     contracts = pa.array([i.contract_id for i in invs], pa.string())
     amount = pa.array([i.amount for i in invs], MONEY)  # refuses an amount finer than kopecks
     return pa.table({
-        "invoice_id": pa.array([i.id for i in invs], pa.string()), "number": pa.array([i.number for i in invs], pa.string()),
+        "invoice_id": pa.array([i.id for i in invs], pa.string()),
+        "number": pa.array([i.number for i in invs], pa.string()),
         "contract_id": contracts,
         "counterparty_id": arrays.lookup(contracts, {c.id: c.counterparty_id for c in ledger.contracts}),
         "issued_on": pa.array([i.date for i in invs], pa.date32()),

@@ -1,7 +1,8 @@
 """The readable receivables report for people (Russian): PDF by default, or one self-contained HTML file.
 
 The content is built once (:func:`build_report`: headings, paragraphs, tables, charts) from the pure figures of
-:mod:`robots.core.kpi.kpis`, then laid out as PDF (reportlab, embedded DejaVu fonts) or HTML (charts inline as base64 PNG).
+:mod:`robots.core.kpi.kpis`, then laid out as PDF (reportlab, embedded DejaVu fonts) or HTML (charts inline as base64
+PNG).
 Nothing reads the clock: the same inputs and config give byte-identical files.
 """
 

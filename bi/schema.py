@@ -25,7 +25,8 @@ BIG = pa.int64()
 BOOL = pa.bool_()
 
 _TYPE_NAMES = {
-    MONEY: "decimal(18,2)", RATE: "decimal(20,12)", KPI_VALUE: "decimal(24,4)", DATE: "date", TIMESTAMP: "timestamp (UTC)", TEXT: "text", INT: "int", BIG: "bigint", BOOL: "boolean",
+    MONEY: "decimal(18,2)", RATE: "decimal(20,12)", KPI_VALUE: "decimal(24,4)", DATE: "date",
+    TIMESTAMP: "timestamp (UTC)", TEXT: "text", INT: "int", BIG: "bigint", BOOL: "boolean",
 }
 
 

@@ -138,5 +138,5 @@ class ExportResult:
     rows: dict[str, int] = field(default_factory=dict)
 
 
-__all__ = ["BOM", "ExportResult", "FORMAT", "TableWriter", "check_replaceable", "replace_dir", "write_manifest", "write_table",
-           "write_text"]
+__all__ = ["BOM", "ExportResult", "FORMAT", "TableWriter", "check_replaceable", "replace_dir", "write_manifest",
+           "write_table", "write_text"]

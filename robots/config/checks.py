@@ -97,7 +97,8 @@ def _reference_problems(src: YamlSource, raw: Mapping[str, Any], scenarios: Mapp
     """Event scenarios must exist; a role's deputy must be another role."""
     problems: list[Problem] = []
     for event, scenario in mapping(raw.get("events")).items():
-        if isinstance(scenario, str) and scenario not in scenarios and scenario not in broken and scenarios_dir.is_dir():
+        if (isinstance(scenario, str) and scenario not in scenarios and scenario not in broken
+                and scenarios_dir.is_dir()):
             available = ", ".join(sorted(set(scenarios) | broken)) or "none"
             problems.append(src.problem(("events", event), f"scenario {scenario!r} not found: there is no "
                                                            f"{scenarios_dir / (scenario + '.yaml')} "

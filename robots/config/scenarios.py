@@ -89,7 +89,8 @@ def _load_steps(src: YamlSource, raw_steps: Iterable[Any], check: CheckContext,
             problems += src.validation_problems(exc, model, loc)
             continue
         if step.when is not None:
-            problems += [src.problem(loc + ("when",), message) for message in when_problems(step.when, thresholds(check))]
+            problems += [src.problem(loc + ("when",), message)
+                         for message in when_problems(step.when, thresholds(check))]
         for sub_loc, message in step.check(check, tuple(steps)):
             problems.append(src.problem(loc + sub_loc, message))
         if step.id:

@@ -82,7 +82,8 @@ class ApprovalStep(Step):
             escalate_at=ctx.now + timedelta(hours=hours))
         bound = bound.bind(approval_id=request.id)
         if new:
-            bound.info("approval_requested", assignee=role.name, title=title, escalate_at=request.escalate_at.isoformat())
+            bound.info("approval_requested", assignee=role.name, title=title,
+                       escalate_at=request.escalate_at.isoformat())
 
         if request.decision is Decision.APPROVED:
             bound.info("approval_approved", by=request.decided_by)

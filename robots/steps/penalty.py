@@ -13,7 +13,8 @@ The output (Decimals as strings, dates as ISO strings, so it can be recorded)::
                                 "capped"}]}]}
 
 ``when:`` expressions see its total as ``penalty``. Templates see it as ``steps.<id>``; the annex macro
-``calculation`` in scenarios/templates/_penalty.j2 needs numbers and dates, which :func:`robots.steps.penalty_view.penalty_view` gives back.
+``calculation`` in scenarios/templates/_penalty.j2 needs numbers and dates, which
+:func:`robots.steps.penalty_view.penalty_view` gives back.
 """
 
 from __future__ import annotations

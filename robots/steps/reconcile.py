@@ -5,8 +5,8 @@
    (:func:`robots.engine.sync.wake_reconciliations`). Not a retry time: a clock-based retry would only find the same
    stale ledger again, whereas every successful sync (the tick's or ``run_robots.py sync``) is exactly the moment
    the step can go on. The run is never lost: it stays waiting, visible, until then.
-2. The contract's payments are read now (``services.fresh_payments``, :func:`robots.engine.sync.fresh_payments`: the connector's ``payments_for``
-   when it has one, else a full fetch filtered), validated like a sync.
+2. The contract's payments are read now (``services.fresh_payments``, :func:`robots.engine.sync.fresh_payments`: the
+   connector's ``payments_for`` when it has one, else a full fetch filtered), validated like a sync.
 3. The run's invoices are re-allocated with the store's invoices and the fresh payments. Nothing left above
    ``aging.tolerance``: ``Stop("paid before sending: ...")``, no letter goes. Partly paid: the output is
    ``{"kind": "reconciliation", "invoices": [{"id", "open_amount"}], ...}``, which the runner applies to the
