@@ -80,7 +80,7 @@ class StepContext:
             "has_penalty_rate": bool(self.contract.penalty_rate_per_day),
             "has_email": bool(self.counterparty.email),
             "thresholds": dict(self.services.config.settings.thresholds),
-            "steps": {k: v for k, v in self.outputs.items()},
+            "steps": dict(self.outputs),
         }
 
     def template_context(self) -> dict[str, Any]:
