@@ -50,7 +50,7 @@ class TemplateRenderError(Exception):
 
 #: Names of the context's containers for the render under way, so an undefined-attribute error can say
 #: "'contract' has no attribute 'numbr'" instead of Jinja's "'dict object' has no attribute 'numbr'".
-_CONTAINER_NAMES: ContextVar[Mapping[int, str]] = ContextVar("arbots_template_container_names", default={})
+_CONTAINER_NAMES: ContextVar[Mapping[int, str] | None] = ContextVar("arbots_template_container_names", default=None)
 
 
 class _NamedStrictUndefined(StrictUndefined):
@@ -61,7 +61,8 @@ class _NamedStrictUndefined(StrictUndefined):
     @property
     def _undefined_message(self) -> str:
         if not self._undefined_hint and self._undefined_obj is not missing:
-            label = _CONTAINER_NAMES.get().get(id(self._undefined_obj))
+            names = _CONTAINER_NAMES.get()
+            label = names.get(id(self._undefined_obj)) if names is not None else None
             if label is not None:
                 kind = "attribute" if isinstance(self._undefined_name, str) else "element"
                 return f"{label!r} has no {kind} {self._undefined_name!r}"
@@ -134,7 +135,7 @@ class TemplateRenderer:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
-        filters = {
+        filters: dict[str, Callable[..., Any]] = {
             "money": format_money,
             "number": format_number,
             "date": format_date,
@@ -168,8 +169,8 @@ class TemplateRenderer:
             template = self.env.get_template(name)
             return template.render(dict(context))
         except TemplateSyntaxError as e:
-            where = self._relative(e.filename) if e.filename else (e.name or name)
-            raise TemplateRenderError(f"{where}:{e.lineno}: syntax error: {e.message}", template=where,
+            source = self._relative(e.filename) if e.filename else (e.name or name)
+            raise TemplateRenderError(f"{source}:{e.lineno}: syntax error: {e.message}", template=source,
                                       lineno=e.lineno) from None
         except TemplateNotFound as e:
             where, lineno = self._locate(e.__traceback__)
