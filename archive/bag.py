@@ -26,6 +26,7 @@ The chain can be checked with standard tools: line N+1's ``prev`` is ``sed -n Np
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import fcntl
 import hashlib
@@ -71,7 +72,7 @@ class JournalEntry:
     bytes: int
     run_id: int | None
     prev: str
-    line: bytes        # the raw line, newline included; its sha256 is the next entry's ``prev``
+    line: builtins.bytes  # the raw line, newline included; its sha256 is the next entry's ``prev``
 
     @property
     def hash(self) -> str:

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from archive.bag import (
     BAG_INFO,
@@ -225,7 +225,9 @@ def export_package(root: Path, rows: Sequence[BagRow], *, out: Path, now: dateti
         (pkg / "bagit.txt").write_bytes(BAGIT_TXT)
         payload = payload_files(pkg)
         hashes = hash_all([pkg / p for p in payload])
-        (pkg / MANIFEST).write_bytes(manifest_text({p: hashes[str(pkg / p)][0] for p in payload}))
+        # Every payload file was written just above, so each has its hash (never None).
+        (pkg / MANIFEST).write_bytes(manifest_text({p: cast("tuple[str, int]", hashes[str(pkg / p)])[0]
+                                                    for p in payload}))
         total = sum((pkg / p).stat().st_size for p in payload)
         _write_info(pkg, {
             "Source-Organization": organization,

@@ -114,7 +114,7 @@ def payload_files(folder: Path) -> list[str]:
     """Bag-relative paths (``data/...``) of every file under ``data/``."""
     base = str(folder)
     cut = len(base) + 1
-    out = []
+    out: list[str] = []
     for dirpath, dirnames, filenames in os.walk(os.path.join(base, "data")):
         dirnames.sort()
         out.extend(os.path.join(dirpath, name)[cut:] for name in filenames)
