@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Column, Integer, String, Table, Text, UniqueConstraint, func, insert, select, update
 
-from robots.store.types import TS, Database, dialect_insert, insert_once, metadata
+from robots.store.types import TS, Database, dialect_insert, insert_once, inserted_id, metadata
 
 documents = Table(
     "documents", metadata,
@@ -113,8 +113,8 @@ def documents_of_other_runs(store: Database, contract_id: str, run_id: int) -> i
 
 def add_legal_hold(store: Database, contract_id: str, reason: str, now: datetime) -> int:
     with store.engine.begin() as conn:
-        return conn.execute(insert(legal_holds).values(
-            contract_id=contract_id, reason=reason, opened_at=now)).inserted_primary_key[0]
+        return inserted_id(conn.execute(insert(legal_holds).values(
+            contract_id=contract_id, reason=reason, opened_at=now)))
 
 
 def release_legal_holds(store: Database, contract_id: str, now: datetime) -> int:

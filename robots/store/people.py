@@ -30,7 +30,7 @@ from sqlalchemy import (
 
 from robots.core.domain import HoldKind
 from robots.store.runs import holds as holds_table
-from robots.store.types import TS, Database, Money, metadata
+from robots.store.types import TS, Database, Money, inserted_id, metadata
 
 promises = Table(
     "promises", metadata,
@@ -156,28 +156,28 @@ def record(store: Database, items: Sequence[NewPromise | NewDispute | NewContact
                 promise_id = _insert_promise(conn, item.promise, now) if item.promise else None
                 if promise_id is not None:
                     done.promises.append(promise_id)
-                done.contacts.append(conn.execute(insert(contacts).values(
+                done.contacts.append(inserted_id(conn.execute(insert(contacts).values(
                     contract_id=item.contract_id, contacted_on=item.contacted_on, recorded_at=now,
                     recorded_by=item.recorded_by, outcome=item.outcome, channel=item.channel, note=item.note,
-                    promise_id=promise_id, source=item.source, ref=item.ref)).inserted_primary_key[0])
+                    promise_id=promise_id, source=item.source, ref=item.ref))))
     return done
 
 
 def _insert_promise(conn: Connection, p: NewPromise, now: datetime) -> int:
-    pid = conn.execute(insert(promises).values(
+    pid = inserted_id(conn.execute(insert(promises).values(
         contract_id=p.contract_id, invoice_id=p.invoice_id, amount=p.amount, promised_on=p.promised_on,
         recorded_on=p.recorded_on, recorded_at=now, recorded_by=p.recorded_by, note=p.note, source=p.source,
-        ref=p.ref, status="open")).inserted_primary_key[0]
+        ref=p.ref, status="open")))
     _add_holds(conn, p.hold_invoices, HoldKind.PROMISE, f"promise #{pid} by {p.recorded_by}: {p.amount} on "
                f"{p.promised_on.isoformat()}", p.hold_until, f"promise:{pid}", now)
     return pid
 
 
 def _insert_dispute(conn: Connection, d: NewDispute, now: datetime) -> int:
-    did = conn.execute(insert(disputes).values(
+    did = inserted_id(conn.execute(insert(disputes).values(
         contract_id=d.contract_id, invoice_id=d.invoice_id, amount=d.amount, reason=d.reason,
         opened_on=d.opened_on, opened_at=now, opened_by=d.opened_by, source=d.source, ref=d.ref,
-        status="open")).inserted_primary_key[0]
+        status="open")))
     _add_holds(conn, d.hold_invoices, HoldKind.DISPUTE, f"dispute #{did}: {d.reason}", None, f"dispute:{did}", now)
     return did
 

@@ -85,10 +85,11 @@ _b = shipment_blocks.c
 def _covering(contract_id: str, counterparty_id: str | None) -> Any:
     """Rows whose block covers shipments under ``contract_id``: its own, or its counterparty's as a whole."""
     own = and_(_b.contract_id == contract_id, _b.scope == BlockScope.CONTRACT)
+    party: Any = counterparty_id  # the id, or the subquery that finds it
     if counterparty_id is None:
-        counterparty_id = select(ledger.contracts.c.counterparty_id).where(ledger.contracts.c.id == contract_id) \
+        party = select(ledger.contracts.c.counterparty_id).where(ledger.contracts.c.id == contract_id) \
             .scalar_subquery()
-    return or_(own, and_(_b.counterparty_id == counterparty_id, _b.scope == BlockScope.COUNTERPARTY))
+    return or_(own, and_(_b.counterparty_id == party, _b.scope == BlockScope.COUNTERPARTY))
 
 
 def is_blocked(store: Database, contract_id: str) -> bool:

@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, create_engine, event, insert, or_, select, update
+from sqlalchemy import Engine, Executable, and_, create_engine, event, insert, or_, select, update
 from sqlalchemy.engine import make_url
 
 from robots.core.domain import Hold, HoldKind, Invoice, Ledger, Payment
@@ -28,7 +28,7 @@ from robots.store import schema as t
 from robots.store.ledger import RunSubject, SyncFailure
 from robots.store.records import RunRecord, RunStatus, StepStatus
 from robots.store.runs import EvaluationTx, PlanningState
-from robots.store.types import bulk_insert, utc
+from robots.store.types import bulk_insert, inserted_id, utc
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -144,9 +144,9 @@ class Store:
 
     def add_hold(self, hold: Hold, now: datetime) -> int:
         with self.engine.begin() as conn:
-            return conn.execute(insert(t.holds).values(
+            return inserted_id(conn.execute(insert(t.holds).values(
                 invoice_id=hold.invoice_id, kind=hold.kind.value, reason=hold.reason, until=hold.until,
-                opened_at=now)).inserted_primary_key[0]
+                opened_at=now)))
 
     def release_holds(self, invoice_id: str, kind: HoldKind, now: datetime) -> int:
         """Release the open holds of ``kind`` placed with :meth:`add_hold`; the number released.
@@ -232,10 +232,10 @@ class Store:
             for p in planned:
                 if p.key in known:
                     continue
-                ids.append(conn.execute(insert(t.runs).values(
+                ids.append(inserted_id(conn.execute(insert(t.runs).values(
                     run_key=p.key, contract_id=p.contract_id, column_id=p.column_id, scenario=p.scenario,
                     as_of=p.as_of, invoices=list(p.invoices), status=RunStatus.PENDING, attempts=0,
-                    created_at=now)).inserted_primary_key[0])
+                    created_at=now))))
         return ids
 
     def step_states(self, run_id: int) -> dict[int, tuple[StepStatus, dict[str, Any] | None]]:
@@ -265,12 +265,12 @@ class Store:
 
     # -- short reads (robots.store.types.Database) ----------------------------------------------------------
 
-    def scalar(self, query: Any) -> Any:
+    def scalar(self, query: Executable) -> Any:
         """The first value of a query, on a connection of its own."""
         with self.engine.connect() as conn:
             return conn.execute(query).scalar()
 
-    def rows(self, query: Any) -> list[Any]:
+    def rows(self, query: Executable) -> list[Any]:
         """Every row of a query, on a connection of its own."""
         with self.engine.connect() as conn:
             return list(conn.execute(query))

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
-from sqlalchemy import BigInteger, Connection, DateTime, Engine, MetaData, String, insert
+from sqlalchemy import BigInteger, Connection, CursorResult, DateTime, Engine, Executable, MetaData, String, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
 
@@ -55,6 +55,18 @@ metadata = MetaData()
 TS = DateTime(timezone=True)
 
 
+@overload
+def utc(ts: datetime) -> datetime: ...
+
+
+@overload
+def utc(ts: None) -> None: ...
+
+
+@overload
+def utc(ts: datetime | None) -> datetime | None: ...
+
+
 def utc(ts: datetime | None) -> datetime | None:
     """SQLite gives naive datetimes back; everything we store is UTC."""
     if ts is None:
@@ -68,9 +80,16 @@ class Database(Protocol):
 
     engine: Engine
 
-    def rows(self, query: Any) -> list[Any]: ...
+    def rows(self, query: Executable) -> list[Any]: ...
 
-    def scalar(self, query: Any) -> Any: ...
+    def scalar(self, query: Executable) -> Any: ...
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The primary key of the one row an INSERT added (SQLAlchemy always has it for a single-row INSERT)."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return key[0]
 
 
 def dialect_insert(engine: Engine) -> Any:
