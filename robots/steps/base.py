@@ -13,9 +13,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from archive import Archive
+    from connectors.base import Connector
+    from robots.core.domain import Payment
+    from robots.core.workdays import WorkCalendar
+    from robots.documents.templates import TemplateRenderer
+    from robots.store import Store
 
 
 @dataclass(frozen=True)
@@ -38,20 +46,20 @@ class Services(Protocol):
 
     #: The loaded robots.config.Config (typed loosely: the config loader sits above the steps).
     config: Any
-    store: Any
-    calendar: Any
-    renderer: Any
+    store: Store
+    calendar: WorkCalendar
+    renderer: TemplateRenderer
 
     @property
     def signing(self) -> Any: ...
     @property
-    def archive(self) -> Any: ...
+    def archive(self) -> Archive: ...
 
-    def connector(self, connector_id: str) -> Any:
+    def connector(self, connector_id: str) -> Connector:
         """A new connection to a configured connector (write-back); the caller closes it."""
         ...
 
-    def fresh_payments(self, contract_id: str) -> tuple[list[Any], list[str]]:
+    def fresh_payments(self, contract_id: str) -> tuple[list[Payment], list[str]]:
         """One contract's payments re-read now from the connectors, and the ids of the connectors read."""
         ...
 

@@ -27,7 +27,7 @@ class TaskConfig(StepConfig):
     working_days: bool = False
 
     def check(self, ctx: CheckContext, earlier: Sequence[StepConfig]) -> list[tuple[tuple[str, ...], str]]:
-        problems = []
+        problems: list[tuple[tuple[str, ...], str]] = []
         if self.role not in ctx.roles:
             problems.append((("role",), f"role {self.role!r} is not defined under roles: in schedules.yaml "
                                         f"(defined: {', '.join(sorted(ctx.roles)) or 'none'})"))
