@@ -12,13 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from connectors.files.ledger_csv import write_ledger_csv
 from robots.config import load_config
-from robots.engine.services import services_for
 from robots.engine.tick import tick
 from robots.store import Store
-from tests.conftest import install_pki, use_csv_ledger
-from tests.e2e.conftest import DUE, REPO, simple_ledger
+from tests.builders import DUE, simple_ledger
+from tests.worlds import open_world, shipped_world
 
 NOW = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
 #: Reminder (-3), request (1), demand (2), legal notice (10): four documents per contract, over four ticks.
@@ -51,14 +49,8 @@ class World:
 @pytest.fixture(scope="session")
 def archive_world_template(tmp_path_factory, officer_pki) -> Path:
     root = tmp_path_factory.mktemp("archive-world")
-    shutil.copy2(REPO / "schedules.yaml", root / "schedules.yaml")
-    shutil.copytree(REPO / "scenarios", root / "scenarios")
-    use_csv_ledger(root)
-    install_pki(root, officer_pki)
-    write_ledger_csv(simple_ledger(3), root / "var" / "ledger")
-    config = load_config(root / "schedules.yaml")
-    store = Store.open(config.database_url())
-    services = services_for(config, store)
+    shipped_world(root, pki=officer_pki, ledger=simple_ledger(3))
+    _, store, services = open_world(root)
     try:
         for offset in DAYS:
             report = tick(services, DUE + timedelta(days=offset), NOW + timedelta(days=offset))

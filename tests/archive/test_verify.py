@@ -18,7 +18,7 @@ from archive.verify import signature_checker
 from robots.store import schema as t
 from robots.store.archive_index import bag_heads
 from signing.keys import load_cert_files
-from tests.e2e.conftest import REPO
+from tests.worlds import REPO
 
 
 def verify(world, *, signatures: bool = False, **kw):

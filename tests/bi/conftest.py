@@ -19,7 +19,7 @@ from robots.config import Config, load_config
 from robots.engine.services import services_for
 from robots.engine.tick import tick
 from robots.store import Store
-from tests.conftest import CSV_CONNECTOR, mail_sink
+from tests.worlds import CSV_CONNECTOR, mail_sink
 
 REPO = Path(__file__).resolve().parents[2]
 WORLD_START = date(2026, 1, 12)

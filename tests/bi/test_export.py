@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -50,7 +49,8 @@ from robots.engine.tick import tick
 from robots.store import Store
 from robots.store import schema as t
 from robots.store.types import utc
-from tests.conftest import PG_ADMIN_URL, install_pki, use_csv_ledger
+from tests.conftest import PG_ADMIN_URL
+from tests.worlds import shipped_world
 
 REPO = Path(__file__).resolve().parents[2]
 D = Decimal
@@ -86,10 +86,7 @@ def world_ledger() -> Ledger:
 def world(request, tmp_path_factory, officer_pki):
     """Ticks on five days over three weeks of a small demo ledger, every letter signed."""
     root = tmp_path_factory.mktemp(f"bi-export-{request.param}")
-    shutil.copy2(REPO / "schedules.yaml", root / "schedules.yaml")
-    shutil.copytree(REPO / "scenarios", root / "scenarios")
-    use_csv_ledger(root)
-    install_pki(root, officer_pki)
+    shipped_world(root, pki=officer_pki)
     config = load_config(root / "schedules.yaml")
     schema = None
     if request.param == "sqlite":

@@ -12,7 +12,7 @@ from robots.cli.main import main
 from robots.core.domain import Hold, HoldKind
 from robots.engine.people_input import LedgerView, check_dispute, check_promise
 from robots.store import people as db
-from tests.e2e.conftest import simple_ledger
+from tests.builders import simple_ledger
 
 NOW = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
 DAY = date(2026, 3, 12)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from robots.core.aging import Evaluation, check_order, evaluate
 from robots.core.domain import CatchUp, CrossingStatus, DayCount, Hold, HoldKind
 from robots.core.errors import ConfigError, EvaluationOrderError
-from tests.core.builders import DUE, inv, ledger, pay, policy, weekdays
+from tests.builders import DUE, inv, ledger, pay, policy, weekdays
 
 CAL = weekdays()
 

@@ -5,7 +5,7 @@ from datetime import date, timedelta
 from robots.core.aging import evaluate
 from robots.core.domain import AgingPolicy, Column, DayCount, GroupSchedule
 from robots.core.workdays import WorkCalendar
-from tests.core.builders import D, inv, ledger
+from tests.builders import D, inv, ledger
 
 DUE = date(2026, 3, 10)  # a Tuesday
 COLUMNS = (

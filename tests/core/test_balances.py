@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from robots.core.balances import allocate, open_balances, total_open_on
 from robots.core.domain import Invoice, Payment
-from tests.core.builders import D, inv, ledger, pay
+from tests.builders import D, inv, ledger, pay
 
 D1, D2, D3 = date(2026, 1, 10), date(2026, 2, 10), date(2026, 3, 10)
 

@@ -28,7 +28,7 @@ from robots.core.penalties import (
     shifted_due_date,
 )
 from robots.core.workdays import production_calendar
-from tests.core.builders import inv, ledger, pay
+from tests.builders import inv, ledger, pay
 
 D = Decimal
 DUE = date(2026, 3, 10)

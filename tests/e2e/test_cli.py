@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.e2e.conftest import DUE, simple_ledger
+from tests.builders import DUE, simple_ledger
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,7 @@ from datetime import UTC
 import pytest
 
 from demo.pki import free_port
-from tests.conftest import DEMO_PKI_ADDRESS
-from tests.e2e.conftest import REPO
+from tests.worlds import DEMO_PKI_ADDRESS, REPO
 
 #: Where the repository's schedules.yaml expects the demo accounting system; tests move it to a free port.
 DEMO_ERP_ADDRESS = "127.0.0.1:8780"

@@ -11,7 +11,8 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.e2e.conftest import DUE, REPO, simple_ledger
+from tests.builders import DUE, simple_ledger
+from tests.worlds import REPO
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -53,7 +53,7 @@ from robots.store import Store
 from robots.store import approvals as ap
 from robots.store import schema as t
 from robots.store import shipments as sb
-from tests.conftest import install_pki
+from tests.worlds import install_pki
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "Симуляция-пароль-42"

@@ -12,7 +12,7 @@ from demo.pki import free_port
 from robots.mail.config import EmailConfig
 from robots.mail.message import Attachment, build_message, message_id, split_addresses
 from robots.mail.smtp import Mailer, PermanentMailError, TransientMailError
-from tests.mail.conftest import PASSWORD, USER, start
+from tests.smtp import PASSWORD, USER, start
 
 NOW = datetime(2026, 3, 12, 9, 30, tzinfo=UTC)
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"

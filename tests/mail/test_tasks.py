@@ -18,7 +18,7 @@ from robots.core.errors import ConfigError
 from robots.engine.summary import render_summary, summarize
 from robots.engine.tick import tick
 from robots.store import tasks as db
-from tests.mail.mailenv import AS_OF, NOW, _open, edit_yaml
+from tests.worlds import AS_OF, NOW, edit_yaml, open_world
 
 
 def hook_app(fail_first: int = 0):
@@ -34,16 +34,16 @@ def hook_app(fail_first: int = 0):
     return Starlette(routes=[Route("/hook", hook, methods=["POST"])]), seen
 
 
-def _notify(env, url: str, channels=("email", "webhook")) -> None:
-    edit_yaml(env / "schedules.yaml", lambda s: s["roles"]["head_of_sales"].update(
+def _notify(mail_env, url: str, channels=("email", "webhook")) -> None:
+    edit_yaml(mail_env / "schedules.yaml", lambda s: s["roles"]["head_of_sales"].update(
         notify=list(channels), webhook=url))
 
 
-def test_a_new_task_notifies_by_email_and_webhook_once_even_after_retries(env, smtp_server):
+def test_a_new_task_notifies_by_email_and_webhook_once_even_after_retries(mail_env, smtp_server):
     app, seen = hook_app(fail_first=1)  # tenacity retries the 503 at once
     with serve(app) as base:
-        _notify(env, f"{base}hook")
-        config, store, services = _open(env)
+        _notify(mail_env, f"{base}hook")
+        config, store, services = open_world(mail_env)
         report = tick(services, AS_OF, NOW)
         assert len(report.runner.done) == 2
         tick(services, AS_OF, NOW + timedelta(hours=1))
@@ -64,16 +64,16 @@ def test_a_new_task_notifies_by_email_and_webhook_once_even_after_retries(env, s
     store.close()
 
 
-def test_a_webhook_that_is_down_retries_the_step_without_duplicating_the_task(env, smtp_server):
+def test_a_webhook_that_is_down_retries_the_step_without_duplicating_the_task(mail_env, smtp_server):
     app, seen = hook_app(fail_first=3)  # three 503s: the step fails retryably; the next pass succeeds
     with serve(app) as base:
-        _notify(env, f"{base}hook", ("webhook",))
-        edit_yaml(env / "schedules.yaml", lambda s: s.update(groups={"default": {"days": "calendar", "columns": [
+        _notify(mail_env, f"{base}hook", ("webhook",))
+        edit_yaml(mail_env / "schedules.yaml", lambda s: s.update(groups={"default": {"days": "calendar", "columns": [
             {"id": "overdue_2", "offset": 2, "scenario": "mail_demand"}]}}))
-        config, store, services = _open(env)
+        config, store, services = open_world(mail_env)
         write_one = __import__("connectors.files.ledger_csv", fromlist=["write_ledger_csv"]).write_ledger_csv
-        from tests.e2e.conftest import simple_ledger
-        write_one(simple_ledger(1), env / "var" / "ledger")
+        from tests.builders import simple_ledger
+        write_one(simple_ledger(1), mail_env / "var" / "ledger")
         report = tick(services, AS_OF, NOW)
         assert len(report.runner.retry) == 1 and len(seen) == 3
         from robots.engine.runner import Runner
@@ -86,23 +86,23 @@ def test_a_webhook_that_is_down_retries_the_step_without_duplicating_the_task(en
     store.close()
 
 
-def test_a_role_notified_by_email_needs_the_email_section_and_an_address(env):
+def test_a_role_notified_by_email_needs_the_email_section_and_an_address(mail_env):
     def change(s):
         s.pop("email")
         s["roles"]["head_of_sales"].update(notify=["email", "webhook"], email="")
-    edit_yaml(env / "schedules.yaml", change)
+    edit_yaml(mail_env / "schedules.yaml", change)
     with pytest.raises(ConfigError) as exc:
-        load_config(env / "schedules.yaml")
+        load_config(mail_env / "schedules.yaml")
     text = str(exc.value)
     assert "roles.head_of_sales.notify lists email, but schedules.yaml has no email: section" in text
     assert "roles.head_of_sales.notify lists email, but the role has no email address" in text
     assert "roles.head_of_sales.notify lists webhook, but the role has no webhook URL" in text
 
 
-def test_task_list_done_and_overdue_tasks_in_status(env, smtp_server, capsys):
-    config, store, services = _open(env)
+def test_task_list_done_and_overdue_tasks_in_status(mail_env, smtp_server, capsys):
+    config, store, services = open_world(mail_env)
     tick(services, AS_OF, NOW)
-    cfg = str(env / "schedules.yaml")
+    cfg = str(mail_env / "schedules.yaml")
     later = (AS_OF + timedelta(days=10)).isoformat()
     assert main(["--config", cfg, "task", "list", "--overdue", "--as-of", later]) == 0
     out = capsys.readouterr().out

@@ -8,7 +8,7 @@ import json
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from signing.config import OfficerConfig, SigningConfig, TimestampConfig
 from signing.keys import KeyUnavailable
 from signing.service import CertificateRefused, SigningService
 from signing.verify import verify_bytes
+from tests.pki import SIGN_AT
 
 REPO = Path(__file__).resolve().parents[2]
 MARKUP = ("# ПРЕТЕНЗИЯ\n\n## по договору № 12/2024-Б\n\nОбщество с ограниченной ответственностью «Ромашка» "
@@ -56,7 +57,8 @@ def svc(test_pki, pki_server):
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    """The moment the tests sign and check at: fixed, inside the test PKI's validity windows (tests/pki.py)."""
+    return SIGN_AT
 
 
 def pdfsig(path: Path, nssdir: Path | None = None) -> str:

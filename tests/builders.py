@@ -1,4 +1,8 @@
-"""Small builders for ledgers in core tests (pure values, fixed dates)."""
+"""Builders of pure values for every test folder: ledgers, payments, aging policies, all on fixed dates.
+
+``inv``/``pay``/``ledger`` build small hand-made ledgers (one customer P1, contracts C1...); ``simple_ledger``
+builds the ledger of ``contracts`` customers the world tests write as CSV files. Worlds (a config on disk, a store,
+services) live in tests/worlds.py."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from robots.core.domain import (
 from robots.core.workdays import WorkCalendar
 
 D = Decimal
+#: The due date of every invoice the builders make unless told otherwise.
 DUE = date(2026, 3, 10)  # a Tuesday
 
 COLUMNS = (
@@ -55,3 +60,20 @@ def ledger(invoices=(), payments=(), contracts=("C1",), group: str = "default") 
         invoices=tuple(invoices),
         payments=tuple(payments),
     )
+
+
+def simple_ledger(contracts: int = 3, due: date = DUE, paid: dict[str, str] | None = None) -> Ledger:
+    """``contracts`` customers with one contract each; contract 0 has two invoices, the others one.
+
+    C000 owes 1000.00 + 250.50 = 1250.50, C00n owes 1000.00 + n; ``paid`` maps an invoice id to an amount paid
+    ten days before ``due``."""
+    cps, cts, invs = [], [], []
+    for n in range(contracts):
+        cps.append(Counterparty(f"P{n:03d}", f"ООО «Клиент {n}»", f"77{n:08d}", f"c{n}@example.ru", "default"))
+        cts.append(Contract(f"C{n:03d}", f"{n}/2026-Б", f"P{n:03d}", 30, "RUB", D("0.001")))
+        invs.append(Invoice(f"I{n:03d}", f"{100 + n}", f"C{n:03d}", due - timedelta(days=30), due,
+                            D("1000.00") + n))
+    invs.append(Invoice("I-extra", "999", "C000", due - timedelta(days=30), due, D("250.50")))
+    pays = tuple(Payment(f"PAY-{i}", next(x.contract_id for x in invs if x.id == i), due - timedelta(days=10),
+                         D(a), i) for i, a in (paid or {}).items())
+    return Ledger(tuple(cps), tuple(cts), tuple(invs), pays)

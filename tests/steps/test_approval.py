@@ -27,7 +27,7 @@ from robots.store.approvals import (
     request_approval,
     wake_decided,
 )
-from tests.workflow import AS_OF, NOW, edit_settings, open_services, use_database, workflow_root
+from tests.worlds import AS_OF, NOW, edit_settings, open_services, use_database, workflow_root
 
 LEASE = timedelta(minutes=10)
 

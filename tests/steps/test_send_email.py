@@ -25,12 +25,12 @@ from robots.engine.tick import tick
 from robots.store import deliveries as db
 from robots.store import schema as t
 from signing.keys import load_cert_files
-from tests.e2e.conftest import simple_ledger
-from tests.mail.mailenv import AS_OF, NOW, SEND, _open, edit_yaml
+from tests.builders import simple_ledger
+from tests.worlds import AS_OF, NOW, SEND, edit_yaml, open_world
 
 
-def test_each_contract_gets_exactly_one_letter_with_its_signed_archived_pdf(env, smtp_server, officer_pki):
-    config, store, services = _open(env)
+def test_each_contract_gets_exactly_one_letter_with_its_signed_archived_pdf(mail_env, smtp_server, officer_pki):
+    config, store, services = open_world(mail_env)
     report = tick(services, AS_OF, NOW)
     assert len(report.runner.done) == 2, store.rows(select(t.runs.c.error))
     assert sorted(r.rcpt_tos[0] for r in smtp_server.received) == ["c0@example.ru", "c1@example.ru"]
@@ -66,12 +66,12 @@ def test_each_contract_gets_exactly_one_letter_with_its_signed_archived_pdf(env,
     store.close()
 
 
-def test_pdfsig_reads_the_signature_of_the_attachment_as_received(env, smtp_server, tmp_path):
+def test_pdfsig_reads_the_signature_of_the_attachment_as_received(mail_env, smtp_server, tmp_path):
     if shutil.which("pdfsig") is None:
         pytest.skip("pdfsig (poppler-utils) is not installed")
     import subprocess
 
-    config, store, services = _open(env)
+    config, store, services = open_world(mail_env)
     tick(services, AS_OF, NOW)
     [att] = list(smtp_server.received[0].message.iter_attachments())
     pdf = tmp_path / "received.pdf"
@@ -81,8 +81,8 @@ def test_pdfsig_reads_the_signature_of_the_attachment_as_received(env, smtp_serv
     store.close()
 
 
-def test_a_crash_between_smtp_and_the_sent_record_resends_with_the_same_message_id(env, smtp_server, monkeypatch):
-    config, store, services = _open(env)
+def test_a_crash_between_smtp_and_the_sent_record_resends_with_the_same_message_id(mail_env, smtp_server, monkeypatch):
+    config, store, services = open_world(mail_env)
 
     def crash(*args, **kwargs):
         raise OSError("power cut right after the server accepted the letter")
@@ -102,8 +102,8 @@ def test_a_crash_between_smtp_and_the_sent_record_resends_with_the_same_message_
     store.close()
 
 
-def test_a_tick_at_night_parks_the_run_and_a_pass_inside_the_window_sends(env, smtp_server):
-    config, store, services = _open(env)
+def test_a_tick_at_night_parks_the_run_and_a_pass_inside_the_window_sends(mail_env, smtp_server):
+    config, store, services = open_world(mail_env)
     night = datetime(2026, 3, 12, 19, 0, tzinfo=UTC)  # 22:00 in Moscow
     report = tick(services, AS_OF, night)
     assert len(report.runner.waiting) == 2 and smtp_server.received == []
@@ -118,11 +118,11 @@ def test_a_tick_at_night_parks_the_run_and_a_pass_inside_the_window_sends(env, s
     store.close()
 
 
-def test_redirect_to_sends_everything_to_one_address_and_keeps_the_intended_ones(env, smtp_server):
-    edit_yaml(env / "schedules.yaml", lambda s: s["email"].update(redirect_to="qa@arbots.example"))
-    edit_yaml(env / "mail-scenarios" / "mail_demand.yaml",
+def test_redirect_to_sends_everything_to_one_address_and_keeps_the_intended_ones(mail_env, smtp_server):
+    edit_yaml(mail_env / "schedules.yaml", lambda s: s["email"].update(redirect_to="qa@arbots.example"))
+    edit_yaml(mail_env / "mail-scenarios" / "mail_demand.yaml",
               lambda s: s["steps"][3].update(cc=["{{ counterparty.id | lower }}@cc.example.ru"]))
-    config, store, services = _open(env)
+    config, store, services = open_world(mail_env)
     tick(services, AS_OF, NOW)
     assert [r.rcpt_tos for r in smtp_server.received] == [["qa@arbots.example"]] * 2
     originals = sorted(r.message["X-Arbots-Original-To"] for r in smtp_server.received)
@@ -131,13 +131,13 @@ def test_redirect_to_sends_everything_to_one_address_and_keeps_the_intended_ones
     store.close()
 
 
-def test_a_counterparty_without_an_address_fails_the_run_with_the_fix(env, smtp_server):
+def test_a_counterparty_without_an_address_fails_the_run_with_the_fix(mail_env, smtp_server):
     ledger = simple_ledger(2)
     from dataclasses import replace
 
     ledger = replace(ledger, counterparties=(replace(ledger.counterparties[0], email=""), ledger.counterparties[1]))
-    write_ledger_csv(ledger, env / "var" / "ledger")
-    config, store, services = _open(env)
+    write_ledger_csv(ledger, mail_env / "var" / "ledger")
+    config, store, services = open_world(mail_env)
     report = tick(services, AS_OF, NOW)
     assert len(report.runner.failed) == 1 and len(report.runner.done) == 1
     error = store.rows(select(t.runs.c.error).where(t.runs.c.contract_id == "C000"))[0].error
@@ -146,9 +146,9 @@ def test_a_counterparty_without_an_address_fails_the_run_with_the_fix(env, smtp_
     store.close()
 
 
-def test_a_refused_recipient_is_recorded_as_bounced_and_fails_the_run(env, smtp_server):
-    edit_yaml(env / "mail-scenarios" / "mail_demand.yaml", lambda s: s["steps"][3].update(to=["bad@example.ru"]))
-    config, store, services = _open(env)
+def test_a_refused_recipient_is_recorded_as_bounced_and_fails_the_run(mail_env, smtp_server):
+    edit_yaml(mail_env / "mail-scenarios" / "mail_demand.yaml", lambda s: s["steps"][3].update(to=["bad@example.ru"]))
+    config, store, services = open_world(mail_env)
     report = tick(services, AS_OF, NOW)
     assert len(report.runner.failed) == 2 and smtp_server.received == []
     rows = store.rows(select(db.deliveries))
@@ -156,12 +156,12 @@ def test_a_refused_recipient_is_recorded_as_bounced_and_fails_the_run(env, smtp_
     store.close()
 
 
-def test_config_errors_name_the_step_and_the_fix(env):
-    edit_yaml(env / "schedules.yaml", lambda s: s.pop("email"))
-    edit_yaml(env / "mail-scenarios" / "mail_demand.yaml",
+def test_config_errors_name_the_step_and_the_fix(mail_env):
+    edit_yaml(mail_env / "schedules.yaml", lambda s: s.pop("email"))
+    edit_yaml(mail_env / "mail-scenarios" / "mail_demand.yaml",
               lambda s: s["steps"].insert(0, {**SEND, "document": "later", "subject": "{{ oops"}))
     with pytest.raises(ConfigError) as exc:
-        load_config(env / "schedules.yaml")
+        load_config(mail_env / "schedules.yaml")
     text = str(exc.value)
     assert "steps[0].document: no earlier render step has id 'later'" in text
     assert "steps[0].subject: not a valid template" in text

@@ -10,7 +10,7 @@ import pytest
 from robots.config import load_config
 from robots.core.errors import ConfigError
 from robots.core.expressions import FUNCTIONS, NAMES, ExpressionError, check, evaluate, truth
-from tests.workflow import workflow_root
+from tests.worlds import workflow_root
 
 ENV = {
     "debt": Decimal("1250.50"),

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import re
-import shutil
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from connectors.files.ledger_csv import write_ledger_csv
 from robots.config import load_config
 from robots.core.errors import ConfigError
 from robots.engine.runner import Runner
-from robots.engine.services import services_for
 from robots.engine.tick import tick
 from robots.steps.base import REGISTRY, Step, StepConfig, Stop, Wait
 from robots.store import Store
 from robots.store import schema as t
-from tests.conftest import use_csv_ledger
-from tests.e2e.conftest import DUE, REPO, simple_ledger
+from tests.worlds import AS_OF, NOW, open_services, workflow_root
 
-NOW = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
-AS_OF = DUE + timedelta(days=2)
 CALLS: list[tuple[int, str]] = []
 
 
@@ -55,33 +47,16 @@ def gate_kind():
     del REGISTRY["test_gate"]
 
 
-def _root(tmp_path: Path, steps: str) -> Path:
-    """A config whose every scenario is `steps` (YAML list), with a CSV ledger of two overdue contracts."""
-    shutil.copy2(REPO / "schedules.yaml", tmp_path / "schedules.yaml")
-    use_csv_ledger(tmp_path)
-    text = (tmp_path / "schedules.yaml").read_text(encoding="utf-8")
-    (tmp_path / "scenarios" / "templates").mkdir(parents=True)
-    for name in set(re.findall(r"scenario: (\w+)", text)) | {"paid_closing", "promise_broken"}:
-        (tmp_path / "scenarios" / f"{name}.yaml").write_text(f"title: {name}\nsteps:\n{steps}", encoding="utf-8")
-    write_ledger_csv(simple_ledger(2), tmp_path / "var" / "ledger")
-    return tmp_path
-
-
-def _open(root: Path):
-    config = load_config(root / "schedules.yaml")
-    store = Store.open(config.database_url())
-    return store, services_for(config, store)
-
-
 def _steps(store: Store) -> list[tuple[int, int, str]]:
     return [(r.run_id, r.idx, r.status) for r in store.rows(select(t.run_steps).order_by(t.run_steps.c.run_id,
                                                                                          t.run_steps.c.idx))]
 
 
 def test_a_waiting_step_parks_the_run_without_using_up_attempts_and_resumes_after_its_time(tmp_path):
-    store, services = _open(_root(tmp_path, "  - {kind: test_gate, id: first, mode: ok}\n"
-                                            "  - {kind: test_gate, mode: wait, hours: 2}\n"
-                                            "  - {kind: test_gate, mode: ok}\n"))
+    root = workflow_root(tmp_path, "  - {kind: test_gate, id: first, mode: ok}\n"
+                                   "  - {kind: test_gate, mode: wait, hours: 2}\n"
+                                   "  - {kind: test_gate, mode: ok}\n")
+    store, services = open_services(root)
     report = tick(services, AS_OF, NOW)
     assert len(report.runner.waiting) == 2 and not report.runner.done
     runs = store.rows(select(t.runs))
@@ -101,8 +76,9 @@ def test_a_waiting_step_parks_the_run_without_using_up_attempts_and_resumes_afte
 
 
 def test_a_stopping_step_ends_the_run_as_done_with_its_reason_and_skips_the_rest(tmp_path):
-    store, services = _open(_root(tmp_path, "  - {kind: test_gate, mode: stop}\n"
-                                            "  - {kind: test_gate, mode: ok}\n"))
+    root = workflow_root(tmp_path, "  - {kind: test_gate, mode: stop}\n"
+                                   "  - {kind: test_gate, mode: ok}\n")
+    store, services = open_services(root)
     report = tick(services, AS_OF, NOW)
     assert len(report.runner.done) == 2
     runs = store.rows(select(t.runs))
@@ -115,10 +91,11 @@ def test_a_stopping_step_ends_the_run_as_done_with_its_reason_and_skips_the_rest
 
 
 def test_when_skips_a_step_whose_condition_is_false_and_runs_the_others(tmp_path):
-    store, services = _open(_root(tmp_path, "  - {kind: test_gate, mode: ok, when: 'debt > 1100.25'}\n"
-                                            "  - {kind: test_gate, mode: ok, when: 'debt < thresholds.lawsuit'}\n"
-                                            "  - {kind: test_gate, mode: ok, when: 'group == \"default\" and "
-                                            "days_overdue >= 2 and invoices == 2'}\n"))
+    root = workflow_root(tmp_path, "  - {kind: test_gate, mode: ok, when: 'debt > 1100.25'}\n"
+                                   "  - {kind: test_gate, mode: ok, when: 'debt < thresholds.lawsuit'}\n"
+                                   "  - {kind: test_gate, mode: ok, when: 'group == \"default\" and "
+                                   "days_overdue >= 2 and invoices == 2'}\n")
+    store, services = open_services(root)
     tick(services, AS_OF, NOW)
     runs = {r.contract_id: r.id for r in store.rows(select(t.runs))}
     steps = _steps(store)
@@ -129,7 +106,7 @@ def test_when_skips_a_step_whose_condition_is_false_and_runs_the_others(tmp_path
 
 
 def test_a_bad_when_expression_is_a_config_error_naming_the_file_line_and_path(tmp_path):
-    root = _root(tmp_path, "  - {kind: test_gate, mode: ok}\n"
+    root = workflow_root(tmp_path, "  - {kind: test_gate, mode: ok}\n"
                            "  - {kind: test_gate, mode: ok, when: 'debt > thresholds.lawsiut'}\n"
                            "  - {kind: test_gate, mode: ok, when: 'debt >'}\n"
                            "  - {kind: test_gate, mode: ok, when: 'open(\"/etc/passwd\")'}\n")

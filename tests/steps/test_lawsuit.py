@@ -21,10 +21,9 @@ from robots.engine.tick import tick
 from robots.steps import REGISTRY
 from robots.store import RunRecord
 from robots.store import schema as t
-from tests.conftest import install_pki
-from tests.e2e.conftest import DUE
-from tests.penalties.conftest import make_workdir
-from tests.penalties.test_annex import pdf_text
+from tests.builders import DUE
+from tests.steps.test_penalty import pdf_text
+from tests.worlds import install_pki, penalty_world
 
 D = Decimal
 NBSP = "\u00a0"
@@ -47,7 +46,7 @@ def _steps(store, run_id: int) -> dict[int, dict]:
 
 def test_the_lawsuit_pack_holds_the_claim_the_calculation_the_statement_and_a_valid_bag(tmp_path, store,
                                                                                       officer_pki):
-    config_path = make_workdir(tmp_path, lawsuit_ledger())
+    config_path = penalty_world(tmp_path, lawsuit_ledger())
     install_pki(tmp_path, officer_pki)
     config = load_config(config_path)
     services = services_for(config, store)
@@ -122,7 +121,7 @@ def test_the_lawsuit_pack_holds_the_claim_the_calculation_the_statement_and_a_va
 def test_a_run_below_the_lawsuit_threshold_builds_no_pack(tmp_path, store, officer_pki):
     small = Ledger(lawsuit_ledger().counterparties[:1], lawsuit_ledger().contracts[:1],
                    (Invoice("I1", "СЧ-1", "C1", DUE - timedelta(days=30), DUE, D("1000.00")),), ())
-    config_path = make_workdir(tmp_path, small)
+    config_path = penalty_world(tmp_path, small)
     install_pki(tmp_path, officer_pki)
     services = services_for(load_config(config_path), store)
     tick(services, date(2026, 5, 9), datetime(2026, 5, 9, 9, tzinfo=UTC))

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from robots.cli.main import main
 from robots.config import load_config
-from tests.e2e.conftest import DUE, simple_ledger
-from tests.penalties.conftest import make_workdir
+from tests.builders import DUE, simple_ledger
+from tests.worlds import penalty_world
 
 
 def _line(lines: list[str], day, contract: str, scenario: str) -> str:
@@ -15,7 +15,7 @@ def _line(lines: list[str], day, contract: str, scenario: str) -> str:
 
 
 def test_plan_lists_each_letter_with_its_signing_officer_and_the_penalty_of_that_day(tmp_path, capsys):
-    config = make_workdir(tmp_path, simple_ledger(2))
+    config = penalty_world(tmp_path, simple_ledger(2))
     as_of = DUE + timedelta(days=35)  # 2026-04-14: the plan reaches the 60-day column on 2026-05-09
 
     code = main(["--config", str(config), "plan", "--as-of", str(as_of), "--days", "30"])
@@ -40,7 +40,7 @@ def test_plan_lists_each_letter_with_its_signing_officer_and_the_penalty_of_that
 
 
 def test_plan_says_when_the_key_rate_table_does_not_cover_a_day(tmp_path, capsys):
-    config = make_workdir(tmp_path, simple_ledger(1), basis="statutory", key_rates=[{"since": "2026-03-15",
+    config = penalty_world(tmp_path, simple_ledger(1), basis="statutory", key_rates=[{"since": "2026-03-15",
                                                                                        "rate": "0.16"}])
     code = main(["--config", str(config), "plan", "--as-of", str(DUE), "--days", "3"])
     out = capsys.readouterr().out

@@ -26,7 +26,7 @@ from robots.engine.sync import connector_by_id, sync
 from robots.engine.tick import evaluate_and_record, tick
 from robots.steps.reconcile import reconcile_amounts
 from robots.store import schema as t
-from tests.workflow.test_shipments import DUE, PASSWORD, day, ledger_of, runs
+from tests.steps.test_shipments import DUE, PASSWORD, day, ledger_of, runs
 
 
 def claim_day_without_sync(services, now):

@@ -17,7 +17,7 @@ from robots.core.kpi.effectiveness import step_effectiveness
 from robots.core.kpi.facts import KpiInputs, RunFact, TaskFact
 from robots.core.kpi.figures import aging_bands, aging_histogram, cash_plan, top_debtors
 from robots.core.kpi.kpis import Kpi, compute_kpis, month_slices, months_back
-from tests.core.builders import D, inv, ledger, pay
+from tests.builders import D, inv, ledger, pay
 
 AS_OF = date(2026, 3, 31)
 

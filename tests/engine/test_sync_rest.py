@@ -21,7 +21,7 @@ from robots.config import load_config
 from robots.engine.summary import render_summary, summarize
 from robots.engine.sync import SyncRefused, connector_by_id, sync
 from robots.store import Store
-from tests.e2e.conftest import REPO
+from tests.worlds import REPO
 
 NOW = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
 LATER = datetime(2026, 3, 13, 9, 0, tzinfo=UTC)

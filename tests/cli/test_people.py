@@ -3,7 +3,6 @@ then do: a promise holds the letter back and, broken, escalates once; a dispute 
 
 from __future__ import annotations
 
-import shutil
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -20,8 +19,8 @@ from robots.engine.tick import tick
 from robots.store import Store
 from robots.store import people as db
 from robots.store import schema as t
-from tests.conftest import install_pki, use_csv_ledger
-from tests.e2e.conftest import REPO, simple_ledger
+from tests.builders import simple_ledger
+from tests.worlds import shipped_world
 
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 COLUMN = """title: {column}
@@ -51,10 +50,7 @@ def _logs_to_real_stderr():
 
 @pytest.fixture
 def env(tmp_path: Path, officer_pki) -> Path:
-    shutil.copy2(REPO / "schedules.yaml", tmp_path / "schedules.yaml")
-    shutil.copytree(REPO / "scenarios" / "templates", tmp_path / "scenarios" / "templates")
-    use_csv_ledger(tmp_path)
-    install_pki(tmp_path, officer_pki)
+    shipped_world(tmp_path, pki=officer_pki, scenarios=False)
     # Scenarios of our own (a task per column stands for the letter): the tests check what runs, not the letters
     for column in ("overdue_1", "overdue_2", "overdue_10"):
         (tmp_path / "scenarios" / f"{column}.yaml").write_text(COLUMN.format(column=column), encoding="utf-8")

@@ -16,7 +16,7 @@ from robots.documents.templates import TemplateRenderer
 from robots.steps.lawsuit import reconciliation_entries
 from robots.steps.penalty import invoice_output
 from robots.steps.penalty_view import penalty_view
-from tests.core.builders import inv, ledger, pay
+from tests.builders import inv, ledger, pay
 from tests.core.test_penalties import KEY_RATES
 from tests.documents.test_templates import SHIPPED_DIR, sample_context
 

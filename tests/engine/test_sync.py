@@ -23,7 +23,7 @@ from robots.core.errors import ConfigError
 from robots.engine.summary import render_summary, summarize
 from robots.engine.sync import SyncRefused, sync
 from robots.store import Store
-from tests.e2e.conftest import REPO
+from tests.worlds import REPO
 
 NOW = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
 

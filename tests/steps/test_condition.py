@@ -10,7 +10,7 @@ from robots.config import load_config
 from robots.core.errors import ConfigError
 from robots.engine.tick import tick
 from robots.store import schema as t
-from tests.workflow import AS_OF, NOW, open_services, use_database, workflow_root
+from tests.worlds import AS_OF, NOW, open_services, use_database, workflow_root
 
 TASK = """  - kind: task
     role: account_manager

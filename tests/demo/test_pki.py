@@ -31,7 +31,7 @@ from demo.pki import (
     free_port,
     load_pki,
 )
-from tests.signing.conftest import TEST_OFFICERS
+from tests.pki import PKI_CREATED, SIGN_AT, TEST_OFFICERS
 
 DAY = timedelta(days=1)
 
@@ -106,7 +106,7 @@ def test_validity_windows(test_pki: PKI, officer_id: str, start: timedelta, end:
     cert = _cert(test_pki.cert_pem[officer_id])
     assert cert.not_valid_before_utc == now + start
     assert cert.not_valid_after_utc == now + end
-    assert abs(now - datetime.now(UTC)) < timedelta(hours=1)  # the fixture used the wall clock
+    assert now == PKI_CREATED  # the fixture's fixed time, not the wall clock
     ca = _cert(test_pki.intermediate_pem)
     assert ca.not_valid_before_utc == now - 400 * DAY
     assert ca.not_valid_after_utc == now + 5 * 365 * DAY
@@ -182,28 +182,28 @@ def test_load_pki_round_trips(test_pki: PKI) -> None:
 def test_ensure_pki_keeps_an_existing_pki(test_pki: PKI) -> None:
     root_before = _cert(test_pki.root_pem)
     p12_before = test_pki.p12["good"].read_bytes()
-    again = ensure_pki(test_pki.folder, TEST_OFFICERS, now=datetime.now(UTC) + 3 * DAY, port=test_pki.port)
+    again = ensure_pki(test_pki.folder, TEST_OFFICERS, now=PKI_CREATED + 3 * DAY, port=test_pki.port)
     assert again == test_pki
     assert _cert(again.root_pem).serial_number == root_before.serial_number
     assert test_pki.p12["good"].read_bytes() == p12_before
     with pytest.raises(ValueError, match="port"):
-        ensure_pki(test_pki.folder, TEST_OFFICERS, now=datetime.now(UTC), port=test_pki.port + 1)
+        ensure_pki(test_pki.folder, TEST_OFFICERS, now=PKI_CREATED, port=test_pki.port + 1)
     with pytest.raises(ValueError, match="missing"):
-        ensure_pki(test_pki.folder, [OfficerCert("ghost", "Призрак", "Никто")], now=datetime.now(UTC),
+        ensure_pki(test_pki.folder, [OfficerCert("ghost", "Призрак", "Никто")], now=PKI_CREATED,
                    port=test_pki.port)
 
 
 def test_ensure_pki_creates_once(tmp_path: Path) -> None:
     officers = [OfficerCert("chief_accountant", "Смирнова Елена Викторовна", "Главный бухгалтер")]
     folder = tmp_path / "demo-pki"
-    first = ensure_pki(folder, officers, now=datetime.now(UTC), port=12345)
+    first = ensure_pki(folder, officers, now=PKI_CREATED, port=12345)
     first_root = _cert(first.root_pem).serial_number
     assert (folder / "pki.json").is_file()
     assert len(first.password_file.read_text(encoding="utf-8")) == 24  # token_urlsafe(18)
-    second = ensure_pki(folder, officers, now=datetime.now(UTC), port=12345)
+    second = ensure_pki(folder, officers, now=PKI_CREATED, port=12345)
     assert _cert(second.root_pem).serial_number == first_root
     # create_pki with an explicit password regenerates: a new root
-    third = create_pki(folder, officers, now=datetime.now(UTC), port=12345, password="пароль-1")
+    third = create_pki(folder, officers, now=PKI_CREATED, port=12345, password="пароль-1")
     assert _cert(third.root_pem).serial_number != first_root
     pkcs12.load_key_and_certificates(third.p12["chief_accountant"].read_bytes(), "пароль-1".encode())
 
@@ -218,7 +218,7 @@ def test_ensure_pki_creates_once(tmp_path: Path) -> None:
     {"port": 0},
 ])
 def test_create_pki_rejects_bad_input(tmp_path: Path, bad: dict) -> None:
-    kwargs = {"officers": [OfficerCert("a", "А", "Б")], "now": datetime.now(UTC), "port": 12345, **bad}
+    kwargs = {"officers": [OfficerCert("a", "А", "Б")], "now": PKI_CREATED, "port": 12345, **bad}
     with pytest.raises(ValueError):
         create_pki(tmp_path, kwargs.pop("officers"), **kwargs)
     assert not (tmp_path / "pki.json").exists()
@@ -233,7 +233,7 @@ def test_crl_over_http(test_pki: PKI, pki_server: PKIServer) -> None:
     inter = _cert(test_pki.intermediate_pem)
     crl = x509.load_der_x509_crl(_get(_crl_urls(good)[0]))
     assert crl.issuer == inter.subject and crl.is_signature_valid(inter.public_key())
-    now = datetime.now(UTC)
+    now = datetime.now(UTC)  # the server issues the CRL on the wall clock (PKIServer), so it is read against it
     assert crl.last_update_utc <= now < crl.next_update_utc
     entry = crl.get_revoked_certificate_by_serial_number(revoked.serial_number)
     assert entry is not None
@@ -276,8 +276,9 @@ def _validate(test_pki: PKI, officer_id: str):
         return asn1_x509.Certificate.load(asn1_pem.unarmor(path.read_bytes())[2])
 
     async def run():
+        # at the fixed SIGN_AT; the server's OCSP and CRL answers carry the wall clock, later than that moment
         vc = ValidationContext(trust_roots=[load(test_pki.root_pem)], allow_fetching=True,
-                               revocation_mode="hard-fail")
+                               revocation_mode="hard-fail", moment=SIGN_AT, retroactive_revinfo=True)
         try:
             # no intermediate given: it must come from the AIA caIssuers URL
             validator = CertificateValidator(load(test_pki.cert_pem[officer_id]), validation_context=vc)

@@ -7,7 +7,6 @@ unblocks them. Store tests of the shipment_blocks queries run on SQLite and Post
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +25,7 @@ from robots.steps import REGISTRY
 from robots.store import RunRecord, Store
 from robots.store import schema as t
 from robots.store import shipments as sb
-from tests.conftest import install_pki
+from tests.worlds import shipped_world
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "Пароль-для-теста-7c1"
@@ -64,13 +63,10 @@ def ledger_of(paid: dict[str, str] | None = None, extra: tuple[Payment, ...] = (
 def make_world(root: Path, url: str, pki) -> Path:
     """The repository's config in ``root``, reading the demo ERP at ``url``, with the test scenarios."""
     yaml = YAML()
-    shutil.copy2(REPO / "schedules.yaml", root / "schedules.yaml")
-    (root / "scenarios").mkdir()
-    shutil.copytree(REPO / "scenarios" / "templates", root / "scenarios" / "templates")
+    shipped_world(root, pki=pki, scenarios=False, csv=False)
     for name, body in SCENARIOS.items():
         with (root / "scenarios" / f"{name}.yaml").open("w", encoding="utf-8") as f:
             yaml.dump(body, f)
-    install_pki(root, pki)
     path = root / "schedules.yaml"
     settings = yaml.load(path.read_text(encoding="utf-8"))
     erp = settings["connectors"][0]

@@ -3,40 +3,23 @@
 from __future__ import annotations
 
 import re
-import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from connectors.files.ledger_csv import write_ledger_csv
-from robots.config import load_config
-from robots.engine.services import services_for
 from robots.engine.tick import tick
 from robots.store import Store
 from robots.store import schema as t
-from tests.conftest import install_pki, use_csv_ledger
-from tests.e2e.conftest import DUE, REPO, simple_ledger
-
-NOW = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
-AS_OF = DUE + timedelta(days=2)
+from tests.builders import DUE, simple_ledger
+from tests.worlds import AS_OF, NOW, open_world, shipped_world
 
 
 @pytest.fixture
-def env(tmp_path: Path, officer_pki):
-    shutil.copy2(REPO / "schedules.yaml", tmp_path / "schedules.yaml")
-    shutil.copytree(REPO / "scenarios", tmp_path / "scenarios")
-    use_csv_ledger(tmp_path)
-    install_pki(tmp_path, officer_pki)
-    write_ledger_csv(simple_ledger(2), tmp_path / "var" / "ledger")
-    return tmp_path
-
-
-def _open(root: Path):
-    config = load_config(root / "schedules.yaml")
-    store = Store.open(config.database_url())
-    return config, store, services_for(config, store)
+def env(tmp_path: Path, officer_pki) -> Path:
+    """The shipped config and scenarios, two contracts two days overdue on AS_OF."""
+    return shipped_world(tmp_path, pki=officer_pki, ledger=simple_ledger(2))
 
 
 def _runs(store: Store):
@@ -47,7 +30,7 @@ def test_a_business_error_fails_the_run_at_once_and_keeps_its_reason(env):
     tpl = env / "scenarios" / "templates" / "pretrial_demand.j2"
     tpl.write_text(tpl.read_text(encoding="utf-8").replace("{{ contract.number }}", "{{ contract.numbr }}", 1),
                    encoding="utf-8")
-    config, store, services = _open(env)
+    config, store, services = open_world(env)
     report = tick(services, AS_OF, NOW)
     assert len(report.runner.failed) == 2 and not report.runner.done
     runs = _runs(store)
@@ -63,7 +46,7 @@ def test_an_application_error_is_retried_and_resumes_after_the_steps_already_don
     archive = env / "var" / "archive"
     archive.parent.mkdir(parents=True, exist_ok=True)
     archive.write_text("not a folder")  # the archive step fails with an OSError: retryable
-    config, store, services = _open(env)
+    config, store, services = open_world(env)
     report = tick(services, AS_OF, NOW)
     assert sorted(report.runner.retry) == sorted(r.id for r in _runs(store).values())
     steps = store.rows(select(t.run_steps).order_by(t.run_steps.c.run_id, t.run_steps.c.idx))
@@ -91,7 +74,7 @@ def test_a_run_fails_for_good_when_its_attempts_are_exhausted(env):
     archive = env / "var" / "archive"
     archive.parent.mkdir(parents=True, exist_ok=True)
     archive.write_text("not a folder")
-    config, store, services = _open(env)
+    config, store, services = open_world(env)
     tick(services, AS_OF, NOW)
     second = tick(services, AS_OF, NOW + timedelta(minutes=1))
     assert len(second.runner.failed) == 2
@@ -101,7 +84,7 @@ def test_a_run_fails_for_good_when_its_attempts_are_exhausted(env):
 
 
 def test_rendering_the_same_run_twice_gives_the_same_bytes(env):
-    config, store, services = _open(env)
+    config, store, services = open_world(env)
     tick(services, AS_OF, NOW)
     doc = store.rows(select(t.run_steps).where(t.run_steps.c.idx == 1))[0]  # after reconcile
     first = Path(doc.output["path"]).read_bytes()
@@ -120,7 +103,7 @@ def test_rendering_the_same_run_twice_gives_the_same_bytes(env):
 
 def test_a_document_that_cannot_be_signed_is_never_archived_and_the_run_fails_at_once(env):
     (env / "var" / "pki" / "p12-password").write_text("not the password")
-    config, store, services = _open(env)
+    config, store, services = open_world(env)
     report = tick(services, AS_OF, NOW)
     assert len(report.runner.failed) == 2 and not report.runner.done and not report.runner.retry
     runs = _runs(store)
@@ -138,7 +121,7 @@ def test_signed_documents_reach_the_archive_with_their_signature_in_the_sidecar(
     from signing.keys import load_cert_files
     from signing.verify import verify_file
 
-    config, store, services = _open(env)
+    config, store, services = open_world(env)
     assert len(tick(services, AS_OF, NOW).runner.done) == 2
     pdfs = sorted((env / "var" / "archive").rglob("*.pdf"))
     assert len(pdfs) == 2
@@ -161,7 +144,7 @@ def test_the_reminder_offers_the_contracts_early_payment_discounts_still_open(en
     assert lines[0].endswith(",discounts") and lines[1].startswith("C000,") and lines[1].endswith(",")
     lines[1] += "3%/30; 2%/60"
     contracts.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    config, store, services = _open(env)
+    config, store, services = open_world(env)
     tick(services, DUE - timedelta(days=3), NOW - timedelta(days=5))
     pdfs = {p.parents[1].name: p for p in (env / "var" / "archive").rglob("*.pdf")}
     texts = {k: subprocess.run(["pdftotext", "-layout", str(p), "-"], capture_output=True, text=True,

@@ -1,5 +1,6 @@
-"""Signing fixtures (session scope): a generated PKI, its HTTP services (OCSP, CRL, TSA) and a SoftHSM2 token.
+"""The test PKIs (session scope), all made at one fixed time (PKI_CREATED), their HTTP services and a SoftHSM2 token.
 
+    officer_pki     demo.pki.PKI for the officers of the repository's schedules.yaml, served for the whole session
     test_pki        demo.pki.PKI with officers good, deputy, expired, revoked, not_yet, no_sign
     pki_server      demo.pki.PKIServer serving test_pki on 127.0.0.1:test_pki.port (request it for OCSP/CRL/TSA)
     softhsm_token   Token(module, label, pin, conf): SoftHSM2 token "arbots-test" holding officers good and deputy
@@ -20,6 +21,14 @@ from pathlib import Path
 import pytest
 
 from demo.pki import PKI, OfficerCert, PKIServer, create_pki, free_port, load_into_token
+
+#: When every test PKI is made. Its certificates' validity windows are relative to it (demo/pki.py): the officers'
+#: 2026-01-02 .. 2028-02-01, the CAs' and the TSA's until 2031; test_pki's "expired" officer ended 2026-01-22 and
+#: its "not_yet" officer starts 2026-02-11. The PKI servers answer OCSP and stamp time on the wall clock.
+PKI_CREATED = datetime(2026, 2, 1, tzinfo=UTC)
+#: A moment at which test_pki's good, deputy and no_sign certificates are valid, expired has expired, revoked is
+#: revoked (since 2026-01-31) and not_yet is not yet valid: the signing tests sign and check at it.
+SIGN_AT = datetime(2026, 2, 3, 10, 0, tzinfo=UTC)
 
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 TOKEN_LABEL = "arbots-test"
@@ -43,9 +52,26 @@ class Token:
 
 
 @pytest.fixture(scope="session")
+def officer_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PKI]:
+    """A PKI for the officers of the repository's schedules.yaml, its TSA/OCSP/CRL served for the whole session.
+
+    Made at PKI_CREATED, so the officers' certificates are valid both at the dates the tests pin (early 2026)
+    and at the wall clock the TSA stamps with (until they expire on 2028-02-01).
+    """
+    from robots.config import load_config
+    from tests.worlds import REPO
+
+    config = load_config(REPO / "schedules.yaml")
+    officers = [OfficerCert(oid, o.name, o.position) for oid, o in config.settings.officers.items()]
+    pki = create_pki(tmp_path_factory.mktemp("officer-pki"), officers, now=PKI_CREATED, port=free_port())
+    with PKIServer(pki):
+        yield pki
+
+
+@pytest.fixture(scope="session")
 def test_pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
     folder = tmp_path_factory.mktemp("pki")
-    return create_pki(folder, TEST_OFFICERS, now=datetime.now(UTC), port=free_port())
+    return create_pki(folder, TEST_OFFICERS, now=PKI_CREATED, port=free_port())
 
 
 @pytest.fixture(scope="session")
