@@ -43,7 +43,7 @@ class Handler:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.startswith("bad"):
-            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -51,7 +51,7 @@ class Handler:
         if self.busy:
             return "451 4.3.0 Try again later"
         self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
-        return "250 2.0.0 Ok: queued as ARB%d" % len(self.received)
+        return f"250 2.0.0 Ok: queued as ARB{len(self.received)}"
 
 
 @dataclass

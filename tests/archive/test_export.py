@@ -69,7 +69,8 @@ def test_a_date_range_selects_documents_and_keeps_the_whole_journal(world, tmp_p
     inner = next(p.parent for p in (pkg / "data").rglob("bagit.txt"))
     names = sorted(p.name for p in inner.glob("data/*.pdf"))
     assert names == [n for n in names if n.startswith(("2026-03-11", "2026-03-12"))] and len(names) == 2
-    assert len((inner / "journal.jsonl").read_bytes().splitlines()) == 12  # all four documents' lines: PDF, sidecar, e-mail receipt
+    # all four documents' lines: PDF, sidecar, e-mail receipt
+    assert len((inner / "journal.jsonl").read_bytes().splitlines()) == 12
     bagit.Bag(str(inner)).validate()
     assert cli(world, "archive", "verify", "--bag", str(out), "--no-signatures").returncode == 0
 
@@ -107,7 +108,8 @@ def test_export_never_overwrites_and_checks_its_arguments(world, tmp_path):
 
 def test_no_archive_command_deletes_or_changes_a_document(world, tmp_path):
     before = {p: p.read_bytes() for p in world.archive.rglob("*") if p.is_file() and ".arbots" not in p.parts}
-    for args in (("archive", "verify", "--offline"), ("archive", "list"), ("archive", "retention", "--as-of", "2040-01-01"),
+    for args in (("archive", "verify", "--offline"), ("archive", "list"),
+                 ("archive", "retention", "--as-of", "2040-01-01"),
                  ("archive", "export", "--contract", "C000", "--out", str(tmp_path / "a.zip")),
                  ("archive", "hold", "add", "--contract", "C000", "--reason", "дело А40-1/2026"),
                  ("archive", "hold", "release", "--contract", "C000")):

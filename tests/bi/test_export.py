@@ -190,7 +190,8 @@ def test_the_snapshot_and_the_payments_reconcile_to_the_kopeck_in_both_formats(w
 def test_duckdb_loads_the_files_as_they_are_and_joins_facts_to_dimensions(world, exported):
     out = exported.out_dir
     con = duckdb.connect()
-    for kind, reader in (("csv", "read_csv_auto('{}/csv/{}.csv')"), ("parquet", "read_parquet('{}/parquet/{}.parquet')")):
+    for kind, reader in (("csv", "read_csv_auto('{}/csv/{}.csv')"),
+                         ("parquet", "read_parquet('{}/parquet/{}.parquet')")):
         for table in TABLES:
             con.execute(f"CREATE OR REPLACE VIEW {table.name} AS SELECT * FROM {reader.format(out, table.name)}")
         total, rows = con.execute("""
@@ -351,7 +352,8 @@ def test_documents_carry_the_officer_and_signature_of_their_sign_step(world, exp
         signature = next(o["signature"] for (run, idx), o in sorted(steps.items(), reverse=True)
                          if run == d["run_id"] and idx < d["step_idx"])
         assert d["officer_id"] == signature["officer"] and d["officer_id"] in officers
-        assert d["signature_level"] == signature["level"] and d["certificate_serial"] == str(signature["certificate_serial"])
+        assert d["signature_level"] == signature["level"]
+        assert d["certificate_serial"] == str(signature["certificate_serial"])
         assert d["signed_at"] == datetime.fromisoformat(signature["signed_at"])
     assert {d["signature_level"] for d in documents} >= {"B-T"}
 

@@ -8,11 +8,10 @@ import sys
 
 import pytest
 
+from tests.worlds import REPO
+
 #: The line of the shipped config that new keys of the first connector are added after.
 BASE_LINE = "    base_url: http://127.0.0.1:8780/api/v1/\n"
-
-
-from .conftest import REPO
 
 SCHED = "schedules.yaml"
 SECRET = "Sup3rS3cretValue"

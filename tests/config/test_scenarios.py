@@ -8,6 +8,9 @@ import pytest
 PAY = "scenarios/payment_request.yaml"
 DEMAND = "scenarios/pretrial_demand.yaml"
 SECRET = "Sup3rS3cretValue"
+#: The step kinds the loader names when a kind is missing or unknown, in its order.
+KNOWN_KINDS = ("approval, archive, block_shipments, compute_penalty, condition, lawsuit_pack, reconcile, render, "
+               "send_email, sign, task, unblock_shipments")
 
 
 def test_scenario_id_defaults_to_the_file_name_and_an_explicit_matching_id_is_accepted(cfg):
@@ -35,14 +38,14 @@ def test_unknown_step_kind_lists_the_known_kinds(cfg):
     cfg.edit("  - kind: task", "  - kind: tusk", PAY)
     report = cfg.problems()
     assert report.lines == (cfg.at("steps[4].kind", "kind: tusk", PAY)
-                            + "unknown step kind 'tusk'; known kinds: approval, archive, block_shipments, compute_penalty, condition, lawsuit_pack, reconcile, render, send_email, sign, task, unblock_shipments",)
+                            + "unknown step kind 'tusk'; known kinds: " + KNOWN_KINDS,)
 
 
 def test_step_without_kind_is_reported_at_the_step(cfg):
     cfg.edit("  - kind: task", "  - knd: task", PAY)
     report = cfg.problems()
     assert report.lines == (cfg.at("steps[4]", "knd: task", PAY)
-                            + "each step needs a kind; known kinds: approval, archive, block_shipments, compute_penalty, condition, lawsuit_pack, reconcile, render, send_email, sign, task, unblock_shipments",)
+                            + "each step needs a kind; known kinds: " + KNOWN_KINDS,)
 
 
 def test_step_that_is_not_a_mapping_is_reported_as_needing_a_kind(cfg):
@@ -52,7 +55,7 @@ def test_step_that_is_not_a_mapping_is_reported_as_needing_a_kind(cfg):
 
 def test_step_kind_that_is_not_a_string_is_reported_not_a_crash(cfg):
     cfg.edit("  - kind: task", "  - kind: [task]", PAY)
-    cfg.problems().find(cfg.at("steps[4].kind", "kind: [task]", PAY), "known kinds: approval, archive, block_shipments, compute_penalty, condition, lawsuit_pack, reconcile, render, send_email, sign, task, unblock_shipments")
+    cfg.problems().find(cfg.at("steps[4].kind", "kind: [task]", PAY), "known kinds: " + KNOWN_KINDS)
 
 
 @pytest.mark.parametrize("old, new, needle, path, message", [
@@ -60,7 +63,8 @@ def test_step_kind_that_is_not_a_string_is_reported_not_a_crash(cfg):
                  "unknown key 'due_in_dayz'; did you mean 'due_in_days'?", id="task"),
     pytest.param("    template: payment_request.j2", "    templat: payment_request.j2", "templat:",
                  "steps[0].templat", "unknown key 'templat'; did you mean 'template'?", id="render"),
-    pytest.param("  - kind: archive\n    document: letter", "  - kind: archive\n    document: letter\n    colour: red", "colour:", "steps[2].colour",
+    pytest.param("  - kind: archive\n    document: letter", "  - kind: archive\n    document: letter\n    colour: red",
+                 "colour:", "steps[2].colour",
                  "unknown key 'colour'; allowed keys: document, id, kind", id="archive-no-near-match"),
     pytest.param("steps:", "stepz:", "stepz:", "stepz", "unknown key 'stepz'; did you mean 'steps'?",
                  id="scenario-top-level"),
@@ -118,14 +122,16 @@ def test_a_document_archived_before_it_is_signed_is_refused(cfg):
 
 def test_a_sign_step_names_a_configured_officer_and_a_level_it_can_reach(cfg):
     cfg.edit("    officer: chief_accountant", "    officer: cfo\n    level: B-LT", PAY)
-    cfg.edit("  timestamp:                            # an RFC 3161", "  timestamp_off:                        # an RFC 3161")
+    cfg.edit("  timestamp:                            # an RFC 3161",
+             "  timestamp_off:                        # an RFC 3161")
     report = cfg.problems()
     report.find(cfg.at("steps[1].officer", "officer: cfo", PAY), "no officer 'cfo'", "chief_accountant, head_of_legal")
 
 
 def test_a_sign_step_level_needs_a_timestamp_authority(cfg):
     cfg.edit("    officer: chief_accountant", "    officer: chief_accountant\n    level: B-LT", PAY)
-    cfg.edit("  timestamp:                            # an RFC 3161 timestamp authority (here: the demo PKI's, on loopback)\n"
+    cfg.edit("  timestamp:                            # an RFC 3161 timestamp authority "
+             "(here: the demo PKI's, on loopback)\n"
              "    url: http://127.0.0.1:8779/arbots/tsa/tsa\n", "")
     cfg.edit("  default_level: B-T", "  default_level: B-B")
     report = cfg.problems()
@@ -147,7 +153,8 @@ def test_task_role_not_defined_under_roles_lists_the_defined_roles(cfg):
     report = cfg.problems()
     assert report.lines == (cfg.at("steps[4].role", "role: accountant", PAY)
                             + "role 'accountant' is not defined under roles: in schedules.yaml "
-                              "(defined: account_manager, chief_accountant, commercial_director, head_of_sales, legal, security)",)
+                              "(defined: account_manager, chief_accountant, commercial_director, head_of_sales, legal, "
+                              "security)",)
 
 
 def test_removing_a_role_from_schedules_yaml_is_reported_in_every_scenario_that_uses_it(cfg):
@@ -227,7 +234,8 @@ def test_a_broken_scenario_file_is_not_reported_a_second_time_as_missing(cfg):
                  id="pin-in-a-step"),
     pytest.param("title: Просьба об оплате (1", f"password: {SECRET}\ntitle: Просьба об оплате (1", "password:",
                  "password", "password", id="password-at-top"),
-    pytest.param("  - kind: archive\n    document: letter", f"  - kind: archive\n    document: letter\n    api_key: {SECRET}", "api_key:",
+    pytest.param("  - kind: archive\n    document: letter",
+                 f"  - kind: archive\n    document: letter\n    api_key: {SECRET}", "api_key:",
                  "steps[2].api_key", "api_key", id="api-key-in-a-step"),
 ])
 def test_inline_secret_in_a_scenario_is_refused_without_echoing_it(cfg, old, new, needle, path, key):

@@ -15,6 +15,7 @@ from connectors.files.ledger_csv import write_ledger_csv
 from connectors.records import parse_date, parse_money, parse_penalty_percent
 from demo.ledger import generate_demo_ledger
 from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
+from tests.texts import has_number
 
 NBSP, NNBSP = "\u00a0", "\u202f"
 
@@ -239,7 +240,7 @@ def test_all_problems_of_all_files_at_once_in_file_order(tmp_path: Path) -> None
 def test_sync_rejected_message_lists_problems_and_caps_them() -> None:
     exc = SyncRejected("files", tuple(Problem("a.csv", f"bad {i}", i + 2) for i in range(53)))
     lines = str(exc).splitlines()
-    assert "rejected" in lines[0] and "nothing was applied" in lines[0] and "53 problems" in lines[0]
+    assert "rejected" in lines[0] and "nothing was applied" in lines[0] and has_number(lines[0], "53 problems")
     assert lines[1].strip() == "a.csv:2: bad 0" and len(lines) == 1 + 50 + 1
     assert lines[-1].strip() == "... and 3 more"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date
 from decimal import Decimal as D
 
@@ -18,9 +19,11 @@ def promise(amount="600.00", invoice=None, pid=1):
     return Promise(pid, "C1", invoice, D(amount), PROMISED, RECORDED)
 
 
-def pay(day, amount, invoice=None, n=[0]):
-    n[0] += 1
-    return Payment(f"P{n[0]}", "C1", day, D(amount), invoice)
+_PAYMENT_IDS = itertools.count(1)
+
+
+def pay(day, amount, invoice=None):
+    return Payment(f"P{next(_PAYMENT_IDS)}", "C1", day, D(amount), invoice)
 
 
 def test_a_promise_is_open_until_its_date_plus_grace_when_nothing_was_paid():

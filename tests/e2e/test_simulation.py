@@ -53,6 +53,7 @@ from robots.store import Store
 from robots.store import approvals as ap
 from robots.store import schema as t
 from robots.store import shipments as sb
+from tests.texts import amounts
 from tests.worlds import install_pki
 
 REPO = Path(__file__).resolve().parents[2]
@@ -340,7 +341,8 @@ def test_the_claim_shows_the_penalty_on_the_base_reduced_by_the_partial_payment(
     text = subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True,
                           text=True).stdout
     flat = re.sub(r"\s+", " ", text.replace("\u00a0", " "))
-    assert "400,00" in flat and "30 000,00" in flat
+    # whole amounts only: "400,00" must not pass for a piece of "1 400,00"
+    assert {"400,00", "30 000,00"} <= set(amounts(flat)), amounts(flat)
 
 
 def test_status_sums_it_up_with_nothing_left_waiting_or_failed(simulation):

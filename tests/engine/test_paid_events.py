@@ -78,7 +78,8 @@ def _record(store, contract_id, column, as_of, invoices=()):
 
 def test_paid_events_read_the_history_and_fire_once_per_episode(store):
     letter = D - timedelta(days=9)
-    _record(store, "C1", "before_3", letter - timedelta(days=4), [{"id": "I9", "open_amount": "1", "days_past_due": -3}])
+    _record(store, "C1", "before_3", letter - timedelta(days=4),
+            [{"id": "I9", "open_amount": "1", "days_past_due": -3}])
     _record(store, "C1", "overdue_1", letter, [{"id": "I1", "open_amount": "700.00", "days_past_due": 1}])
     services = _services(store)
     assert paid_events(services, _ledger("600.00"), D) == []  # 100 still overdue
@@ -91,7 +92,8 @@ def test_paid_events_read_the_history_and_fire_once_per_episode(store):
 
 
 def test_a_block_without_a_letter_fires_the_paid_event_with_the_blocking_runs_invoices(store):
-    run = _record(store, "C1", "manual", D - timedelta(days=2), [{"id": "I1", "open_amount": "700", "days_past_due": 8}])
+    run = _record(store, "C1", "manual", D - timedelta(days=2),
+                  [{"id": "I1", "open_amount": "700", "days_past_due": 8}])
     b = sb.record_blocking(store, run_id=run, step_idx=0, contract_id="C1", counterparty_id="P1",
                            scope=sb.BlockScope.CONTRACT, connector="erp", reason="r", now=T0)
     assert paid_events(_services(store), _ledger("700.00"), D) == []  # not confirmed: not a block yet

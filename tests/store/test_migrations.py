@@ -65,7 +65,8 @@ def test_the_exactly_once_unique_constraints_and_indexes_exist(store):
         declared_ix = {tuple(c.name for c in ix.columns) for ix in table.indexes}
         reflected_ix = {tuple(ix["column_names"]) for ix in insp.get_indexes(name) if not ix["unique"]}
         assert reflected_ix == declared_ix, name
-    assert ("invoice_id", "column_id", "epoch") in {tuple(u["column_names"]) for u in insp.get_unique_constraints("crossings")}
+    uniques = {tuple(u["column_names"]) for u in insp.get_unique_constraints("crossings")}
+    assert ("invoice_id", "column_id", "epoch") in uniques
 
 
 def test_a_store_created_at_0001_is_upgraded_on_open_and_keeps_its_data(tmp_path):

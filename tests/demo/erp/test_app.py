@@ -291,7 +291,8 @@ def test_updated_since_returns_only_changed_and_new_records_and_deleted_ones_van
         assert c.get("/api/v1/invoices", params={"updated_since": 2}).json()["data"] == []
         assert c.get("/api/v1/invoices/I2").status_code == 404
         erp.state.set_ledger(replace(LEDGER, invoices=(changed, LEDGER.invoices[2], new)))
-        assert [r["updated_at"] for r in c.get("/api/v1/invoices").json()["data"]] == [2, 1, 2]  # unchanged: same version
+        # unchanged: same version
+        assert [r["updated_at"] for r in c.get("/api/v1/invoices").json()["data"]] == [2, 1, 2]
 
 
 # ---- formats ----------------------------------------------------------------------------------------------------
