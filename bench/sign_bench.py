@@ -2,7 +2,7 @@
 pyHanko used the documented way, on the same letters, in the same run.
 
     .venv/bin/python bench/sign_bench.py                  # full run, a few minutes (make bench)
-    .venv/bin/python bench/sign_bench.py --quick          # a smoke run, about half a minute
+    .venv/bin/python bench/sign_bench.py --quick          # a smoke run, under a minute
 
 What it measures (bench/README.md, section "Signing benchmark", explains the figures):
 
@@ -14,8 +14,9 @@ What it measures (bench/README.md, section "Signing benchmark", explains the fig
 3. B-T with a local TSA (demo.pki.PKIServer in its own process): ours against stock with an HTTPTimeStamper;
 4. RSS of one process signing --memory-docs documents B-B with one SigningService, sampled every 10 %.
 
-A throwaway PKI (demo.pki.create_pki) is generated in a temporary folder for every run. Each side runs in its
-own spawned subprocess, so no side inherits another's caches or heap.
+The letters are bench/letters.py's, with the template context the runner gives. A throwaway PKI
+(demo.pki.create_pki) is generated in a temporary folder for every run. Each side runs in its own spawned
+subprocess, so no side inherits another's caches or heap.
 """
 
 from __future__ import annotations
