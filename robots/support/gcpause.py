@@ -1,4 +1,4 @@
-"""Pausing the cyclic garbage collector around work that makes millions of small acyclic objects."""
+"""Pausing the cyclic garbage collector around work that makes many small acyclic objects."""
 
 from __future__ import annotations
 
@@ -8,13 +8,22 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def no_cyclic_gc() -> Iterator[None]:
-    """Millions of small acyclic objects (invoices, crossings) make the cyclic GC rescan them again and again;
-    nothing here forms cycles, so it is paused for the evaluation and resumed after."""
+def no_cyclic_gc(*, promote: bool = False) -> Iterator[None]:
+    """Pause the cyclic GC: millions of small acyclic objects (invoices, crossings, fetched records) make it rescan
+    them again and again (measured: 2.5x on a REST connector's map + Record), and nothing here forms cycles.
+
+    ``promote``: at the end, move what was allocated straight to the oldest generation (freeze + unfreeze splice
+    the generations' lists, O(1)) instead of letting the young collection that enable() would soon run walk it:
+    45 ms per 100,000 records that reference counting frees anyway. Skipped when the process froze objects itself
+    (unfreeze would thaw them).
+    """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_enabled:
+            if promote and gc.get_freeze_count() == 0:
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
