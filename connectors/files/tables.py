@@ -27,7 +27,8 @@ class BadFile(Exception):
         self.line = line
 
 
-def _decode(raw: bytes) -> str:
+def decode_csv(raw: bytes) -> str:
+    """A CSV file's text: UTF-8 with or without BOM, else cp1251 (what Excel in a Russian locale writes)."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise BadFile("the file is saved as UTF-16 ('Unicode text'); save it as 'CSV UTF-8' or 'CSV' instead")
     try:  # utf-8-sig also reads BOM-less UTF-8
@@ -41,7 +42,8 @@ def _decode(raw: bytes) -> str:
         raise BadFile("the file is neither UTF-8 nor Windows-1251 (cp1251) text") from None
 
 
-def _delimiter(text: str) -> str:
+def csv_delimiter(text: str) -> str:
+    """``;`` or ``,``: whichever the header line (the first non-blank one) has more of."""
     header = next((line for line in text.splitlines() if line.strip()), "")
     return ";" if header.count(";") > header.count(",") else ","
 
@@ -51,7 +53,7 @@ def _norm_header(name: Any) -> str:
     return re.sub(r"[\s\-]+", "_", str(name if name is not None else "").replace("\ufeff", "").strip().lower())
 
 
-def _csv_rows(text: str, delimiter: str) -> Iterator[tuple[int, list[Any]]]:
+def csv_rows(text: str, delimiter: str) -> Iterator[tuple[int, list[Any]]]:
     """Yield (first physical line, cells) for every non-blank record; quoted fields may span lines."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     while True:
@@ -117,9 +119,9 @@ def csv_table(raw: bytes, entity: str, source: str, aliases: Mapping[str, str],
     """The records of a CSV file's bytes, its encoding and delimiter detected; None (with a problem) when the file
     cannot be read as a table or its header lacks a required column."""
     try:
-        text = _decode(raw)
-        delimiter = _delimiter(text)
-        return _table(_csv_rows(text, delimiter), entity, source, aliases, problems, delimiter)
+        text = decode_csv(raw)
+        delimiter = csv_delimiter(text)
+        return _table(csv_rows(text, delimiter), entity, source, aliases, problems, delimiter)
     except BadFile as e:
         problems.append(Problem(source, str(e), e.line))
         return None

@@ -7,14 +7,13 @@ A row imported before (the same ``ref``, or without one the same natural key) is
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from connectors.files.tables import BadFile, csv_delimiter, csv_rows, decode_csv
 from connectors.records import parse_date, parse_money
 from robots.cli.command import EXIT_OK
 from robots.core.errors import UsageError
@@ -123,31 +122,17 @@ def read_csv(path: Path, columns: Columns) -> list[tuple[int, dict[str, str]]]:
     except OSError as e:
         raise UsageError(f"{path}: cannot read the file ({e.strerror})") from None
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise UsageError(f"{path}: byte {e.start} is not UTF-8; save the file as 'CSV UTF-8'") from None
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    if not first:
-        raise UsageError(f"{path}: the file is empty; the first line must name the columns")
-    try:
-        delimiter = csv.Sniffer().sniff(first, delimiters=",;").delimiter
-    except csv.Error:
-        delimiter = ";" if first.count(";") > first.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+        text = decode_csv(raw)
+        if not any(line.strip() for line in text.splitlines()):
+            raise UsageError(f"{path}: the file is empty; the first line must name the columns")
+        delimiter = csv_delimiter(text)
+        records = list(csv_rows(text, delimiter))
+    except BadFile as e:
+        raise UsageError(f"{path}:{e.line}: {e}" if e.line else f"{path}: {e}") from None
     rows: list[tuple[int, dict[str, str]]] = []
     header: list[str] | None = None
     problems: list[str] = []
-    while True:
-        start = reader.line_num + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as e:
-            raise UsageError(f"{path}:{start}: broken quoting ({e}); enclose a value with quotes or the delimiter "
-                             'in double quotes and double its inner quotes ("")') from None
-        if not any(c.strip() for c in cells):
-            continue
+    for start, cells in records:
         if header is None:
             header = [columns.aliases.get(_norm(c), _norm(c)) for c in cells]
             known = set(columns.required) | set(columns.optional)

@@ -241,3 +241,23 @@ def test_an_unknown_column_is_refused_before_any_row(env, capsys):
     assert cli(env, "promise", "import", str(f)) == 2
     err = capsys.readouterr().err
     assert f"{f}:1 column 'amont': unknown column" in err and f"{f}:1 column 'amount': missing" in err
+
+
+def test_an_import_reads_what_excel_in_a_russian_locale_saves_and_names_broken_quoting_by_line(env, capsys):
+    excel = env / "promises-excel.csv"
+    excel.write_bytes("contract;amount;date;by\nC000;1 000,50;20.03.2026;Кузнецов\n".encode("cp1251"))
+    assert cli(env, "promise", "import", str(excel), "--as-of", "2026-03-10") == 0
+    assert "imported 1 promises" in capsys.readouterr().out
+    broken = env / "broken.csv"
+    broken.write_text('contract,amount,date,by\nC000,"10,2026-03-20,Кузнецов\n', encoding="utf-8")
+    assert cli(env, "promise", "import", str(broken), "--as-of", "2026-03-10") == 2
+    assert f"{broken}:2: broken quoting" in capsys.readouterr().err
+    empty = env / "empty.csv"
+    empty.write_text("\n \n", encoding="utf-8")
+    assert cli(env, "promise", "import", str(empty), "--as-of", "2026-03-10") == 2
+    assert f"{empty}: the file is empty; the first line must name the columns" in capsys.readouterr().err
+    store = store_of(env)
+    try:
+        assert [(p.contract_id, str(p.amount)) for p in db.promise_rows(store)] == [("C000", "1000.50")]
+    finally:
+        store.close()
