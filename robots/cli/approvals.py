@@ -8,11 +8,13 @@ records the name given, and who may run this command is the operator's responsib
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from robots.cli.command import EXIT_OK, Context, add_actions, add_command
 from robots.core.errors import UsageError
-from robots.store.approvals import Approval, Decision, decide, get_approval, list_approvals
+
+if TYPE_CHECKING:
+    from robots.store.approvals import Approval
 
 
 def add(sub: Any) -> None:
@@ -43,6 +45,8 @@ def add(sub: Any) -> None:
 
 
 def _decide(args: argparse.Namespace, ctx: Context) -> int:
+    from robots.store.approvals import Decision, decide, get_approval
+
     store, now = ctx.store, ctx.now()
     by = args.by.strip()
     if not by:
@@ -66,6 +70,8 @@ def _decide(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _list_requests(args: argparse.Namespace, ctx: Context) -> int:
+    from robots.store.approvals import list_approvals
+
     requests = list_approvals(ctx.store, pending_only=args.pending)
     if not requests:
         print("no pending approval requests" if args.pending else "no approval requests")

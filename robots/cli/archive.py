@@ -15,7 +15,6 @@ from robots.cli.args import day, positive
 from robots.cli.certs import trust_roots
 from robots.cli.command import EXIT_OK, EXIT_RUNTIME, Context, add_actions, add_command
 from robots.core.errors import UsageError
-from robots.store.archive_index import add_legal_hold, archived_documents, release_legal_holds
 
 
 def add(sub: Any) -> None:
@@ -156,6 +155,7 @@ def _export(args: argparse.Namespace, ctx: Context) -> int:
 
 def _list(args: argparse.Namespace, ctx: Context) -> int:
     from archive.ops import bag_of, bag_rows, select_bags
+    from robots.store.archive_index import archived_documents
 
     config, store = ctx.config, ctx.store
     rows = select_bags(bag_rows(store), args.contract, args.counterparty)
@@ -191,6 +191,7 @@ def _retention(args: argparse.Namespace, ctx: Context) -> int:
 
 def _hold(args: argparse.Namespace, ctx: Context) -> int:
     from archive.ops import bag_rows, select_bags
+    from robots.store.archive_index import add_legal_hold, release_legal_holds
 
     store, now = ctx.store, ctx.now()
     contract_id = select_bags(bag_rows(store), args.contract)[0].contract_id

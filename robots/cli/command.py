@@ -13,10 +13,11 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from robots.config import Config, load_config
-from robots.store import Store
+if TYPE_CHECKING:  # loaded on first use: `--help` and usage errors need neither the config nor the store
+    from robots.config import Config
+    from robots.store import Store
 
 #: The exit codes: done; a runtime failure (a source unreachable, a run failed, a check that found problems);
 #: a usage, config or input-data error (argparse's own errors are 2 as well).
@@ -37,11 +38,15 @@ class Context:
     @cached_property
     def config(self) -> Config:
         """schedules.yaml and the scenarios, loaded and checked (a problem is a ConfigError: exit 2)."""
+        from robots.config import load_config
+
         return load_config(self.config_path)
 
     @cached_property
     def store(self) -> Store:
         """The store of the configuration, migrated to the newest schema."""
+        from robots.store import Store
+
         return Store.open(self.config.database_url())
 
     def now(self) -> datetime:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from connectors.base import SyncRejected, WriteBack, WriteBackUnsupported
 from robots.cli.command import EXIT_OK, EXIT_RUNTIME, Context, add_actions, add_command
-from robots.engine.sync import build_connectors, connector_by_id, pull
 
 _WRITES = {
     "block": ("stop shipments to a debtor", "shipments stop in the accounting system", "--reason"),
@@ -47,6 +45,9 @@ def add(sub: Any) -> None:
 
 
 def _check(args: argparse.Namespace, ctx: Context) -> int:
+    from connectors.base import SyncRejected
+    from robots.engine.sync import build_connectors, connector_by_id, pull
+
     config = ctx.config
     conns = [connector_by_id(config, args.id)] if args.id else build_connectors(config)
     try:
@@ -66,6 +67,9 @@ def _check(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _write(args: argparse.Namespace, ctx: Context) -> int:
+    from connectors.base import WriteBack, WriteBackUnsupported
+    from robots.engine.sync import connector_by_id
+
     conn = connector_by_id(ctx.config, args.id)
     try:
         if not isinstance(conn, WriteBack):

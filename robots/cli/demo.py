@@ -12,11 +12,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from rich.progress import Progress
-
 from robots.cli.args import positive
 from robots.cli.command import EXIT_OK, EXIT_RUNTIME, Context, add_command
-from robots.engine.summary import render_summary
 
 
 def add(sub: Any) -> None:
@@ -35,7 +32,10 @@ def add(sub: Any) -> None:
 
 
 def _demo(args: argparse.Namespace, ctx: Context) -> int:
+    from rich.progress import Progress
+
     from demo.command import run_demo
+    from robots.engine.summary import render_summary
 
     with Progress(disable=not sys.stderr.isatty(), transient=True) as progress:
         task = progress.add_task("simulating days", total=args.days)

@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from robots.cli.args import amount, day
@@ -18,14 +18,9 @@ from robots.cli.command import EXIT_OK, Context, Handler, add_actions, add_comma
 from robots.cli.people_import import CsvImport
 from robots.core.decisions import ContactChannel, ContactOutcome
 from robots.core.errors import UsageError
-from robots.engine.people_input import (
-    LedgerView,
-    Problems,
-    check_contact,
-    check_dispute,
-    check_promise,
-)
-from robots.store import people as db
+
+if TYPE_CHECKING:
+    from robots.engine.people_input import LedgerView, Problems
 
 _AS_OF = {"type": day, "metavar": "DAY",
           "help": "the business day it is recorded on, 2026-03-10 or 10.03.2026 (default: today, or the last "
@@ -175,12 +170,15 @@ class _Desk:
     """What people's commands work with: the store, its ledger, the settings and the business day."""
 
     def __init__(self, ctx: Context):
+
         self.config, self.store, self.now = ctx.config, ctx.store, ctx.now()
         self.settings = self.config.settings
         self._view: LedgerView | None = None
 
     @property
     def view(self) -> LedgerView:
+        from robots.engine.people_input import LedgerView
+
         if self._view is None:
             self._view = LedgerView(self.store, self.settings.aging.tolerance)
         return self._view
@@ -204,6 +202,9 @@ class _Desk:
     # -- promises ------------------------------------------------------------------------------------------------
 
     def promise_add(self, args: argparse.Namespace) -> int:
+        from robots.engine.people_input import check_promise
+        from robots.store import people as db
+
         day = self.day(args.as_of)
         promise, problems = check_promise(
             self.view, contract=args.contract, invoice=args.invoice, amount=args.amount, promised_on=args.date,
@@ -220,6 +221,8 @@ class _Desk:
         return EXIT_OK
 
     def promise_list(self, args: argparse.Namespace) -> int:
+        from robots.store import people as db
+
         rows = db.promise_rows(self.store, contract_id=self._contract_filter(args.contract),
                                status="open" if args.open else None)
         grace = self.settings.promises.grace_days
@@ -237,6 +240,8 @@ class _Desk:
         return EXIT_OK
 
     def promise_cancel(self, args: argparse.Namespace) -> int:
+        from robots.store import people as db
+
         row = db.promise_row(self.store, args.id)
         if row is None:
             raise UsageError(f"no promise #{args.id} (promise list shows them)")
@@ -248,6 +253,9 @@ class _Desk:
     # -- disputes ------------------------------------------------------------------------------------------------
 
     def dispute_open(self, args: argparse.Namespace) -> int:
+        from robots.engine.people_input import check_dispute
+        from robots.store import people as db
+
         dispute, problems = check_dispute(self.view, contract=args.contract, invoice=args.invoice, amount=args.amount,
                                           reason=args.reason, by=args.by, day=self.day(args.as_of))
         if dispute is None:
@@ -262,6 +270,8 @@ class _Desk:
         return EXIT_OK
 
     def dispute_close(self, args: argparse.Namespace) -> int:
+        from robots.store import people as db
+
         row = db.dispute_row(self.store, args.id)
         if row is None:
             raise UsageError(f"no dispute #{args.id} (dispute list shows them)")
@@ -273,6 +283,8 @@ class _Desk:
         return EXIT_OK
 
     def dispute_list(self, args: argparse.Namespace) -> int:
+        from robots.store import people as db
+
         rows = db.dispute_rows(self.store, contract_id=self._contract_filter(args.contract), open_only=args.open)
         if not rows:
             print("no disputes")
@@ -287,6 +299,9 @@ class _Desk:
     # -- contacts ------------------------------------------------------------------------------------------------
 
     def contact_add(self, args: argparse.Namespace) -> int:
+        from robots.engine.people_input import check_contact
+        from robots.store import people as db
+
         contact, problems = check_contact(
             self.view, contract=args.contract, outcome=args.outcome, channel=args.channel, note=args.note,
             by=args.by, day=self.day(args.as_of), promised_on=args.promised_date,
@@ -300,6 +315,8 @@ class _Desk:
         return EXIT_OK
 
     def contact_list(self, args: argparse.Namespace) -> int:
+        from robots.store import people as db
+
         rows = db.contact_rows(self.store, contract_id=self._contract_filter(args.contract))
         if not rows:
             print("no contacts")
@@ -311,6 +328,8 @@ class _Desk:
 
 
 def _same_promise(store: Any, p: Any) -> int | None:
+    from robots.store import people as db
+
     for r in db.promise_rows(store, contract_id=p.contract_id, status="open"):
         if (r.invoice_id, r.promised_on, r.amount, r.recorded_by) == (p.invoice_id, p.promised_on, p.amount,
                                                                        p.recorded_by):
@@ -319,6 +338,8 @@ def _same_promise(store: Any, p: Any) -> int | None:
 
 
 def _same_dispute(store: Any, d: Any) -> int | None:
+    from robots.store import people as db
+
     for r in db.dispute_rows(store, contract_id=d.contract_id, open_only=True):
         if (r.invoice_id, r.reason, r.opened_by) == (d.invoice_id, d.reason, d.opened_by):
             return r.id

@@ -11,14 +11,13 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from connectors.files.tables import BadFile, csv_delimiter, csv_rows, decode_csv
-from connectors.records import parse_date, parse_money
 from robots.cli.command import EXIT_OK
 from robots.core.errors import UsageError
-from robots.engine.people_input import LedgerView, Problems, check_contact, check_dispute, check_promise
-from robots.store import people as db
+
+if TYPE_CHECKING:
+    from robots.engine.people_input import LedgerView, Problems
 
 
 class CsvImport:
@@ -29,6 +28,8 @@ class CsvImport:
 
     def run(self, what: str, path: Path, day: date) -> int:
         """Import ``path`` (``what``: promises, disputes or contacts) on the business day ``day``."""
+        from robots.store import people as db
+
         columns, check, table = {"promises": (PROMISE_COLUMNS, self._promise_row, db.promises),
                                  "disputes": (DISPUTE_COLUMNS, self._dispute_row, db.disputes),
                                  "contacts": (CONTACT_COLUMNS, self._contact_row, db.contacts)}[what]
@@ -65,6 +66,8 @@ class CsvImport:
         return EXIT_OK
 
     def _promise_row(self, cells: dict[str, str], day: date) -> tuple[Any, Problems]:
+        from robots.engine.people_input import check_promise
+
         values, problems = _parse(cells, amount="amount", date="date", recorded_on="recorded_on")
         recorded_on = values.get("recorded_on") or day
         promise, more = check_promise(
@@ -75,6 +78,8 @@ class CsvImport:
         return promise, problems + [p for p in more if p[0] not in {f for f, _ in problems}]
 
     def _dispute_row(self, cells: dict[str, str], day: date) -> tuple[Any, Problems]:
+        from robots.engine.people_input import check_dispute
+
         values, problems = _parse(cells, amount="amount", date="date")
         dispute, more = check_dispute(
             self.view, contract=cells.get("contract") or None, invoice=cells.get("invoice") or None,
@@ -83,6 +88,8 @@ class CsvImport:
         return dispute, problems + [p for p in more if p[0] not in {f for f, _ in problems}]
 
     def _contact_row(self, cells: dict[str, str], day: date) -> tuple[Any, Problems]:
+        from robots.engine.people_input import check_contact
+
         values, problems = _parse(cells, promised_amount="promised_amount", date="date",
                                   promised_date="promised_date")
         contact, more = check_contact(
@@ -117,6 +124,8 @@ def _norm(name: str) -> str:
 
 def read_csv(path: Path, columns: Columns) -> list[tuple[int, dict[str, str]]]:
     """(line, {column: text}) of every non-blank row; the file's shape problems are a UsageError."""
+    from connectors.files.tables import BadFile, csv_delimiter, csv_rows, decode_csv
+
     try:
         raw = path.read_bytes()
     except OSError as e:
@@ -160,6 +169,8 @@ def read_csv(path: Path, columns: Columns) -> list[tuple[int, dict[str, str]]]:
 
 def _parse(cells: dict[str, str], **fields: str) -> tuple[dict[str, Any], Problems]:
     """Parse the named cells (amounts: ``amount``-ish names, else dates); empty cells stay absent."""
+    from connectors.records import parse_date, parse_money
+
     values: dict[str, Any] = {}
     problems: Problems = []
     for name in fields:
@@ -175,6 +186,8 @@ def _parse(cells: dict[str, str], **fields: str) -> tuple[dict[str, Any], Proble
 
 def _row_key(what: str, cells: dict[str, str], day: date, view: LedgerView) -> str:
     """The natural key of a row without a ref (as :func:`_natural_keys` builds it from the store)."""
+    from connectors.records import parse_date, parse_money
+
     def contract() -> str:
         try:
             return view.contract(cells.get("contract", ""))
@@ -205,6 +218,8 @@ def _row_key(what: str, cells: dict[str, str], day: date, view: LedgerView) -> s
 
 def _natural_keys(store: Any, what: str) -> set[str]:
     """Natural keys of every promise, dispute and contact the store holds (whatever became of them since)."""
+    from robots.store import people as db
+
     if what == "promises":
         return {"|".join((r.contract_id, r.invoice_id or "", r.promised_on.isoformat(), str(r.amount), r.recorded_by))
                 for r in db.promise_rows(store)}

@@ -6,16 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from rich.progress import Progress
-
 from robots.cli.args import day, positive
 from robots.cli.command import EXIT_OK, EXIT_RUNTIME, Context, add_command
-from robots.engine.daemon import run_daemon
-from robots.engine.plan import plan, print_plan
-from robots.engine.services import services_for
-from robots.engine.summary import render_summary, summarize
-from robots.engine.sync import sync
-from robots.engine.tick import tick
 
 
 def add(sub: Any) -> None:
@@ -76,6 +68,11 @@ def _migrate(_args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _tick(args: argparse.Namespace, ctx: Context) -> int:
+    from rich.progress import Progress
+
+    from robots.engine.services import services_for
+    from robots.engine.tick import tick
+
     services = services_for(ctx.config, ctx.store)
     with Progress(disable=not sys.stderr.isatty(), transient=True) as bar:
         running = bar.add_task("running scenarios", total=None)
@@ -89,20 +86,29 @@ def _tick(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _sync(args: argparse.Namespace, ctx: Context) -> int:
+    from robots.engine.sync import sync
+
     ledger = sync(ctx.config, ctx.store, ctx.now(), accept_loss=args.accept_loss)
     print("synced: " + ", ".join(f"{n} {k}" for k, n in ledger.counts().items()))
     return EXIT_OK
 
 
 def _plan(args: argparse.Namespace, ctx: Context) -> int:
+    from robots.engine.plan import plan, print_plan
+
     print_plan(plan(ctx.config, args.as_of, args.days), args.as_of, args.days)
     return EXIT_OK
 
 
 def _daemon(_args: argparse.Namespace, ctx: Context) -> int:
+    from robots.engine.daemon import run_daemon
+    from robots.engine.services import services_for
+
     return run_daemon(services_for(ctx.config, ctx.store))
 
 
 def _status(_args: argparse.Namespace, ctx: Context) -> int:
+    from robots.engine.summary import render_summary, summarize
+
     print(render_summary(summarize(ctx.store)))
     return EXIT_OK

@@ -15,9 +15,6 @@ from zoneinfo import ZoneInfo
 from robots.cli.args import day
 from robots.cli.command import EXIT_OK, Context, add_actions, add_command
 from robots.core.errors import UsageError
-from robots.mail.bounces import parse_bounce, read_messages
-from robots.store.deliveries import mark_bounced
-from robots.store.tasks import close_task, list_tasks, task_by_id
 
 
 def add(sub: Any) -> None:
@@ -74,6 +71,8 @@ def _mail_bounces(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _list(store: Any, config: Any, which: str, role: str | None, as_of: date) -> int:
+    from robots.store.tasks import list_tasks
+
     if role is not None and role not in config.settings.roles:
         raise UsageError(f"--role {role}: no such role (roles: {', '.join(sorted(config.settings.roles))})")
     tasks = list_tasks(store, which, as_of, role)
@@ -92,6 +91,8 @@ def _list(store: Any, config: Any, which: str, role: str | None, as_of: date) ->
 
 
 def _done(store: Any, task_id: int, by: str, note: str | None, now: datetime) -> int:
+    from robots.store.tasks import close_task, task_by_id
+
     if not by.strip():
         raise UsageError("--by: say who did the task")
     if close_task(store, task_id, by.strip(), note, now):
@@ -104,6 +105,9 @@ def _done(store: Any, task_id: int, by: str, note: str | None, now: datetime) ->
 
 
 def _bounces(path: Path, store: Any, now: datetime) -> int:
+    from robots.mail.bounces import parse_bounce, read_messages
+    from robots.store.deliveries import mark_bounced
+
     if not path.exists():
         raise UsageError(f"{path}: no such file or folder (give an mbox file, a Maildir folder or an .eml file)")
     try:
