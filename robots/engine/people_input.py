@@ -60,19 +60,25 @@ class LedgerView:
         return self._open[key]
 
 
+def _required_contract(view: LedgerView, contract: str | None, problems: Problems) -> str | None:
+    """The contract's id, or None with the problem recorded (it is missing, unknown or ambiguous)."""
+    if not contract:
+        problems.append(("contract", "is required"))
+        return None
+    try:
+        return view.contract(contract)
+    except ValueError as e:
+        problems.append(("contract", str(e)))
+        return None
+
+
 def check_promise(view: LedgerView, *, contract: str | None, invoice: str | None, amount: Decimal | None,
                   promised_on: date | None, by: str, note: str, day: date, grace_days: int,
                   source: str = "cli", ref: str | None = None) -> tuple[NewPromise | None, Problems]:
     """A promise ready to record, or the problems with it. ``day``: the business day it is recorded on."""
     problems: Problems = []
-    contract_id = invoice_id = None
-    if not contract:
-        problems.append(("contract", "is required"))
-    else:
-        try:
-            contract_id = view.contract(contract)
-        except ValueError as e:
-            problems.append(("contract", str(e)))
+    invoice_id = None
+    contract_id = _required_contract(view, contract, problems)
     if invoice:
         try:
             invoice_id = view.invoice(invoice)
@@ -142,14 +148,7 @@ def check_contact(view: LedgerView, *, contract: str | None, outcome: str | None
                   by: str, day: date, promised_on: date | None, promised_amount: Decimal | None, grace_days: int,
                   source: str = "cli", ref: str | None = None) -> tuple[NewContact | None, Problems]:
     problems: Problems = []
-    contract_id = None
-    if not contract:
-        problems.append(("contract", "is required"))
-    else:
-        try:
-            contract_id = view.contract(contract)
-        except ValueError as e:
-            problems.append(("contract", str(e)))
+    contract_id = _required_contract(view, contract, problems)
     outcomes = ", ".join(o.value for o in ContactOutcome)
     if outcome not in set(ContactOutcome):
         problems.append(("outcome", f"{outcome!r} is not an outcome; use one of: {outcomes}"
