@@ -48,7 +48,8 @@ class Store:
             db = url.split(":///", 1)[-1]
             if db and db != ":memory:":
                 Path(db).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(url, **kwargs)
+        # pool_pre_ping: a connection the database dropped (a restart, a failover) is replaced before use.
+        self.engine: Engine = create_engine(url, pool_pre_ping=True, **kwargs)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
             # pysqlite's own transaction handling is off; we emit BEGIN IMMEDIATE ourselves so that the
