@@ -12,6 +12,8 @@ other exception (an application error: retried with backoff).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class ArbotsError(Exception):
     """Base of every error arbots raises on purpose."""
@@ -39,3 +41,26 @@ class RuntimeFailure(ArbotsError):
 
 class BusinessError(ArbotsError):
     """A scenario step cannot succeed with this data: do not retry, alert a human."""
+
+
+class Unavailable(RuntimeFailure):
+    """An external system (``smtp``, ``tsa``, a connector id, ``database``) is down or its circuit breaker is open.
+
+    Inside a scenario the run waits (it is not a failed attempt) and its step runs again from ``retry_at`` (None:
+    at the next runner pass): an outage delays work, it never drops it.
+    """
+
+    def __init__(self, system: str, retry_at: datetime | None = None, reason: str = ""):
+        super().__init__(f"{system} is unavailable{f': {reason}' if reason else ''}")
+        self.system = system
+        self.retry_at = retry_at
+        self.reason = reason
+
+
+class LeaseLost(RuntimeFailure):
+    """This process no longer holds the run's lease (it expired and another process claimed the run, or the run
+    was finished elsewhere): the run's work stops here, before any further side effect."""
+
+    def __init__(self, run_id: int, detail: str = ""):
+        super().__init__(f"run {run_id}: lease lost{f' ({detail})' if detail else ''}; another process owns it now")
+        self.run_id = run_id
