@@ -4,8 +4,8 @@ The only package that writes SQL: :class:`Store` (the ledger and the aging state
 aggregate (deliveries, tasks, archive_index, people, approvals, shipments; facts for BI).
 """
 
-from robots.store.records import RunRecord, RunStatus, StepStatus
+from robots.store.records import Fence, RunRecord, RunStatus, StepStatus
 from robots.store.runs import EvaluationTx
 from robots.store.store import Store
 
-__all__ = ["EvaluationTx", "RunRecord", "RunStatus", "Store", "StepStatus"]
+__all__ = ["EvaluationTx", "Fence", "RunRecord", "RunStatus", "Store", "StepStatus"]

@@ -26,6 +26,16 @@ class StepStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class Fence:
+    """Who holds a run's lease: the claimant (host:pid:nonce) and the claim's token (the run's attempt counter
+    right after the claim). Writes that only the holder may make are conditional on all three."""
+
+    run_id: int
+    owner: str
+    token: int
+
+
+@dataclass(frozen=True)
 class RunRecord:
     id: int
     run_key: str
@@ -40,6 +50,10 @@ class RunRecord:
     @property
     def invoice_ids(self) -> tuple[str, ...]:
         return tuple(i["id"] for i in self.invoices)
+
+    def fence(self, owner: str) -> Fence:
+        """The fence of this claim (a record returned by ``Store.claim_run``)."""
+        return Fence(self.id, owner, self.attempts)
 
     @classmethod
     def from_row(cls, row: Any) -> RunRecord:

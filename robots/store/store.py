@@ -23,10 +23,11 @@ from sqlalchemy import Engine, Executable, and_, create_engine, event, insert, o
 from sqlalchemy.engine import make_url
 
 from robots.core.domain import Hold, HoldKind, Invoice, Ledger, Payment
+from robots.core.errors import LeaseLost
 from robots.store import ledger as ledger_db
 from robots.store import schema as t
 from robots.store.ledger import RunSubject, SyncFailure
-from robots.store.records import RunRecord, RunStatus, StepStatus
+from robots.store.records import Fence, RunRecord, RunStatus, StepStatus
 from robots.store.runs import EvaluationTx, PlanningState
 from robots.store.types import bulk_insert, inserted_id, utc
 
@@ -161,27 +162,55 @@ class Store:
                 t.holds.c.released_at.is_(None)).values(released_at=now)).rowcount
 
     # -- runs -----------------------------------------------------------------------------------------------
+    #
+    # A claim is a lease: (owner, token) where the token is the run's attempt counter after the claim, so two
+    # claims of one run never share a token even by the same process. Every write of a running run's state
+    # (renewal, steps, waiting, finishing) is conditional on the fence; a process that lost the lease is told
+    # (LeaseLost, or False) and never overwrites the new claimant's work. Lease times come from the caller's
+    # clock (robots.support.clock), never from the business ``now`` of the pass.
 
-    def claim_run(self, owner: str, now: datetime, lease: timedelta, after: int = 0) -> RunRecord | None:
+    def claim_run(self, owner: str, now: datetime, lease: timedelta, after: int = 0, *,
+                  lease_now: datetime | None = None) -> RunRecord | None:
         """Claim the oldest runnable run with an id above ``after``, or None. Losing a race is normal.
 
-        Runs are claimed in id order, which is decision order; a pass over the runs passes its last id as
-        ``after``, so a run given back for a retry waits for the next pass instead of spinning.
+        ``now`` is the business time a waiting run's ``wake_at`` is compared with (the sending window, an
+        approval's deadline); ``lease_now`` is the clock's current time, which leases run from and expire by
+        (default: ``now``; the same moment in production, a different one in tests). Runs are claimed in id
+        order, which is decision order; a pass over the runs passes its last id as ``after``, so a run given
+        back for a retry waits for the next pass instead of spinning. On PostgreSQL candidates are locked with
+        ``FOR UPDATE SKIP LOCKED``, so several daemons never queue behind each other's claims; SQLite
+        serialises writers anyway.
         """
+        lease_now = lease_now or now
         runnable = or_(t.runs.c.status == RunStatus.PENDING,
-                       and_(t.runs.c.status == RunStatus.RUNNING, t.runs.c.lease_expires_at < now),
+                       and_(t.runs.c.status == RunStatus.RUNNING, t.runs.c.lease_expires_at < lease_now),
                        and_(t.runs.c.status == RunStatus.WAITING, t.runs.c.wake_at <= now))
         with self.engine.begin() as conn:
-            query = select(t.runs.c.id).where(runnable, t.runs.c.id > after).order_by(t.runs.c.id).limit(50)
-            for run_id in conn.execute(query).scalars().all():
+            query = select(t.runs.c.id).where(runnable, t.runs.c.id > after).order_by(t.runs.c.id)
+            if conn.dialect.name == "postgresql":
+                candidates = conn.execute(query.limit(1).with_for_update(skip_locked=True)).scalars().all()
+            else:
+                candidates = conn.execute(query.limit(50)).scalars().all()
+            for run_id in candidates:
                 claimed = conn.execute(
                     update(t.runs).where(t.runs.c.id == run_id, runnable).values(
-                        status=RunStatus.RUNNING, lease_owner=owner, lease_expires_at=now + lease,
+                        status=RunStatus.RUNNING, lease_owner=owner, lease_expires_at=lease_now + lease,
                         attempts=t.runs.c.attempts + 1, wake_at=None))
                 if claimed.rowcount == 1:
                     row = conn.execute(select(t.runs).where(t.runs.c.id == run_id)).one()
                     return RunRecord.from_row(row)
         return None
+
+    def renew_lease(self, fence: Fence, until: datetime) -> bool:
+        """Extend the lease to ``until`` if ``fence`` still holds it (False: another process owns the run)."""
+        with self.engine.begin() as conn:
+            return conn.execute(update(t.runs).where(*_fenced(fence)).values(lease_expires_at=until)).rowcount == 1
+
+    def holds_lease(self, fence: Fence, now: datetime) -> bool:
+        """Whether ``fence`` holds the run's lease and it has not expired at ``now``."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.runs.c.id).where(
+                *_fenced(fence), t.runs.c.lease_expires_at >= now)).first() is not None
 
     def running_leases(self) -> list[tuple[int, str]]:
         with self.engine.connect() as conn:
@@ -196,25 +225,28 @@ class Store:
                 t.runs.c.id == run_id, t.runs.c.status == RunStatus.RUNNING, t.runs.c.lease_owner == owner,
             ).values(status=RunStatus.PENDING, lease_owner=None, lease_expires_at=None)).rowcount == 1
 
-    def finish_run(self, run_id: int, owner: str, status: RunStatus, now: datetime, error: str | None = None,
-                   *, outcome: str | None = None) -> None:
+    def finish_run(self, run_id: int, owner: str | Fence, status: RunStatus, now: datetime, error: str | None = None,
+                   *, outcome: str | None = None) -> bool:
+        """End a claim: done, failed, or back to pending for a retry. Only the lease holder can (False: it lost
+        the lease, and the run is the new claimant's)."""
         values: dict[str, Any] = {"status": status, "error": error, "lease_owner": None, "lease_expires_at": None,
                                   "wake_at": None, "outcome": outcome}
         if status in (RunStatus.DONE, RunStatus.FAILED):
             values["finished_at"] = now
         with self.engine.begin() as conn:
-            conn.execute(update(t.runs).where(t.runs.c.id == run_id, t.runs.c.lease_owner == owner).values(**values))
+            return conn.execute(update(t.runs).where(*_fenced(owner, run_id)).values(**values)).rowcount == 1
 
-    def wait_run(self, run_id: int, owner: str, wake_at: datetime | None, reason: str) -> None:
-        """Park a run until ``wake_at`` (None: until :meth:`wake_run`). Waiting is not a failed attempt."""
+    def wait_run(self, run_id: int, owner: str | Fence, wake_at: datetime | None, reason: str) -> bool:
+        """Park a run until ``wake_at`` (None: until :meth:`wake_run`). Waiting is not a failed attempt. Only the
+        lease holder can (False otherwise)."""
         with self.engine.begin() as conn:
             # A wake-up that came while the run was claimed (an approver decided meanwhile) is kept: it is earlier.
             woken = utc(conn.execute(select(t.runs.c.wake_at).where(t.runs.c.id == run_id)).scalar())
             if woken is not None and (wake_at is None or woken < utc(wake_at)):
                 wake_at = woken
-            conn.execute(update(t.runs).where(t.runs.c.id == run_id, t.runs.c.lease_owner == owner).values(
+            return conn.execute(update(t.runs).where(*_fenced(owner, run_id)).values(
                 status=RunStatus.WAITING, wake_at=wake_at, error=reason, lease_owner=None, lease_expires_at=None,
-                attempts=t.runs.c.attempts - 1))
+                attempts=t.runs.c.attempts - 1)).rowcount == 1
 
     def wake_run(self, run_id: int, now: datetime) -> bool:
         """Make a waiting run claimable now (an approver decided, a fresh sync arrived). A run claimed at the moment
@@ -253,8 +285,16 @@ class Store:
                  "updated_at": now} for i, kind in enumerate(kinds) if i not in known])
 
     def mark_step(self, run_id: int, idx: int, kind: str, status: StepStatus, now: datetime,
-                  output: dict[str, Any] | None = None, error: str | None = None) -> None:
+                  output: dict[str, Any] | None = None, error: str | None = None, *, fence: Fence | None = None,
+                  lease_until: datetime | None = None) -> None:
+        """Record a step's state. With ``fence``, only while it holds the run's lease (renewed to ``lease_until``
+        in the same transaction); otherwise nothing is written and :class:`LeaseLost` is raised."""
         with self.engine.begin() as conn:
+            if fence is not None:
+                values: dict[str, Any] = {"lease_expires_at": lease_until} if lease_until is not None else {
+                    "lease_owner": t.runs.c.lease_owner}
+                if conn.execute(update(t.runs).where(*_fenced(fence)).values(**values)).rowcount != 1:
+                    raise LeaseLost(run_id, f"recording step {idx} ({kind}) as {status.value}")
             changed = conn.execute(update(t.run_steps).where(
                 t.run_steps.c.run_id == run_id, t.run_steps.c.idx == idx).values(
                 status=status, output=output, error=error, updated_at=now,
@@ -275,6 +315,16 @@ class Store:
         """Every row of a query, on a connection of its own."""
         with self.engine.connect() as conn:
             return list(conn.execute(query))
+
+
+def _fenced(holder: str | Fence, run_id: int | None = None) -> tuple[Any, ...]:
+    """The WHERE of a write only the lease holder may make: a :class:`Fence` (owner and token, run still
+    running), or just the owner (the older form, for callers that hold no token)."""
+    if isinstance(holder, Fence):
+        r = t.runs.c
+        return (r.id == holder.run_id, r.status == RunStatus.RUNNING, r.lease_owner == holder.owner,
+                r.attempts == holder.token)
+    return (t.runs.c.id == run_id, t.runs.c.lease_owner == holder)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
