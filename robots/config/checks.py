@@ -187,6 +187,20 @@ def _daemon_problems(src: YamlSource, daemon: DaemonConfig) -> list[Problem]:
         except ValueError as exc:
             problems.append(src.problem(("daemon", "ticks", i, "cron"), f"not a crontab line ({exc}); "
                                                                         "write e.g. '0 8 * * mon-fri'"))
+    for name in type(daemon.housekeeping).model_fields:
+        job = getattr(daemon.housekeeping, name)
+        if job is None:
+            continue
+        try:
+            CronTrigger.from_crontab(job.cron)
+        except ValueError as exc:
+            problems.append(src.problem(("daemon", "housekeeping", name), f"not a crontab line ({exc}); "
+                                                                          "write e.g. '0 7 * * *'"))
+    ids = [t.id for t in daemon.ticks]
+    for i, tick_id in enumerate(ids):
+        if tick_id in ids[:i]:
+            problems.append(src.problem(("daemon", "ticks", i, "id"), f"tick id {tick_id!r} is used twice; each "
+                                                                      "tick needs its own (trigger tick:<id>)"))
     return problems
 
 

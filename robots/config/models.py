@@ -13,7 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from connectors.files.config import FileConnectorConfig
 from connectors.rest.config import RestConnectorConfig
@@ -128,11 +128,71 @@ class TickConfig(Frozen):
     cron: str
 
 
+class CronJob(Frozen):
+    """A housekeeping job on a crontab line (in the daemon's timezone); ``"0 7 * * *"`` is short for
+    ``{cron: "0 7 * * *"}``."""
+
+    cron: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"cron": value} if isinstance(value, str) else value
+
+
+class BiExportJob(CronJob):
+    #: Where the BI export (folder ``bi/``) and the report (``report.html``) are written, relative to schedules.yaml.
+    folder: Path = Path("var/bi")
+
+
+class Housekeeping(Frozen):
+    """The leader's housekeeping jobs, each optional. A window missed while no daemon was leader runs once when a
+    leader comes back within ``daemon.misfire_grace_minutes``, and is skipped (logged) when older."""
+
+    #: Warn about officers' certificates that expire within signing.expiry_warning_days or cannot sign.
+    certificates: CronJob | None = None
+    #: Verify the archive bags written since the last check (hashes, journals, index, signatures offline).
+    archive_verify: CronJob | None = None
+    #: The BI export and the report of the last evaluated day into ``folder``.
+    bi_export: BiExportJob | None = None
+
+
+class HttpConfig(Frozen):
+    """Each daemon's own HTTP server: /healthz, /readyz and Prometheus /metrics."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    #: 0 turns the server off (as does enabled: false). Two daemons on one host need two ports.
+    port: int = Field(default=9464, ge=0, le=65535)
+
+
+class ReadyConfig(Frozen):
+    """When /readyz answers 200: the database answers and the last tick and the last good sync are recent."""
+
+    max_tick_age_hours: float = Field(default=26, gt=0)
+    max_sync_age_hours: float = Field(default=26, gt=0)
+
+
 class DaemonConfig(Frozen):
     timezone: str = "Europe/Moscow"
+    #: Crontab lines of the ticks (sync, evaluation, runs). Only the leader fires them, each window once (fenced
+    #: by the trigger_fires table). Windows missed while no daemon was leader are coalesced: the newest one runs
+    #: once when a leader starts or takes over, however old (the aging engine catches up the gap).
     ticks: tuple[TickConfig, ...] = (TickConfig(id="morning", cron="0 8 * * *"),)
-    #: Minutes between runner passes between ticks (approvals decided, escalations and sending windows due).
+    #: Minutes between runner passes between ticks (approvals decided, escalations and sending windows due). Every
+    #: daemon runs them (the claims spread the work); a late pass runs once, then the interval goes on from now.
     poll_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    #: A housekeeping window missed by more than this is skipped (ticks always catch up once).
+    misfire_grace_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    #: On PostgreSQL, how often a follower tries to become the leader (and the leader checks its lock).
+    leader_poll_seconds: float = Field(default=5, ge=0.1, le=300)
+    #: How often each daemon writes its heartbeat to the daemons table.
+    heartbeat_seconds: float = Field(default=5, ge=0.1, le=300)
+    #: A daemon whose heartbeat is older than this is shown as stale by status and not counted alive.
+    stale_after_seconds: float = Field(default=30, ge=1, le=24 * 3600)
+    housekeeping: Housekeeping = Housekeeping()
+    http: HttpConfig = HttpConfig()
+    ready: ReadyConfig = ReadyConfig()
 
 
 class ArchivePolicy(Frozen):
