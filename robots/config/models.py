@@ -18,6 +18,7 @@ from pydantic import Field, field_validator, model_validator
 from connectors.files.config import FileConnectorConfig
 from connectors.rest.config import RestConnectorConfig
 from connectors.ui.config import UiConnectorConfig
+from robots.config.alerts import AlertsConfig
 from robots.config.penalty_config import PenaltiesConfig
 from robots.config.people_config import PromisesConfig
 from robots.config.workflow_config import ApprovalsConfig, EventsConfig, ReconciliationConfig
@@ -242,6 +243,7 @@ class Settings(Frozen):
     approvals: ApprovalsConfig = ApprovalsConfig()
     reconciliation: ReconciliationConfig = ReconciliationConfig()
     events: EventsConfig = EventsConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     @field_validator("groups", "roles", "officers", "thresholds", mode="after")
     @classmethod
