@@ -147,10 +147,11 @@ def run_ours(db: str, variant: str = "product") -> dict[str, Any]:
     from robots.engine import tick
     from robots.engine.services import services_for
     from robots.store import EvaluationTx, Store
+    from robots.support.clock import SystemClock
 
     config = _config()
     store = Store.open(f"sqlite:///{db}")  # the daemon opens its store once; not part of a tick
-    services = services_for(config, store)
+    services = services_for(config, store, SystemClock())
     opts = PROPOSALS[variant]
     if "setup" in opts:
         opts["setup"](store)  # not timed

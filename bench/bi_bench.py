@@ -60,6 +60,7 @@ def build_database(path: Path, n_invoices: int, n_contracts: int, paying_share: 
     from robots.engine.services import services_for
     from robots.engine.tick import evaluate_and_record
     from robots.store import Store
+    from robots.support.clock import SystemClock
 
     if paying_share is not None:
         aging_bench.PAYING_SHARE = paying_share
@@ -71,7 +72,7 @@ def build_database(path: Path, n_invoices: int, n_contracts: int, paying_share: 
     store.replace_ledger(ledger, "bench", NOW)
     t1 = time.perf_counter()
     config = load_config(ROOT / "schedules.yaml")
-    evaluate_and_record(services_for(config, store), AS_OF, NOW)
+    evaluate_and_record(services_for(config, store, SystemClock()), AS_OF, NOW)
     t2 = time.perf_counter()
     store.close()
     con = sqlite3.connect(path)

@@ -33,6 +33,7 @@ from robots.engine.services import services_for
 from robots.steps import REGISTRY
 from robots.steps.context import LetterInvoice, StepContext
 from robots.store import RunRecord, Store
+from robots.support.clock import SystemClock
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -132,7 +133,7 @@ def make_letters(start: int, n: int) -> list[Letter]:
     with tempfile.TemporaryDirectory(prefix="bench_letters_") as tmp:
         store = Store.open(f"sqlite:///{Path(tmp) / 'letters.sqlite'}")
         try:
-            services = services_for(config, store)
+            services = services_for(config, store, SystemClock())
             dpd = DaysPastDue(services.calendar, AS_OF)
             debts = []
             for i in range(start, start + n):

@@ -29,6 +29,7 @@ from robots.engine.services import services_for
 from robots.engine.summary import Summary, summarize
 from robots.engine.tick import TickReport, tick
 from robots.store import Store
+from robots.support.clock import SystemClock
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_START = date(2026, 1, 12)
@@ -106,7 +107,7 @@ def run_demo(
         demo_mail_server(config, stack)
         store = Store.open(config.database_url())
         stack.callback(store.close)
-        services = services_for(config, store)
+        services = services_for(config, store, SystemClock())
         stack.callback(services.close)
         last = store.last_as_of()
         first = max(DEMO_START, last) if last else DEMO_START

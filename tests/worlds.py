@@ -136,10 +136,11 @@ def shipped_world(root: Path, *, pki: Any = None, scenarios: bool = True, csv: b
 def open_world(root: Path) -> tuple[Config, Store, Any]:
     """(config, store, services) of the config in ``root``; close the services (or the store) afterwards."""
     from robots.engine.services import services_for
+    from robots.support.clock import SystemClock
 
     config = load_config(root / "schedules.yaml")
     store = Store.open(config.database_url())
-    return config, store, services_for(config, store)
+    return config, store, services_for(config, store, SystemClock())
 
 
 def open_services(root: Path) -> tuple[Store, Any]:

@@ -72,8 +72,9 @@ def _tick(args: argparse.Namespace, ctx: Context) -> int:
 
     from robots.engine.services import services_for
     from robots.engine.tick import tick
+    from robots.support.clock import SystemClock
 
-    services = services_for(ctx.config, ctx.store)
+    services = services_for(ctx.config, ctx.store, SystemClock())
     with Progress(disable=not sys.stderr.isatty(), transient=True) as bar:
         running = bar.add_task("running scenarios", total=None)
         report = tick(services, args.as_of, ctx.now(),
@@ -103,8 +104,9 @@ def _plan(args: argparse.Namespace, ctx: Context) -> int:
 def _daemon(_args: argparse.Namespace, ctx: Context) -> int:
     from robots.engine.daemon import run_daemon
     from robots.engine.services import services_for
+    from robots.support.clock import SystemClock
 
-    return run_daemon(services_for(ctx.config, ctx.store))
+    return run_daemon(services_for(ctx.config, ctx.store, SystemClock()))
 
 
 def _status(_args: argparse.Namespace, ctx: Context) -> int:

@@ -13,6 +13,8 @@ from robots.core.workdays import WorkCalendar
 from robots.documents.templates import TemplateRenderer
 from robots.engine.sync import connector_by_id, fresh_payments
 from robots.store import Store
+from robots.support.breaker import Breakers
+from robots.support.clock import Clock
 
 
 @dataclass
@@ -23,6 +25,10 @@ class Services:
     store: Store
     calendar: WorkCalendar
     renderer: TemplateRenderer
+    #: The current time of leases, heartbeats and retries (business time stays an argument); the edge passes it.
+    clock: Clock
+    #: One circuit breaker per external system (smtp, tsa, a connector id), on ``clock``.
+    breakers: Breakers
     #: Built on first use (a scenario without sign steps never opens a key).
     signing_service: Any = None
 
@@ -52,6 +58,7 @@ class Services:
             self.signing_service = None
 
 
-def services_for(config: Config, store: Store) -> Services:
+def services_for(config: Config, store: Store, clock: Clock) -> Services:
+    """The services of one process; ``clock`` comes from the edge (SystemClock) or a test (ManualClock)."""
     return Services(config=config, store=store, calendar=config.calendar(),
-                    renderer=TemplateRenderer(config.templates_dir))
+                    renderer=TemplateRenderer(config.templates_dir), clock=clock, breakers=Breakers(clock))

@@ -57,7 +57,10 @@ def tick(
     connectors: Sequence[Connector] | None = None,
     runner: Runner | None = None,
     progress: Callable[[RunRecord], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> TickReport:
+    """Sync, evaluate and record, then run what is runnable. Leases come from ``services.clock``;
+    ``should_stop`` is asked between runs (the daemon's SIGTERM)."""
     store = services.store
     check_order(as_of, store.last_as_of())  # fail fast, before touching anything
     bound = log.bind(as_of=as_of.isoformat())
@@ -70,7 +73,7 @@ def tick(
         (report.crossings if x.status == "run" else report.skipped)[x.column_id] += 1
     bound.info("evaluated", crossings=len(ev.crossings), runs=len(run_ids), held=ev.held,
                open_total=str(ev.total_open), overdue_total=str(ev.total_overdue))
-    report.runner = (runner or Runner(services)).run_pending(now, progress)
+    report.runner = (runner or Runner(services)).run_pending(now, progress, should_stop)
     bound.info("ran", done=len(report.runner.done), failed=len(report.runner.failed),
-               retry=len(report.runner.retry))
+               retry=len(report.runner.retry), lost=len(report.runner.lost))
     return report

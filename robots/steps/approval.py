@@ -76,6 +76,7 @@ class ApprovalStep(Step):
         hours = cfg.escalate_after_hours or settings.approvals.escalate_after_hours
         document = ctx.outputs[cfg.shown_document]["path"] if cfg.shown_document else None
         role = settings.roles[cfg.approver]
+        ctx.ensure_lease("the approval request")
         request, new = request_approval(
             store, run_id=ctx.run.id, step_idx=ctx.step_idx, contract_id=ctx.contract.id, role=cfg.approver,
             assignee=role.name, title=title, document=document, now=ctx.now,
@@ -105,6 +106,7 @@ class ApprovalStep(Step):
             bound.error("approval_overdue", assignee=role.name, requested_at=request.requested_at.isoformat(),
                         hint=f"roles.{cfg.approver} has no deputy to escalate to")
             raise Wait(f"approval {request.id}: overdue, waiting for {who} (no deputy to escalate to)")
+        ctx.ensure_lease("escalating the approval")
         if escalate(store, request.id, deputy, ctx.now):
             bound.warning("approval_escalated", deputy=deputy, deputy_name=settings.roles[deputy].name,
                           requested_at=request.requested_at.isoformat())

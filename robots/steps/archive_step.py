@@ -73,6 +73,7 @@ class ArchiveStep(Step):
                 "Contact-Email": ctx.services.config.settings.company.email}
         try:
             # The sidecar is written once, with its document: a step re-executed after a crash keeps the first one.
+            ctx.ensure_lease("the archive write")
             put = archive.put(folder, [NewFile(filename, pdf), NewFile(f"{filename}.json", meta, keep_existing=True)],
                               now=ctx.now, run_id=run.id, info=info)
         except ArchiveConflict as exc:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from robots.core.workdays import WorkCalendar
     from robots.documents.templates import TemplateRenderer
     from robots.store import Store
+    from robots.support.breaker import Breakers
+    from robots.support.clock import Clock
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ class Services(Protocol):
     store: Store
     calendar: WorkCalendar
     renderer: TemplateRenderer
+    #: The current time of leases and retries (business time is ``StepContext.now``).
+    clock: Clock
+    breakers: Breakers
 
     @property
     def signing(self) -> Any: ...

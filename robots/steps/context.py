@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -46,6 +47,14 @@ class StepContext:
     column_offset: int
     services: Services
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The runner's fencing check (robots.engine.runner): raises LeaseLost when this process no longer holds
+    #: the run's lease. A step calls :meth:`ensure_lease` right before each side effect.
+    guard: Callable[[str], None] = field(default=lambda what: None, repr=False)
+
+    def ensure_lease(self, what: str) -> None:
+        """Fence ``what`` (a send, a signature, an archive write, a write-back, a task, a notification): go on
+        only while this process still holds the run's lease, else :class:`~robots.core.errors.LeaseLost`."""
+        self.guard(what)
 
     @property
     def total_open(self) -> Decimal:

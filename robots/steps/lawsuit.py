@@ -86,6 +86,7 @@ class LawsuitPackStep(Step):
                     return _output(path, sha, zf.namelist())
         data, names = build_pack(cfg, ctx)
         sha = hashlib.sha256(data).hexdigest()
+        ctx.ensure_lease("writing the lawsuit pack")
         write_atomic(path, data)
         write_atomic(sidecar, f"{sha}  {path.name}\n".encode())
         return _output(path, sha, names)

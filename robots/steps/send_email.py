@@ -162,6 +162,7 @@ class SendEmailStep(Step):
                             subject=subject, body=body, msg_id=msg_id, date_=ctx.now, attachments=attachments,
                             headers=headers)
         recipients = {"to": to, "cc": cc, "bcc": bcc, "envelope": envelope}
+        ctx.ensure_lease("sending the letter")
         before = db.begin_delivery(store, run.id, idx, msg_id, recipients, subject, ctx.now)
         if before == db.DeliveryStatus.SENDING:
             bound.warning("email_resent", message_id=msg_id,
@@ -245,9 +246,13 @@ class SendEmailStep(Step):
             "sent_at": utc(sent.sent_at).isoformat() if sent.sent_at else None, "smtp_response": sent.response,
             "refused": sent.error, "document": rel.removeprefix("data/"), "document_sha256": archived["sha256"],
             "attachments": list(cfg.attachments), "run_id": ctx.run.id, "run_key": ctx.run.run_key,
-            "step": ctx.step_idx,
+            "step": ctx.step_idx, "attempts": sent.attempts,
         }
+        if sent.attempts > 1:  # the receiver may hold an earlier copy under the same Message-ID and drops this one
+            receipt["resent"] = (f"sent {sent.attempts} times under the same Message-ID: an earlier attempt did not "
+                                 "record its outcome (its process died, or the connection broke)")
         content = json.dumps(receipt, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
+        ctx.ensure_lease("the delivery receipt")
         try:
             put = archive.put_receipt(archive.root / bag, rel.removeprefix("data/"), content, now=ctx.now,
                                       run_id=ctx.run.id)
@@ -259,7 +264,7 @@ class SendEmailStep(Step):
     @staticmethod
     def _output(row: Any, receipt: str | None) -> dict[str, Any]:
         return {"kind": "email", "message_id": row.message_id, "status": row.status, "recipients": row.recipients,
-                "subject": row.subject, "receipt": receipt}
+                "subject": row.subject, "receipt": receipt, "attempts": row.attempts}
 
 
 def _archived(ctx: StepContext, document: str) -> dict[str, Any] | None:

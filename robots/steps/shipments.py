@@ -154,6 +154,7 @@ class BlockShipmentsStep(Step):
             mine = sb.record_blocking(store, run_id=run.id, step_idx=ctx.step_idx, contract_id=ctx.contract.id,
                                       counterparty_id=ctx.counterparty.id, scope=scope, connector=connector_id,
                                       reason=_reason(cfg, ctx), now=ctx.now)
+        ctx.ensure_lease("the shipment block write-back")
         try:
             result = _write(ctx, mine.connector, "block_shipments", target, mine.reason)
         except Exception:  # not blocked: no other run may read this decision as a block; a retry decides again
@@ -192,6 +193,7 @@ class UnblockShipmentsStep(Step):
         details = []
         for connector_id in sorted({b.connector for b in pending}):
             target = None if scope is sb.BlockScope.COUNTERPARTY else ctx.contract.id
+            ctx.ensure_lease("the shipment unblock write-back")
             result = _write(ctx, connector_id, "unblock_shipments", target, reason)
             ids = [b.id for b in pending if b.connector == connector_id]
             sb.mark_unblocked(store, ids, run.id, reason, result.detail, ctx.now)

@@ -78,6 +78,7 @@ class SignStep(Step):
                                 "(a certificate changed between rendering and signing); re-run the scenario")
         level = signing.level_for(choice.officer_id, cfg.level)
         stamp = doc.get("stamp") or {}
+        ctx.ensure_lease("signing")
         signed, record = signing.sign(
             pdf, choice, at=ctx.now, level=level, reason=cfg.reason or doc["title"],
             stamp_page=stamp.get("page"), stamp_box=tuple(stamp["box"]) if stamp.get("box") else None)

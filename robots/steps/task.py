@@ -72,6 +72,7 @@ class TaskStep(Step):
             while left:
                 due += timedelta(days=1)
                 left -= services.calendar.is_working(due)
+        ctx.ensure_lease("creating the task")
         add_task(services.store, ctx.run.id, ctx.step_idx, ctx.contract.id, cfg.role, person.name, title, due, ctx.now)
         task = task_for_step(services.store, ctx.run.id, ctx.step_idx)
         out = {"kind": "task", "task_id": task.id, "role": cfg.role, "assignee": person.name,
@@ -80,5 +81,6 @@ class TaskStep(Step):
             cp, ct = ctx.counterparty, ctx.contract
             notice = TaskNotice(task, cfg.role, ctx.run.run_key, {"id": ct.id, "number": ct.number},
                                 {"id": cp.id, "name": cp.name, "inn": cp.inn})
+            ctx.ensure_lease("notifying the assignee")
             out["notified"] = notify_task(services, notice, person, ctx.now)
         return out

@@ -19,6 +19,7 @@ from robots.config import Config, load_config
 from robots.engine.services import services_for
 from robots.engine.tick import tick
 from robots.store import Store
+from robots.support.clock import SystemClock
 from tests.worlds import CSV_CONNECTOR, mail_sink
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,7 +55,7 @@ def build_world(root: Path, *, days: int = WORLD_DAYS, step: int = WORLD_STEP) -
     ledger = generate_demo_ledger(seed=7, start=WORLD_START, days=days)
     ledger_dir = config.resolve(config.settings.connectors[0].path)
     store = Store.open(config.database_url())
-    services = services_for(config, store)
+    services = services_for(config, store, SystemClock())
     day = last = WORLD_START
     end = WORLD_START + timedelta(days=days - 1)
     while day <= end:

@@ -49,6 +49,7 @@ from robots.engine.tick import tick
 from robots.store import Store
 from robots.store import schema as t
 from robots.store.types import utc
+from robots.support.clock import SystemClock
 from tests.conftest import PG_ADMIN_URL
 from tests.worlds import shipped_world
 
@@ -98,7 +99,7 @@ def world(request, tmp_path_factory, officer_pki):
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         store = Store.open(PG_ADMIN_URL, schema=schema)
     ledger = world_ledger()
-    services = services_for(config, store)
+    services = services_for(config, store, SystemClock())
     for day in TICKS:
         write_ledger_csv(ledger_as_of(ledger, day), config.resolve(config.settings.connectors[0].path))
         report = tick(services, day, datetime.combine(day, time(8), UTC))

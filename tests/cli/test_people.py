@@ -19,6 +19,7 @@ from robots.engine.tick import tick
 from robots.store import Store
 from robots.store import people as db
 from robots.store import schema as t
+from robots.support.clock import SystemClock
 from tests.builders import simple_ledger
 from tests.worlds import shipped_world
 
@@ -78,7 +79,7 @@ def ticked(root: Path, day: date):
     config = load_config(root / "schedules.yaml")
     store = Store.open(config.database_url())
     try:
-        tick(services_for(config, store), day, NOW)
+        tick(services_for(config, store, SystemClock()), day, NOW)
         return {(r.contract_id, r.column_id): r for r in store.rows(select(t.runs))}
     finally:
         store.close()

@@ -53,6 +53,7 @@ from robots.store import Store
 from robots.store import approvals as ap
 from robots.store import schema as t
 from robots.store import shipments as sb
+from robots.support.clock import SystemClock
 from tests.texts import amounts
 from tests.worlds import install_pki
 
@@ -183,7 +184,7 @@ def simulation(tmp_path_factory, officer_pki):
             config_path = make_config(root, url, smtp_port, officer_pki)
             config = load_config(config_path)
             store = Store.open(config.database_url())
-            services = services_for(config, store)
+            services = services_for(config, store, SystemClock())
             try:
                 for n in range(DAYS):
                     day = START + timedelta(days=n)

@@ -12,6 +12,7 @@ from robots.config import load_config
 from robots.engine.daemon import warn_certificates
 from robots.engine.services import services_for
 from robots.store import Store
+from robots.support.clock import SystemClock
 from tests.worlds import shipped_world
 
 #: A moment of the daemon's check, inside the officers' validity (tests/pki.py: they expire on 2028-02-01).
@@ -31,7 +32,7 @@ def _services(root: Path, warn_days: int):
                    encoding="utf-8")
     config = load_config(cfg)
     store = Store.open(config.database_url())
-    return services_for(config, store), store
+    return services_for(config, store, SystemClock()), store
 
 
 def test_certificates_expiring_within_the_warning_window_are_warned_about(root):

@@ -178,10 +178,11 @@ def test_cli_sync_exits_2_on_refusal_and_applies_with_accept_loss(tmp_path, ledg
 def test_an_unreachable_source_is_recorded_and_the_tick_evaluates_nothing(tmp_path, ledger):
     from robots.engine.services import services_for
     from robots.engine.tick import tick
+    from robots.support.clock import SystemClock
 
     config = load_config(_workdir(tmp_path))
     store = _store(config)
-    services = services_for(config, store)
+    services = services_for(config, store, SystemClock())
     try:
         with pytest.raises(ConnectorUnavailable, match="does not exist"):
             tick(services, date(2026, 2, 1), NOW)

@@ -9,6 +9,7 @@ from demo.erp import create_app, serve
 from robots.config import load_config
 from robots.engine.services import services_for
 from robots.store import Store
+from robots.support.clock import SystemClock
 from tests.smtp import smtp_server  # noqa: F401
 from tests.worlds import mail_env  # noqa: F401
 
@@ -23,6 +24,6 @@ def world(tmp_path, officer_pki):
         config = load_config(make_world(tmp_path, url, officer_pki))
         store = Store.open(config.database_url())
         try:
-            yield app, store, services_for(config, store)
+            yield app, store, services_for(config, store, SystemClock())
         finally:
             store.close()

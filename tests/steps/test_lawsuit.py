@@ -21,6 +21,7 @@ from robots.engine.tick import tick
 from robots.steps import REGISTRY
 from robots.store import RunRecord
 from robots.store import schema as t
+from robots.support.clock import SystemClock
 from tests.builders import DUE
 from tests.steps.test_penalty import pdf_text
 from tests.worlds import install_pki, penalty_world
@@ -49,7 +50,7 @@ def test_the_lawsuit_pack_holds_the_claim_the_calculation_the_statement_and_a_va
     config_path = penalty_world(tmp_path, lawsuit_ledger())
     install_pki(tmp_path, officer_pki)
     config = load_config(config_path)
-    services = services_for(config, store)
+    services = services_for(config, store, SystemClock())
     day2, day60 = DUE + timedelta(days=2), DUE + timedelta(days=60)  # 2026-03-12, 2026-05-09
     assert len(tick(services, day2, datetime(2026, 3, 12, 9, tzinfo=UTC)).runner.done) == 2
     report = tick(services, day60, datetime(2026, 5, 9, 9, tzinfo=UTC))
@@ -123,7 +124,7 @@ def test_a_run_below_the_lawsuit_threshold_builds_no_pack(tmp_path, store, offic
                    (Invoice("I1", "СЧ-1", "C1", DUE - timedelta(days=30), DUE, D("1000.00")),), ())
     config_path = penalty_world(tmp_path, small)
     install_pki(tmp_path, officer_pki)
-    services = services_for(load_config(config_path), store)
+    services = services_for(load_config(config_path), store, SystemClock())
     tick(services, date(2026, 5, 9), datetime(2026, 5, 9, 9, tzinfo=UTC))
     run = store.rows(select(t.runs))[0]
     steps = _steps(store, run.id)
