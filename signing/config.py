@@ -57,6 +57,9 @@ class TimestampConfig(Frozen):
     #: An RFC 3161 timestamp authority (http or https).
     url: str
     timeout_seconds: float = Field(default=10, gt=0, le=120)
+    #: Tries of one signature while the TSA cannot be reached (or answers 5xx/429), with backoff; then the run
+    #: waits for the TSA (and the outage counts towards its circuit breaker).
+    attempts: int = Field(default=3, ge=1, le=10)
 
 
 class SigningConfig(Frozen):

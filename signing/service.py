@@ -5,6 +5,12 @@ trust roots, revocation where the certificate says where to look). A certificate
 fail with a :class:`CertificateRefused` (a business error: no retry, the run fails and ops see why), unless the
 officer's deputy may sign instead. Nothing unsigned ever leaves in place of a signed document: a failed signature
 fails the step, and the steps after it (archive, send) never run.
+
+A timestamp authority that cannot be reached, times out or answers 5xx/429 is retried a few times at once
+(``signing.timestamp.attempts``, with backoff), then the signature raises :class:`TsaUnavailable` (an
+:class:`~robots.core.errors.Unavailable` of the system ``tsa``): the run waits for the TSA, nothing is signed
+without its timestamp. With a circuit breaker (:attr:`SigningService.breaker`) the outage counts towards opening
+it, and while it is open no request is made.
 """
 
 from __future__ import annotations
@@ -12,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import structlog
 from asn1crypto import x509
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -25,12 +33,15 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from robots.core.domain import PadesLevel
-from robots.core.errors import BusinessError
+from robots.core.errors import BusinessError, Unavailable
+from robots.support.breaker import Breaker, scrub
 from signing.certs import CertCheck, CertInfo, CertState, check_certificate
 from signing.config import OfficerConfig, SigningConfig
 from signing.keys import KeyUnavailable, OpenedKey, load_cert_files, open_key
@@ -45,6 +56,36 @@ FIELD_NAME = "ArbotsSignature"
 
 class CertificateRefused(BusinessError):
     """The officer's certificate may not sign now (and no deputy may sign instead)."""
+
+
+#: The system name of the timestamp authority in breakers, waits and alerts.
+TSA = "tsa"
+
+
+class TsaUnavailable(Unavailable):
+    """The timestamp authority cannot be used now: the signature waits (the run is not failed)."""
+
+    def __init__(self, reason: str, retry_at: datetime | None = None):
+        super().__init__(TSA, retry_at, scrub(reason))
+
+    def __reduce__(self):
+        return (type(self), (self.reason, self.retry_at))
+
+
+def tsa_outage(exc: BaseException) -> str | None:
+    """The reason when ``exc`` (raised while signing) says the TSA is down: no connection, a timeout, HTTP 5xx or
+    429. None for anything else (a 4xx refusal, a bad answer, a problem of the document or key)."""
+    if not isinstance(exc, TimestampRequestError):
+        return None
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, aiohttp.ClientResponseError):
+        status = cause.status
+        return f"the timestamp authority answered HTTP {status}" if status >= 500 or status == 429 else None
+    if isinstance(cause, (asyncio.TimeoutError, TimeoutError)):
+        return "the timestamp authority timed out"
+    if isinstance(cause, (aiohttp.ClientError, OSError)):
+        return f"cannot reach the timestamp authority ({type(cause).__name__}: {cause})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -93,8 +134,12 @@ class _TimedPdfSigner(signers.PdfSigner):
 
 class SigningService:
     def __init__(self, settings: SigningConfig, officers: Mapping[str, OfficerConfig], base: Path,
-                 environ: Mapping[str, str] | None = None, timestamper: TimeStamper | None = None):
+                 environ: Mapping[str, str] | None = None, timestamper: TimeStamper | None = None,
+                 breaker: Breaker | None = None, sleep: Callable[[float], None] = time.sleep):
         self.settings = settings
+        #: The TSA's circuit breaker (one per process; the engine's Services sets it), or None.
+        self.breaker = breaker
+        self._sleep = sleep
         self.officers = officers
         self.base = base
         self.environ = environ if environ is not None else os.environ
@@ -110,9 +155,10 @@ class SigningService:
         self._stamps: dict[tuple[str, str], bytes] = {}
 
     @classmethod
-    def from_config(cls, config: Any, environ: Mapping[str, str] | None = None) -> SigningService:
+    def from_config(cls, config: Any, environ: Mapping[str, str] | None = None, *,
+                    breaker: Breaker | None = None) -> SigningService:
         s = config.settings
-        return cls(s.signing, s.officers, config.base_dir, environ)
+        return cls(s.signing, s.officers, config.base_dir, environ, breaker=breaker)
 
     # -- keys and certificates -------------------------------------------------------------------------------
 
@@ -192,14 +238,19 @@ class SigningService:
                 valid_from=f"{info.not_before:%d.%m.%Y}", valid_to=f"{info.not_after:%d.%m.%Y}"))
         stamp_pdf = self._stamps.get(stamp_key)
         reserved_key = (choice.officer_id, level)
-        try:
-            out = self._sign_once(pdf, key, officer, level, at, reason, stamp_page, stamp_box, stamp_pdf,
-                                  self._reserved.get(reserved_key))
-        except SigningError:
-            if reserved_key not in self._reserved:
-                raise
-            del self._reserved[reserved_key]  # the reservation was too small (a bigger TSA answer): estimate again
-            out = self._sign_once(pdf, key, officer, level, at, reason, stamp_page, stamp_box, stamp_pdf, None)
+
+        def sign_once() -> bytes:
+            try:
+                return self._sign_once(pdf, key, officer, level, at, reason, stamp_page, stamp_box, stamp_pdf,
+                                       self._reserved.get(reserved_key))
+            except SigningError:
+                if reserved_key not in self._reserved:
+                    raise
+                del self._reserved[reserved_key]  # the reservation was too small (a bigger TSA answer): again
+                return self._sign_once(pdf, key, officer, level, at, reason, stamp_page, stamp_box, stamp_pdf,
+                                       None)
+
+        out = sign_once() if level is PadesLevel.B_B else self._with_tsa(sign_once)
         if reserved_key not in self._reserved:
             sig = PdfFileReader(io.BytesIO(out)).embedded_regular_signatures[-1]  # ours: the newest signature
             used = len(sig.signed_data.dump()) + 32  # the CMS itself, not the padded /Contents
@@ -212,6 +263,35 @@ class SigningService:
             valid_to=info.not_after.isoformat(), level=level.value, signed_at=at.isoformat(),
             key_source=key.source)
         return out, record
+
+    def _with_tsa(self, sign: Callable[[], bytes]) -> bytes:
+        """``sign()``, which asks the TSA: retried a few times at once while the TSA is down, through the breaker;
+        then TsaUnavailable."""
+        breaker = self.breaker
+        if breaker is not None:
+            try:
+                breaker.before()
+            except Unavailable as exc:
+                raise TsaUnavailable(exc.reason, exc.retry_at) from None
+        attempts = self.settings.timestamp.attempts if self.settings.timestamp is not None else 1
+        retrying = Retrying(stop=stop_after_attempt(attempts), wait=wait_exponential(multiplier=0.5, max=4),
+                            retry=retry_if_exception(lambda e: tsa_outage(e) is not None), sleep=self._sleep,
+                            reraise=True)
+        try:
+            out = retrying(sign)
+        except Exception as exc:
+            reason = tsa_outage(exc)
+            if reason is None:
+                if breaker is not None:
+                    breaker.success()  # not an outage (the TSA refused, or the document or key did): no probe left
+                raise
+            n = f" ({attempts} attempts)" if attempts > 1 else ""
+            if breaker is not None:
+                raise TsaUnavailable(reason + n, breaker.failure(reason + n).retry_at) from None
+            raise TsaUnavailable(reason + n) from None
+        if breaker is not None:
+            breaker.success()
+        return out
 
     def _sign_once(self, pdf: bytes, key: OpenedKey, officer: OfficerConfig, level: PadesLevel, at: datetime,
                    reason: str, stamp_page: int | None, stamp_box: tuple[float, float, float, float] | None,

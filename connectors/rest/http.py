@@ -3,11 +3,15 @@
 One :class:`httpx.Client` per connector (HTTP/1.1 keep-alive, the session cookie of a form login). Every request
 goes through one retry policy: timeouts, connection errors, 5xx, 408 and 429 are retried with exponential backoff
 and jitter (429 and 503 honour ``Retry-After`` seconds, capped at ``max_backoff``); when the attempts are spent
-the request raises :class:`~connectors.base.ConnectorUnavailable` ("GET invoices page 7: HTTP 503 after 5
-attempts; the server said: ..."). Answers that retrying cannot fix (401/403/404/400, the statuses listed in
-``permanent_statuses``, an HTML login page, malformed JSON) raise :class:`Refused`, which the connector turns into a
-:class:`~connectors.base.Problem` of the entity (fetch) or a BusinessError (write-back). Messages never carry the
-password, token or key: :meth:`RestClient.redact` scrubs them.
+the request raises :class:`ConnectorDown` ("GET invoices page 7: HTTP 503 after 5 attempts; the server said: ..."),
+both a :class:`~connectors.base.ConnectorUnavailable` and an :class:`~robots.core.errors.Unavailable` of the system
+named by the connector's id: a sync keeps the old ledger and a write-back step waits, neither fails. Its
+``maybe_applied`` says whether the server may have acted on the request before the failure (a read timeout, a
+connection broken after the request went out, a gateway's 502/504): a write-back must then read the state back or
+repeat an idempotent request before it decides anything. Answers that retrying cannot fix (401/403/404/400, the
+statuses listed in ``permanent_statuses``, an HTML login page, malformed JSON) raise :class:`Refused`, which the
+connector turns into a :class:`~connectors.base.Problem` of the entity (fetch) or a BusinessError (write-back).
+Messages never carry the password, token or key: :meth:`RestClient.redact` scrubs them.
 """
 
 from __future__ import annotations
@@ -30,18 +34,44 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 
 from connectors.base import ConnectorUnavailable
 from connectors.rest.config import RestConnectorConfig
-from robots.core.errors import UsageError
+from robots.core.errors import Unavailable, UsageError
+from robots.support.breaker import scrub
 from robots.support.config_types import SecretRef
 from robots.support.secret_refs import read_secret
 
 
 class Transient(Exception):
-    """A failure that may pass: retried, then ConnectorUnavailable (with what the server said, if anything)."""
+    """A failure that may pass: retried, then ConnectorDown (with what the server said, if anything).
+    ``maybe_applied``: the server may have acted on the request (it went out, and no answer came back)."""
 
-    def __init__(self, reason: str, retry_after: float | None = None, said: str = ""):
+    def __init__(self, reason: str, retry_after: float | None = None, said: str = "", *,
+                 maybe_applied: bool = False):
         super().__init__(reason)
         self.retry_after = retry_after
         self.said = said
+        self.maybe_applied = maybe_applied
+
+
+class ConnectorDown(ConnectorUnavailable, Unavailable):
+    """The connector's server cannot be used now (after the retries): a ConnectorUnavailable, and an Unavailable
+    of the system ``connector_id`` (the run waits). ``maybe_applied``: see the module's docstring."""
+
+    def __init__(self, connector_id: str, reason: str, *, maybe_applied: bool = False):
+        reason = scrub(reason)
+        Unavailable.__init__(self, connector_id, None, reason)
+        self.connector_id = connector_id
+        self.args = (f"connector '{connector_id}' unavailable: {reason}",)
+        self.maybe_applied = maybe_applied
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __reduce__(self):
+        return (_down, (self.connector_id, self.reason, self.maybe_applied))
+
+
+def _down(connector_id: str, reason: str, maybe_applied: bool) -> ConnectorDown:
+    return ConnectorDown(connector_id, reason, maybe_applied=maybe_applied)
 
 
 class Refused(Exception):
@@ -229,8 +259,8 @@ class RestClient:
                 failed = e
         n = cfg.attempts
         said = f"; the server said: {failed.said}" if failed.said else ""
-        raise ConnectorUnavailable(self.id, self.redact(f"{what}: {failed} after {n} attempt{'s' if n > 1 else ''}"
-                                                        f"{said}")) from None
+        raise ConnectorDown(self.id, self.redact(f"{what}: {failed} after {n} attempt{'s' if n > 1 else ''}{said}"),
+                            maybe_applied=failed.maybe_applied) from None
 
     def request(self, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
         """:meth:`send`, and once more after logging in again when the form login's session expired."""
@@ -261,20 +291,20 @@ class RestClient:
             kind = {httpx.ConnectTimeout: "connect", httpx.PoolTimeout: "connect",
                     httpx.WriteTimeout: "read"}.get(type(e), "read")
             limit = self.config.timeout.connect if kind == "connect" else self.config.timeout.read
-            raise Transient(f"{kind} timeout ({limit:g} s)") from None
+            raise Transient(f"{kind} timeout ({limit:g} s)", maybe_applied=kind == "read") from None
         except httpx.ConnectError as e:
             if (reason := _cert_error(e)) is not None:
                 raise Refused(f"TLS certificate verification failed ({reason}); if the server's certificate comes "
                               "from a private CA, set tls.ca_bundle to that CA's PEM file") from None
             raise Transient(f"cannot connect to {self.origin[1]} ({e})") from None
         except (httpx.NetworkError, httpx.RemoteProtocolError) as e:
-            raise Transient(f"connection broken ({type(e).__name__}: {e})") from None
+            raise Transient(f"connection broken ({type(e).__name__}: {e})", maybe_applied=True) from None
         except httpx.TransportError as e:  # an unsupported scheme, a proxy or protocol misconfiguration
             raise Refused(f"the request cannot be made: {type(e).__name__}: {e}") from None
         status = resp.status_code
         if (status >= 500 or status in (408, 429)) and status not in self._permanent:
             raise Transient(f"HTTP {status}", _retry_after(resp) if status in (429, 503) else None,
-                            excerpt(resp, 160))
+                            excerpt(resp, 160), maybe_applied=status in (502, 504))
         return resp
 
     # -- the form login

@@ -3,6 +3,12 @@
 The request's path, params, JSON body or form come from ``write_back.<action>`` with their placeholders filled
 (:func:`connectors.rest.config.fill`). Any 2xx answer is success; anything else, or the login page, is a
 :class:`~robots.core.errors.BusinessError` carrying the status and what the server said, without secrets.
+
+A server that cannot be reached, or does not answer in time, raises :class:`~connectors.rest.http.ConnectorDown`
+after the client's retries; ``maybe_applied`` tells the caller that the request may have been applied all the same
+(a read timeout), so it keeps its decision and repeats the request later (blocking and unblocking are idempotent
+on the system's side: a repeat changes nothing and says so). A 2xx answer whose JSON says ``"changed": false`` is
+reported as such in the result's detail ("already so"): that is how a repeat after a timeout reads the state back.
 """
 
 from __future__ import annotations
@@ -42,7 +48,18 @@ def write_back(client: RestClient, action: str, counterparty_id: str, contract_i
     if client.at_login_page(resp):
         raise BusinessError(f"connector '{client.id}': {what}: the answer is the login page; check auth")
     if 200 <= resp.status_code < 300:
-        return WriteResult(client.id, action, True, f"HTTP {resp.status_code}")
+        return WriteResult(client.id, action, True, f"HTTP {resp.status_code}{_unchanged(resp)}")
     said = client.redact(excerpt(resp))
     raise BusinessError(f"connector '{client.id}': {what}: HTTP {resp.status_code} {resp.reason_phrase}"
                         + (f": {said}" if said else ""))
+
+
+def _unchanged(resp: Any) -> str:
+    """" (already so)" when a JSON answer says the request changed nothing (a repeat of an applied request)."""
+    if "json" not in resp.headers.get("content-type", "").lower():
+        return ""
+    try:
+        body = resp.json()
+    except ValueError:
+        return ""
+    return " (already so)" if isinstance(body, dict) and body.get("changed") is False else ""

@@ -33,6 +33,9 @@ class SmtpConfig(Frozen):
     password_env: str | None = None
     password_file: Path | None = None
     timeout_seconds: float = Field(default=30, gt=0, le=600)
+    #: Tries of one letter when the server cannot be reached (before its data went out), with backoff; then the
+    #: letter waits for a later pass (and counts as one failure of the ``smtp`` circuit breaker).
+    connect_attempts: int = Field(default=3, ge=1, le=10)
     #: A PEM file of the CA that signed the server's certificate (a company CA, a test server); default: the
     #: system's trusted CAs.
     ca_file: Path | None = None

@@ -26,7 +26,8 @@ from pydantic import model_validator
 from archive import ArchiveConflict
 from robots.core.errors import BusinessError
 from robots.mail.message import Attachment, build_message, message_id, split_addresses
-from robots.mail.smtp import Mailer, PermanentMailError, TransientMailError
+from robots.mail.smtp import SYSTEM as SMTP
+from robots.mail.smtp import Mailer, PermanentMailError, TransientMailError, open_until
 from robots.mail.window import next_window_start
 from robots.steps.base import CheckContext, Step, StepConfig, Wait, register
 from robots.steps.context import StepContext
@@ -162,6 +163,13 @@ class SendEmailStep(Step):
                             subject=subject, body=body, msg_id=msg_id, date_=ctx.now, attachments=attachments,
                             headers=headers)
         recipients = {"to": to, "cc": cc, "bcc": bcc, "envelope": envelope}
+        breakers, clock = getattr(services, "breakers", None), getattr(services, "clock", None)
+        breaker = breakers(SMTP) if breakers is not None else None
+        if clock is not None and (until := open_until(breaker, clock.now())) is not None:
+            assert breaker is not None
+            # The SMTP server is down (its breaker is open): wait for the probe, recording no attempt.
+            raise TransientMailError(f"the SMTP server is down: {breaker.last_error}", retry_at=until, outage=False,
+                                     before_data=True)
         ctx.ensure_lease("sending the letter")
         before = db.begin_delivery(store, run.id, idx, msg_id, recipients, subject, ctx.now)
         if before == db.DeliveryStatus.SENDING:
@@ -169,7 +177,7 @@ class SendEmailStep(Step):
                           reason="an earlier attempt did not record its outcome (a crash or a lost connection); "
                                  "sending again with the same Message-ID")
         try:
-            result = Mailer(email, services.config.base_dir).send(msg, envelope)
+            result = Mailer(email, services.config.base_dir, breaker=breaker).send(msg, envelope)
         except PermanentMailError as exc:
             db.mark_failed(store, run.id, idx, str(exc), ctx.now, bounced=exc.bounced)
             raise

@@ -7,7 +7,15 @@ step) before it calls the accounting system, and confirms the row after the syst
   if it was confirmed, returns what it did without calling;
 * a contract the robots already block (by another run) is not blocked twice: nothing is recorded or called;
 * a write-back that failed (the system was down, or answered not-ok) drops the decision and raises a retryable
-  error; a connector without that write-back action is a business error (the config must change).
+  error; a connector without that write-back action is a business error (the config must change);
+* a write-back that may have been applied although no answer came (a read timeout, a connection broken after the
+  request went out: ``maybe_applied``) keeps the decision as ``blocking``: the system may hold the block, so the
+  robots must know of it. The run waits for the system; the step then repeats the idempotent request, which reads
+  the state back ("already so" when the timed-out request had been applied), and confirms the row. Never a block
+  in the accounting system that the robots do not know about.
+
+The accounting system down (no connection, timeouts, 5xx/429 after the connector's retries, or its circuit breaker
+open) raises :class:`~robots.core.errors.Unavailable` of the connector's id: the run waits, it is not failed.
 
 The unblock step lifts only blocks the robots placed, and says so when there are none.
 """
@@ -18,15 +26,20 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
+import structlog
+
 from connectors.base import ConnectorUnavailable, WriteBackUnsupported, WriteResult
-from robots.core.errors import BusinessError, UsageError
+from robots.core.errors import BusinessError, Unavailable, UsageError
 from robots.steps.base import CheckContext, Step, StepConfig, register
 from robots.steps.context import StepContext
 from robots.steps.texts import render_text, text_problem
 from robots.store import shipments as sb
 from robots.store.ledger import other_contracts
+from robots.support.breaker import Breaker, BreakerState
 
 ACTIONS = ("block_shipments", "unblock_shipments")
+
+log = structlog.get_logger("arbots.shipments")
 
 
 class WriteBackFailed(RuntimeError):
@@ -104,8 +117,26 @@ def _connector_id(cfg: ShipmentsConfig, ctx: StepContext) -> str:
     return connector_id
 
 
+def _breaker(ctx: StepContext, connector_id: str) -> Breaker | None:
+    breakers = getattr(ctx.services, "breakers", None)
+    return breakers(connector_id) if breakers is not None else None
+
+
+def _wait_if_down(ctx: StepContext, connector_id: str) -> None:
+    """Wait (Unavailable) while the connector's breaker is open and cooling down, before deciding anything."""
+    breaker, clock = _breaker(ctx, connector_id), getattr(ctx.services, "clock", None)
+    if breaker is None or clock is None or breaker.state is not BreakerState.OPEN:
+        return
+    retry_at = breaker.retry_at()
+    if retry_at is not None and clock.now() < retry_at:
+        raise Unavailable(connector_id, retry_at, f"the accounting system is down: {breaker.last_error}")
+
+
 def _write(ctx: StepContext, connector_id: str, action: str, contract_id: str | None, reason: str) -> WriteResult:
-    """Call the connector's write-back; classify what goes wrong for the runner."""
+    """Call the connector's write-back (through its circuit breaker); classify what goes wrong for the runner."""
+    breaker = _breaker(ctx, connector_id)
+    if breaker is not None:
+        breaker.before()  # open: Unavailable, nothing is sent
     conn = ctx.services.connector(connector_id)
     try:
         call = getattr(conn, action, None)
@@ -113,16 +144,42 @@ def _write(ctx: StepContext, connector_id: str, action: str, contract_id: str | 
             raise BusinessError(f"connector {connector_id!r} cannot write back ({action}); use one that can")
         result = call(ctx.counterparty.id, contract_id, reason)
     except WriteBackUnsupported as exc:
+        _answered(breaker)
         raise BusinessError(str(exc)) from None
-    except ConnectorUnavailable:
-        raise  # retryable: the runner tries again on a later pass
+    except ConnectorUnavailable as exc:  # down after the connector's own retries: the run waits for it
+        down = exc if isinstance(exc, Unavailable) else Unavailable(connector_id, None, exc.reason)
+        if breaker is not None:
+            down.retry_at = breaker.failure(down.reason).retry_at
+        if down is exc:
+            raise
+        raise down from exc
     except UsageError as exc:  # refused credentials and the like: a person must fix the config
+        _answered(breaker)
         raise BusinessError(str(exc)) from None
+    except Exception:
+        _answered(breaker)
+        raise
     finally:
         conn.close()
+    _answered(breaker)
     if not result.ok:
         raise WriteBackFailed(f"connector {connector_id!r}: {action} not confirmed: {result.detail or 'no detail'}")
     return result
+
+
+def _answered(breaker: Breaker | None) -> None:
+    if breaker is not None:
+        breaker.success()  # the system answered (perhaps no): it is up
+
+
+def _maybe_applied(exc: BaseException) -> bool:
+    """Whether the failed write-back may have been applied all the same (no answer came after it went out)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if getattr(seen, "maybe_applied", False):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def _since(block: sb.Block) -> str:
@@ -151,14 +208,22 @@ class BlockShipmentsStep(Step):
                 return {**out, "changed": False, "block_id": other.id, "connector": other.connector,
                         "note": f"already blocked since {_since(other)} (run {other.blocked_run_id}, for {what})"}
             connector_id = _connector_id(cfg, ctx)
+            _wait_if_down(ctx, connector_id)
             mine = sb.record_blocking(store, run_id=run.id, step_idx=ctx.step_idx, contract_id=ctx.contract.id,
                                       counterparty_id=ctx.counterparty.id, scope=scope, connector=connector_id,
                                       reason=_reason(cfg, ctx), now=ctx.now)
+        else:  # our own decision, unconfirmed: a crash, or a write-back that may have been applied; repeat it
+            log.info("block_read_back", run_id=run.id, step=ctx.step_idx, block_id=mine.id, connector=mine.connector,
+                     contract_id=ctx.contract.id)
         ctx.ensure_lease("the shipment block write-back")
         try:
             result = _write(ctx, mine.connector, "block_shipments", target, mine.reason)
-        except Exception:  # not blocked: no other run may read this decision as a block; a retry decides again
-            sb.forget_blocking(store, mine.id)
+        except Exception as exc:
+            if _maybe_applied(exc):  # the system may hold the block: keep the decision, repeat the request later
+                log.warning("block_unconfirmed", run_id=run.id, step=ctx.step_idx, block_id=mine.id,
+                            connector=mine.connector, contract_id=ctx.contract.id, error=str(exc))
+            else:  # not blocked: no other run may read this decision as a block; a retry decides again
+                sb.forget_blocking(store, mine.id)
             raise
         sb.confirm_blocked(store, mine.id, result.detail, ctx.now)
         return {**out, "connector": mine.connector, "block_id": mine.id, "reason": mine.reason,
