@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 from robots.cli.args import day, positive
@@ -44,9 +46,12 @@ def add(sub: Any) -> None:
                     help="the first day planned: 2026-03-31 or 31.03.2026")
     pl.add_argument("--days", type=positive, default=14, metavar="N", help="how many days to plan (default: 14)")
     add_command(sub, "run", summary="the daemon: ticks on the crontab lines of daemon.ticks; stops on SIGTERM",
-                description="The daemon: a tick at start-up to catch up, then one on each crontab line of "
-                            "daemon.ticks and a runner pass every daemon.poll_minutes. SIGTERM or Ctrl-C stop it "
-                            "after the tick under way.",
+                description="The daemon: the leader fires each crontab line of daemon.ticks (a missed window "
+                            "once, at start-up or takeover) and the housekeeping jobs; every daemon runs a runner "
+                            "pass every daemon.poll_minutes. Several daemons may share one PostgreSQL database; "
+                            "SQLite takes one. Serves /healthz, /readyz and /metrics on daemon.http.\n\n"
+                            "SIGTERM or Ctrl-C stop it after the run under way; SIGHUP reloads the config (a "
+                            "broken one is refused and logged, the old one keeps running).",
                 example="run_robots.py --log-json run", handler=_daemon)
     add_command(sub, "status", summary="what the robots have done so far",
                 description="The last good sync (and the last failed one, with its reason), crossings per "
@@ -106,7 +111,20 @@ def _daemon(_args: argparse.Namespace, ctx: Context) -> int:
     from robots.engine.services import services_for
     from robots.support.clock import SystemClock
 
-    return run_daemon(services_for(ctx.config, ctx.store, SystemClock()))
+    clock = SystemClock()  # the edge: the only wall clock of the daemon
+    return run_daemon(services_for(ctx.config, ctx.store, clock), clock=clock, config_path=ctx.config_path,
+                      bi_job=_bi_job)
+
+
+def _bi_job(config: Any, store: Any, folder: Path, as_of: date) -> None:
+    """The daemon's BI housekeeping job: what ``export bi`` and ``export report`` write, into ``folder``."""
+    from bi.export import export_bi
+    from bi.inputs import load_inputs
+    from bi.report import write_report
+
+    folder.mkdir(parents=True, exist_ok=True)
+    export_bi(config, store, folder / "bi", as_of)
+    write_report(load_inputs(config, store, as_of), config, folder / "report.html", "html")
 
 
 def _status(_args: argparse.Namespace, ctx: Context) -> int:

@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 
 from robots.core.errors import UsageError
+from robots.store.runs import run_steps
 from robots.store.types import TS, Database, dialect_insert, metadata, utc
 
 daemons = Table(
@@ -63,7 +64,7 @@ trigger_fires = Table(
     Column("owner", String(200), nullable=False),
     Column("fired_at", TS, nullable=False),
     Column("finished_at", TS, nullable=True),
-    Column("outcome", String(16), nullable=True),  # ok, failed
+    Column("outcome", String(16), nullable=True),  # ok, failed, coalesced
     Column("error", Text, nullable=True),
     UniqueConstraint("trigger_id", "scheduled_for", name="uq_trigger_fire_once"),
 )
@@ -141,11 +142,13 @@ def claim_fire(store: Database, trigger_id: str, scheduled_for: datetime, owner:
 
 
 def finish_fire(store: Database, trigger_id: str, scheduled_for: datetime, now: datetime,
-                error: str | None = None) -> None:
+                error: str | None = None, *, outcome: str | None = None) -> None:
+    """Record how a fire ended: ``ok``, ``failed`` (with ``error``), or another ``outcome`` such as ``coalesced``
+    (an older tick window folded into a newer one that fired in its place)."""
     with store.engine.begin() as conn:
         conn.execute(update(trigger_fires).where(
             trigger_fires.c.trigger_id == trigger_id, trigger_fires.c.scheduled_for == scheduled_for,
-        ).values(finished_at=now, outcome="failed" if error else "ok", error=error))
+        ).values(finished_at=now, outcome=outcome or ("failed" if error else "ok"), error=error))
 
 
 def last_fire(store: Database, trigger_id: str) -> datetime | None:
@@ -168,6 +171,23 @@ def fires(store: Database, trigger_id: str | None = None) -> list[Any]:
     if trigger_id is not None:
         query = query.where(trigger_fires.c.trigger_id == trigger_id)
     return store.rows(query)
+
+
+def last_tick(store: Database) -> tuple[datetime, float] | None:
+    """When the newest finished tick fire finished and how long it took (seconds), of any daemon."""
+    row = store.rows(select(trigger_fires.c.fired_at, trigger_fires.c.finished_at).where(
+        trigger_fires.c.trigger_id.startswith("tick:"), trigger_fires.c.finished_at.is_not(None),
+    ).order_by(trigger_fires.c.finished_at.desc()).limit(1))
+    if not row:
+        return None
+    fired, finished = utc(row[0].fired_at), utc(row[0].finished_at)
+    return finished, (finished - fired).total_seconds()
+
+
+def steps_done(store: Database, kind: str) -> int:
+    """How many steps of ``kind`` finished (``sign``: the documents signed)."""
+    return int(store.scalar(select(func.count()).select_from(run_steps).where(
+        run_steps.c.kind == kind, run_steps.c.status == "done")) or 0)
 
 
 def ping(store: Database) -> None:
@@ -299,5 +319,5 @@ class SqliteDaemonLock:
 
 
 __all__ = ["LEADER_LOCK_CLASS", "DaemonRow", "LeaderLock", "SqliteDaemonLock", "claim_fire", "daemons",
-           "finish_fire", "fires", "heartbeat", "last_finished", "last_fire", "list_daemons", "owner_id", "ping",
-           "register", "trigger_fires", "unregister"]
+           "finish_fire", "fires", "heartbeat", "last_finished", "last_fire", "last_tick", "list_daemons", "owner_id",
+           "ping", "register", "steps_done", "trigger_fires", "unregister"]
