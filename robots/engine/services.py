@@ -11,6 +11,7 @@ from robots.config import Config
 from robots.core.domain import Payment
 from robots.core.workdays import WorkCalendar
 from robots.documents.templates import TemplateRenderer
+from robots.engine.outages import breakers_for
 from robots.engine.sync import connector_by_id, fresh_payments
 from robots.store import Store
 from robots.support.breaker import Breakers
@@ -59,6 +60,9 @@ class Services:
 
 
 def services_for(config: Config, store: Store, clock: Clock) -> Services:
-    """The services of one process; ``clock`` comes from the edge (SystemClock) or a test (ManualClock)."""
+    """The services of one process; ``clock`` comes from the edge (SystemClock) or a test (ManualClock). The
+    breakers follow ``alerts:`` and record outages in the store, alerting ops once per outage
+    (robots.engine.outages)."""
     return Services(config=config, store=store, calendar=config.calendar(),
-                    renderer=TemplateRenderer(config.templates_dir), clock=clock, breakers=Breakers(clock))
+                    renderer=TemplateRenderer(config.templates_dir), clock=clock,
+                    breakers=breakers_for(config, store, clock))

@@ -13,8 +13,14 @@ The order makes a sync all or nothing:
 4. **swap**: :meth:`Store.replace_ledger` replaces the snapshot in one transaction; then connectors ``commit``
    their own state (an incremental watermark only advances once its snapshot is in).
 
-A failed sync is recorded (``sync_failures``) and the tick stops there: nothing is evaluated or sent from a
-partial or stale ledger.
+A failed sync is recorded (``sync_failures``) and nothing is evaluated from a partial or stale ledger.
+
+A connector that is **down** (it cannot be reached after its own retries, or its circuit breaker is open:
+:class:`~connectors.base.ConnectorUnavailable` or :class:`~robots.core.errors.Unavailable`) is an outage, not a
+data problem: the old ledger stays in place, the failure is recorded in ``sync_failures`` and, through the
+breaker's listener (robots.engine.outages), in ``external_systems`` (which sends the one alert). With
+:func:`sync_or_keep` the caller (the tick) gets None instead of an exception and goes on with the runs it has:
+letters already decided keep going out while the accounting system is away; the next sync catches up.
 """
 
 from __future__ import annotations
@@ -40,9 +46,10 @@ from connectors.base import (
 from connectors.records import build_ledger
 from robots.config import Config
 from robots.core.domain import Ledger, Payment
-from robots.core.errors import UsageError
+from robots.core.errors import Unavailable, UsageError
 from robots.store import Store
 from robots.store.runs import runs_waiting_in
+from robots.support.breaker import Breakers, scrub
 
 log = structlog.get_logger("arbots.sync")
 
@@ -94,13 +101,24 @@ def source_name(connectors: Sequence[Connector]) -> str:
     return ",".join(c.id for c in connectors)
 
 
-def pull(connectors: Sequence[Connector], known_groups: Iterable[str] | None = None) -> Ledger:
-    """Fetch from every connector and validate everything as one snapshot; raises on any problem."""
+def connector_outage(exc: BaseException) -> str | None:
+    """The breaker's classifier for a connector: its reason when ``exc`` says the source is down, else None."""
+    if isinstance(exc, ConnectorUnavailable):
+        return exc.reason
+    if isinstance(exc, Unavailable):
+        return exc.reason or str(exc)
+    return None
+
+
+def pull(connectors: Sequence[Connector], known_groups: Iterable[str] | None = None, *,
+         breakers: Breakers | None = None) -> Ledger:
+    """Fetch from every connector and validate everything as one snapshot; raises on any problem. With
+    ``breakers``, each fetch goes through its connector's circuit breaker (an open one raises Unavailable)."""
     tables: dict[str, list[Record] | None] = {}
     providers: dict[str, list[str]] = {}
     problems: list[Problem] = []
     for c in connectors:
-        fetched = c.fetch()
+        fetched = c.fetch() if breakers is None else _fetch_guarded(c, breakers)
         problems += fetched.problems
         for entity, records in fetched.tables.items():
             providers.setdefault(entity, []).append(c.id)
@@ -117,6 +135,16 @@ def pull(connectors: Sequence[Connector], known_groups: Iterable[str] | None = N
     if problems:
         raise SyncRejected(source, tuple(problems))
     return ledger
+
+
+def _fetch_guarded(c: Connector, breakers: Breakers) -> Any:
+    breaker = breakers(c.id)
+    try:
+        return breaker.call(c.fetch, outage=connector_outage)
+    except ConnectorUnavailable as exc:  # the breaker counted it; keep the connector's own error and its type
+        raise exc
+    except Unavailable as exc:  # the breaker is open (no request was made), or it turned the outage into this
+        raise Unavailable(c.id, exc.retry_at, exc.reason) from None
 
 
 def guard(store: Store, ledger: Ledger, config: Config, source: str) -> None:
@@ -136,14 +164,17 @@ def guard(store: Store, ledger: Ledger, config: Config, source: str) -> None:
 
 
 def sync(config: Config, store: Store, now: datetime, connectors: Sequence[Connector] | None = None, *,
-         accept_loss: bool = False) -> Ledger:
-    """Fetch, validate, guard and swap in the ledger; on any failure record it, apply nothing and raise."""
+         accept_loss: bool = False, breakers: Breakers | None = None) -> Ledger:
+    """Fetch, validate, guard and swap in the ledger; on any failure record it, apply nothing and raise.
+
+    A connector that is down raises its ConnectorUnavailable (or Unavailable, its breaker being open) after the
+    failure is recorded; the stored ledger is left as it was."""
     owned = connectors is None
     conns = build_connectors(config) if connectors is None else list(connectors)
     source = source_name(conns)
     try:
         try:
-            ledger = pull(conns, config.settings.groups)
+            ledger = pull(conns, config.settings.groups, breakers=breakers)
             if not accept_loss:
                 guard(store, ledger, config, source)
         except SyncRefused as exc:
@@ -154,9 +185,13 @@ def sync(config: Config, store: Store, now: datetime, connectors: Sequence[Conne
             log.error("sync_rejected", connectors=source, problems=len(exc.problems))
             store.record_sync_failure(source, "rejected", str(exc), now)
             raise
-        except ConnectorUnavailable as exc:
-            log.error("sync_unavailable", connectors=source, error=str(exc))
-            store.record_sync_failure(source, "unavailable", str(exc), now)
+        except (ConnectorUnavailable, Unavailable) as exc:
+            system = getattr(exc, "connector_id", None) or getattr(exc, "system", source)
+            retry_at = getattr(exc, "retry_at", None)
+            log.error("sync_unavailable", connectors=source, system=system, error=scrub(str(exc)),
+                      retry_at=retry_at.isoformat() if retry_at is not None else None,
+                      ledger="the stored ledger stays in place")
+            store.record_sync_failure(source, "unavailable", scrub(str(exc)), now)
             raise
         store.replace_ledger(ledger, source, now)
         for c in conns:
@@ -172,6 +207,17 @@ def sync(config: Config, store: Store, now: datetime, connectors: Sequence[Conne
                     c.close()
                 except Exception:  # closing must not hide the sync's own outcome
                     log.exception("connector_close_failed", connector=c.id)
+
+
+def sync_or_keep(config: Config, store: Store, now: datetime, connectors: Sequence[Connector] | None = None, *,
+                 breakers: Breakers | None = None) -> Ledger | None:
+    """:func:`sync`, for a tick that must not stop because the accounting system is away: the new ledger, or None
+    when a connector is down (recorded in ``sync_failures`` and, through ``breakers``' listener, in
+    ``external_systems``; the stored ledger stays). Data problems and the sanity guard still raise."""
+    try:
+        return sync(config, store, now, connectors, breakers=breakers)
+    except (ConnectorUnavailable, Unavailable):
+        return None
 
 
 # -- the pre-send reconciliation (the reconcile step) -------------------------------------------------------
