@@ -8,6 +8,7 @@ The write-back blocks and allows shipments and posts notes. Errors are ``{"error
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -19,10 +20,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from demo.erp.auth import auth_of, login_redirect
-from demo.erp.faults import Surface
+from demo.erp.faults import FaultKind, Surface
 from demo.erp.respond import apply_fault, fault_response, int_param
 from demo.erp.schema import ENTITIES, record_json
-from demo.erp.state import Note, erp_of
+from demo.erp.state import ErpState, Note, erp_of
 
 API = "/api/v1"
 #: Entities whose list the JSON API filters by ?contract_id=.
@@ -168,8 +169,18 @@ async def api_write(request: Request, action: str) -> Response:
         return _unauthorized(request)
     erp = erp_of(request)
     fault = await apply_fault(erp, Surface.API, action, None)
-    if fault is not None:
+    late = 0.0
+    if fault is not None and fault.kind is FaultKind.APPLY_LATE:
+        late = fault.seconds  # applied below, answered late
+    elif fault is not None:
         return fault_response(request, fault, Surface.API)
+    response = await _write(request, erp, action)
+    if late > 0:
+        await asyncio.sleep(late)
+    return response
+
+
+async def _write(request: Request, erp: ErpState, action: str) -> Response:
     record_id = request.path_params["record_id"]
     try:
         body = await _json_body(request)

@@ -10,6 +10,7 @@ Tests of the connectors configure faults on ``app.state.erp.faults`` while the s
     faults.malformed("invoices", page=3)                     # page 3 is cut-off JSON, once
     faults.corrupt("invoices", "INV-00007", "amount", "12,34,56")   # that record shows this value until clear()
     faults.corrupt("payments", "PAY-00001", "date", DROP)    # ... or lacks the field
+    faults.apply_then_delay("block", 5.0)                    # the next block is applied, then answered 5 s late
     faults.clear()
 
 A *target* is an entity (``counterparties``, ``contracts``, ``invoices``, ``payments``) for list pages, or a
@@ -34,6 +35,7 @@ class FaultKind(enum.StrEnum):
     DELAY = "delay"  # answer late (combines with the others)
     HTML = "html"  # a 200 HTML login page instead of JSON
     MALFORMED = "malformed"  # a 200 application/json body that is not valid JSON
+    APPLY_LATE = "apply_late"  # a write-back is applied, then answered late (a client's read timeout)
 
 
 class Surface(enum.StrEnum):
@@ -112,6 +114,13 @@ class Faults:
     def malformed(self, target: str, *, page: int | None = None, times: int | None = 1) -> Fault:
         """Answer 200 ``application/json`` with a body cut off in the middle."""
         return self._add(Fault(FaultKind.MALFORMED, target, page, Surface.API, times))
+
+    def apply_then_delay(self, target: str, seconds: float, *, times: int | None = 1) -> Fault:
+        """For a write-back action (``block``, ``unblock``, ``notes``): apply the request, then answer ``seconds``
+        late. A client whose read timeout is shorter sees a timeout for a write that took effect."""
+        if target not in ("block", "unblock", "notes"):
+            raise ValueError(f"apply_then_delay is for write-back actions (block, unblock, notes), not {target!r}")
+        return self._add(Fault(FaultKind.APPLY_LATE, target, None, Surface.API, times, seconds=seconds))
 
     def corrupt(self, entity: str, record_id: str, field: str, value: Any) -> None:
         """Show ``value`` (or no field at all, for :data:`DROP`) for one field of one record, until :meth:`clear`.
