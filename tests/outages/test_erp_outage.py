@@ -17,8 +17,7 @@ from robots.engine.runner import Runner
 from robots.engine.services import services_for
 from robots.engine.sync import sync, sync_or_keep
 from robots.engine.tick import tick
-from robots.store import Store
-from robots.store import outages
+from robots.store import Store, outages
 from robots.store import schema as t
 from robots.store import shipments as sb
 from robots.support.clock import ManualClock
@@ -56,7 +55,7 @@ def test_the_erp_down_keeps_the_old_ledger_alerts_once_and_the_next_sync_catches
     assert before["invoices"] == 2
 
     # The ERP is down (its server stopped): every sync of the day keeps the old ledger and records why.
-    for n in range(6):
+    for _ in range(6):
         clock.advance(600)
         assert sync_or_keep(config, store, clock.now(), breakers=services.breakers) is None
         assert counts(store) == before

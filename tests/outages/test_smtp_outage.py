@@ -5,17 +5,14 @@ and every letter reaches the server exactly once, after it is back."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy import select
 
 from robots.config import load_config
 from robots.engine.runner import Runner
 from robots.engine.services import services_for
 from robots.engine.tick import tick
-from robots.store import Store
+from robots.store import Store, outages
 from robots.store import deliveries as db
-from robots.store import outages
 from robots.store import schema as t
 from robots.support.clock import ManualClock
 from tests.worlds import AS_OF, NOW, edit_settings, mail_world
