@@ -54,7 +54,8 @@ def add(sub: Any) -> None:
                             "broken one is refused and logged, the old one keeps running).",
                 example="run_robots.py --log-json run", handler=_daemon)
     add_command(sub, "status", summary="what the robots have done so far",
-                description="The last good sync (and the last failed one, with its reason), crossings per "
+                description="The daemons running (host, pid, leader, last heartbeat; STALE when it stopped "
+                            "beating), the last good sync (and the last failed one, with its reason), crossings per "
                             "column, runs, documents, tasks, waiting runs, approvals, blocks, promises, "
                             "disputes, open and overdue totals.",
                 example="run_robots.py status", handler=_status)
@@ -128,7 +129,10 @@ def _bi_job(config: Any, store: Any, folder: Path, as_of: date) -> None:
 
 
 def _status(_args: argparse.Namespace, ctx: Context) -> int:
+    from datetime import timedelta
+
     from robots.engine.summary import render_summary, summarize
 
-    print(render_summary(summarize(ctx.store)))
+    stale = timedelta(seconds=ctx.config.settings.daemon.stale_after_seconds)
+    print(render_summary(summarize(ctx.store, now=ctx.now(), stale_after=stale)))
     return EXIT_OK

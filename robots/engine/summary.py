@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from robots.store import RunStatus, Store, approvals, archive_index, deliveries, people, runs, shipments, tasks
@@ -37,10 +37,17 @@ class Summary:
     blocked: int = 0
     promises_open: int = 0
     disputes_open: int = 0
+    #: The daemons registered in the database: (host, pid, leader, last heartbeat, stale), the leader first.
+    daemons: list[tuple[str, int, bool, datetime, bool]] = field(default_factory=list)
 
 
-def summarize(store: Store) -> Summary:
+def summarize(store: Store, *, now: datetime | None = None, stale_after: timedelta = timedelta(seconds=30)) -> Summary:
+    """The figures of ``status``; ``now`` (the edge's clock) tells which daemons' heartbeats are stale."""
+    from robots.store.daemons import list_daemons
+
     s = Summary(last_as_of=store.last_as_of())
+    for d in list_daemons(store):
+        s.daemons.append((d.host, d.pid, d.leader, d.heartbeat_at, now is not None and d.stale(now, stale_after)))
     for column, status, n in runs.crossing_counts(store):  # in column order, so counters list columns by offset
         s.crossings_run.setdefault(column, 0)
         s.crossings_skipped.setdefault(column, 0)
@@ -76,6 +83,17 @@ def render_summary(s: Summary) -> str:
     from robots.documents.formatting import format_money
 
     lines = [f"Last evaluation: {s.last_as_of.isoformat() if s.last_as_of else 'none yet'}"]
+    if s.daemons:
+        alive = sum(not stale for *_, stale in s.daemons)
+        lines.append(f"Daemons: {alive} alive" + (f", {len(s.daemons) - alive} stale (killed or host lost; the "
+                                                   "row goes when a daemon starts a week later)"
+                                                   if alive < len(s.daemons) else ""))
+        for host, pid, leader, beat, stale in s.daemons:
+            role = "leader" if leader and not stale else "follower"
+            lines.append(f"  {host} pid {pid}: {role}, last heartbeat {beat:%Y-%m-%d %H:%M:%S} UTC"
+                         + ("  STALE" if stale else ""))
+    else:
+        lines.append("Daemons: none running")
     lines.append(f"Last good sync: {s.last_sync_at:%Y-%m-%d %H:%M UTC}" if s.last_sync_at else "Last good sync: none")
     if s.sync_failure is not None:
         when, kind, message = s.sync_failure

@@ -135,10 +135,11 @@ def list_daemons(store: Database) -> list[DaemonRow]:
 def claim_fire(store: Database, trigger_id: str, scheduled_for: datetime, owner: str, now: datetime) -> bool:
     """Take the fire of ``trigger_id`` scheduled for ``scheduled_for``; False when someone took it already."""
     with store.engine.begin() as conn:
+        # RETURNING, not rowcount: psycopg reports no rowcount for an INSERT whose key the dialect returns.
         result = conn.execute(dialect_insert(store.engine)(trigger_fires).values(
             trigger_id=trigger_id, scheduled_for=scheduled_for, owner=owner, fired_at=now,
-        ).on_conflict_do_nothing(index_elements=["trigger_id", "scheduled_for"]))
-        return result.rowcount == 1
+        ).on_conflict_do_nothing(index_elements=["trigger_id", "scheduled_for"]).returning(trigger_fires.c.id))
+        return result.first() is not None
 
 
 def finish_fire(store: Database, trigger_id: str, scheduled_for: datetime, now: datetime,
