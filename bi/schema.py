@@ -222,15 +222,18 @@ TABLES: tuple[Table, ...] = (
           )),
     # -- facts of the robots ---------------------------------------------------------------------------------
     Table("fact_crossings", "one debt entering one aging column", "Each time a debt reached an aging column "
-          "(recorded once per invoice, column and epoch), on evaluations dated on or before the as-of day.", (
-              Col("crossing_id", BIG, "The store's id.", key="PK"),
+          "(recorded once per invoice, column and epoch), on evaluations dated on or before the as-of day. The "
+          "columns a debt passed in a catch-up are rows of status `skipped` with the id of the crossing that passed "
+          "them (the store keeps them in that crossing's row).", (
+              Col("crossing_id", BIG, "The store's id of the crossing (a catch-up's skipped columns share the id of "
+                  "the crossing that passed them).", key="PK part"),
               Col("as_of", DATE, "The evaluation day."),
               _date_key("date_key", "The evaluation day."),
               _INVOICE,
               _CONTRACT,
               _COUNTERPARTY,
               _COLUMN_KEY,
-              Col("column_id", TEXT, "The column crossed."),
+              Col("column_id", TEXT, "The column crossed.", key="PK part"),
               Col("column_offset", INT, "The column's offset at the time."),
               Col("epoch", TEXT, "Empty, or the due date that started a new epoch (`rearm_on_due_date_change`)."),
               Col("status", TEXT, "`run`: the column's scenario ran; `skipped`: passed during a catch-up."),

@@ -8,10 +8,12 @@ before the as-of day is exported.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -60,7 +62,43 @@ def robot_facts(store: Store, as_of: date, group_of_contract: Mapping[str, str],
     }
 
 
+def _with_skipped(rows: dict[str, pa.Array]) -> dict[str, pa.Array]:
+    """Every (invoice, column) crossed: each crossing row, and before it, with its id, a row of status
+    ``skipped`` (no run) for each column it passed in a catch-up (the store keeps those in the row's ``skipped``
+    list, as JSON; few distinct lists, each parsed once)."""
+    skipped = rows.pop("skipped")
+    if skipped.null_count == len(skipped):
+        return rows
+    encoded = pc.dictionary_encode(skipped)
+    lists = [json.loads(v) for v in encoded.dictionary.to_pylist()]
+    widest = max(len(v) for v in lists)
+    ids = np.array([[c for c, _ in v] + [""] * (widest - len(v)) for v in lists], dtype=object)
+    offsets = np.array([[o for _, o in v] + [0] * (widest - len(v)) for v in lists], dtype=np.int64)
+    lengths = np.array([len(v) for v in lists], dtype=np.int64)
+    valid = np.asarray(skipped.is_valid())
+    positions = np.flatnonzero(valid)
+    codes = encoded.indices.to_numpy(zero_copy_only=False)[positions].astype(np.int64)
+    n = lengths[codes]
+    source = np.repeat(positions, n)
+    code = np.repeat(codes, n)
+    k = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+    extra = {name: arr.take(pa.array(source)) for name, arr in rows.items()}
+    extra["column_id"] = pa.array(ids[code, k], pa.string())
+    extra["col_offset"] = pa.array(offsets[code, k], pa.int64())
+    extra["status"] = pa.array(np.full(len(source), "skipped", dtype=object), pa.string())
+    extra["run_id"] = pa.nulls(len(source), pa.int64())
+    both = pa.table({name: pa.concat_arrays([extra[name], arr.cast(extra[name].type)])
+                     for name, arr in rows.items()})
+    # by crossing row, the columns passed (lowest first) before the one that ran
+    order = pc.sort_indices(pa.table({"id": both["id"], "first": pa.concat_arrays([
+        pa.array(np.zeros(len(source), dtype=np.int8)), pa.array(np.ones(len(skipped), dtype=np.int8))]),
+        "offset": both["col_offset"]}), sort_keys=[("id", "ascending"), ("first", "ascending"),
+                                                    ("offset", "ascending")])
+    return {name: both[name].take(order).combine_chunks() for name in rows}
+
+
 def _crossings(rows: dict[str, pa.Array], who, column_key) -> pa.Table:
+    rows = _with_skipped(dict(rows))
     contract, column = rows["contract_id"].cast(pa.string()), rows["column_id"].cast(pa.string())
     day = arrays.dates(rows["as_of"])
     return arrays.table(BY_NAME["fact_crossings"], {

@@ -4,6 +4,12 @@ Input: a ledger snapshot, the aging policy, the crossings already recorded, the 
 new crossings and the scenario runs they call for. Recording those (with a unique constraint) and running the
 scenarios is the store's and the runner's job. This module never does I/O and never reads the clock.
 
+With ``with_state`` the evaluation also says, per open invoice, when it could next change without a change in
+the ledger (:class:`InvoiceState`: the day it reaches its next column, the day it falls overdue) and, per
+contract, the first day an entry dated after ``as_of`` takes effect: the store keeps that, so that a daily tick
+evaluates only what changed or falls due (``open_amounts`` gives the open balance of an invoice evaluated without
+its contract's other entries). The store chooses which invoices to evaluate; this module only decides.
+
 The rules (the README states them for ops engineers):
 
 * A debt *reaches* a column when its days past due are at least the column's offset.
@@ -11,7 +17,9 @@ The rules (the README states them for ops engineers):
   (monotonic: a debt never goes back to a lower column, e.g. after its due date was extended). With
   ``rearm_on_due_date_change`` a new due date starts a new *epoch* in which every column is armed again.
 * Catch-up: when one evaluation finds several new crossings for a debt, ``latest`` runs only the highest and
-  records the others as skipped; ``all`` runs each, lowest first.
+  records the others as skipped, inside the crossing that passed them (``Crossing.skipped``: one crossing per
+  invoice and newly reached column that runs; :attr:`Evaluation.crossings` lists every column, skipped ones
+  included, as one crossing each); ``all`` runs each, lowest first.
 * Paid debts (open balance within the tolerance), credit notes and held debts (disputed, paused) never cross.
 * One run per (contract, column, day): all invoices of a contract crossing the same column that day share one
   scenario run, so the customer gets one letter listing them.
@@ -20,10 +28,11 @@ The rules (the README states them for ops engineers):
 from __future__ import annotations
 
 import bisect
+import hashlib
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -34,12 +43,15 @@ from robots.core.domain import (
     CatchUp,
     Column,
     CrossingStatus,
+    DayCount,
     GroupSchedule,
     Hold,
     Ledger,
 )
 from robots.core.errors import ConfigError, EvaluationOrderError
 from robots.core.workdays import DaysPastDue, WorkCalendar
+
+_ONE = timedelta(days=1)
 
 #: Epoch of every crossing when due-date changes do not re-arm columns.
 NO_EPOCH = ""
@@ -59,6 +71,28 @@ class Crossing(NamedTuple):
     status: CrossingStatus
     days_past_due: int
     open_amount: Decimal
+    #: The columns (id, offset) this crossing passed in a catch-up, lowest first: recorded with it, never run.
+    skipped: tuple[tuple[str, int], ...] = ()
+
+    def expanded(self) -> tuple[Crossing, ...]:
+        """The skipped columns as crossings of their own (status skipped), then this one without them."""
+        if not self.skipped:
+            return (self,)
+        SKIPPED = CrossingStatus.SKIPPED
+        return (*(Crossing(self.invoice_id, self.contract_id, cid, off, self.epoch, SKIPPED, self.days_past_due,
+                           self.open_amount) for cid, off in self.skipped), self._replace(skipped=()))
+
+
+class InvoiceState(NamedTuple):
+    """An open invoice after an evaluation: what the store keeps to know when to look at it again."""
+
+    contract_id: str
+    open_amount: Decimal
+    #: The first day after ``as_of`` it reaches a column it has not reached yet (None: it has reached them all),
+    #: or the next day when it is held (a hold may end any day).
+    next_on: date | None
+    #: The first day its days past due are above zero (the overdue total counts it from then on).
+    overdue_from: date
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +112,12 @@ class PlannedRun:
         return f"{self.contract_id}|{self.column_id}|{self.as_of.isoformat()}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Evaluation:
     as_of: date
-    crossings: tuple[Crossing, ...]
+    #: One crossing per invoice and newly reached column that runs or, with ``catch_up: all``, per column; a
+    #: catch-up's skipped columns are inside the crossing that passed them (``Crossing.skipped``).
+    decided: tuple[Crossing, ...]
     runs: tuple[PlannedRun, ...]
     #: Invoices whose open balance is within the tolerance: they are closed and never cross again.
     closed: tuple[str, ...]
@@ -90,6 +126,25 @@ class Evaluation:
     held: int = 0
     open_invoices: int = 0
     positions: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+    #: With ``with_state``: every open invoice's state, and per contract of the ledger the first day after
+    #: ``as_of`` one of its entries (an invoice, a payment) takes effect (None: none is dated later).
+    states: dict[str, InvoiceState] = field(default_factory=dict)
+    contracts_next: dict[str, date | None] = field(default_factory=dict)
+
+    @property
+    def crossings(self) -> tuple[Crossing, ...]:
+        """Every (invoice, column) crossed, one crossing each, skipped columns included, lowest first."""
+        found = self.__dict__.get("_expanded")
+        if found is None:
+            found = tuple(y for x in self.decided for y in x.expanded()) if any(
+                x.skipped for x in self.decided) else self.decided
+            self.__dict__["_expanded"] = found
+        return found
+
+    @property
+    def crossing_count(self) -> int:
+        """How many (invoice, column) were crossed, skipped ones included, without listing them."""
+        return sum(1 + len(x.skipped) for x in self.decided)
 
 
 def check_order(as_of: date, last: date | None) -> None:
@@ -110,8 +165,16 @@ def evaluate(
     holds: Mapping[str, Hold] | None = None,
     *,
     with_positions: bool = False,
+    with_state: bool = False,
+    open_amounts: Mapping[str, Decimal] | None = None,
 ) -> Evaluation:
-    """Find the new crossings on ``as_of`` and group them into scenario runs."""
+    """Find the new crossings on ``as_of`` and group them into scenario runs.
+
+    ``open_amounts`` gives the open balance of invoices whose contract's other entries are not in ``ledger`` (the
+    balance they had at the last evaluation, when none of the contract's entries changed since); every other
+    invoice's balance is allocated from ``ledger``. ``with_state`` fills :attr:`Evaluation.states` and
+    :attr:`Evaluation.contracts_next`.
+    """
     holds = holds or {}
     schedules = _schedule_per_contract(ledger, policy)
     balances = open_balances(ledger, as_of)
@@ -123,8 +186,19 @@ def evaluate(
     tolerance = policy.tolerance
     catch_all = policy.catch_up is CatchUp.ALL
     rearm = policy.rearm_on_due_date_change
-    RUN, SKIPPED = CrossingStatus.RUN, CrossingStatus.SKIPPED
+    RUN = CrossingStatus.RUN
     open_of, history_of = balances.open.get, history.get
+    given = open_amounts or {}
+    # The columns an invoice passes on its way to the one that runs, per (group, first new, last new) column.
+    passed: dict[tuple[str, int, int], tuple[tuple[str, int], ...]] = {}
+    reach_on = _ReachDays(calendar, as_of)
+    states: dict[str, InvoiceState] = {}
+    contracts_next: dict[str, date | None] = {}
+    if with_state:
+        contracts_next = dict.fromkeys((c.id for c in ledger.contracts), None)
+        for p in ledger.payments:
+            if p.date > as_of:
+                _earliest(contracts_next, p.contract_id, p.date)
 
     crossings: list[Crossing] = []
     add = crossings.append
@@ -136,8 +210,12 @@ def evaluate(
     held = open_count = 0
 
     for inv in ledger.invoices:
-        amount = open_of(inv.id)
+        amount = given.get(inv.id) if given else None
+        if amount is None:
+            amount = open_of(inv.id)
         if amount is None:  # a credit note, or not issued yet on as_of
+            if with_state and inv.date > as_of:
+                _earliest(contracts_next, inv.contract_id, inv.date)
             continue
         if amount <= tolerance:
             closed.append(inv.id)
@@ -158,13 +236,23 @@ def evaluate(
             reached = max((i + 1 for i, ok in enumerate(reached_flags) if ok), default=0)
         if with_positions:
             positions[inv.id] = (days, schedule.columns[reached - 1].id if reached else None)
+        hold = holds.get(inv.id) if holds else None
+        if hold is not None and not hold.active_on(as_of):
+            hold = None
+        if with_state:
+            if hold is not None:
+                next_on: date | None = as_of + _ONE
+            elif reached_flags is None:
+                next_on = reach_on(inv.due_date, schedule, reached)
+            else:
+                next_on = reach_on.mixed(inv.due_date, schedule, units or (), reached_flags)
+            states[inv.id] = InvoiceState(inv.contract_id, amount, next_on,
+                                          reach_on.overdue_from(inv.due_date, schedule.days))
         if reached == 0:
             continue
-        if holds:
-            hold = holds.get(inv.id)
-            if hold is not None and hold.active_on(as_of):
-                held += 1
-                continue
+        if hold is not None:
+            held += 1
+            continue
         epoch = inv.due_date.isoformat() if rearm else NO_EPOCH
         done = history_of((inv.id, epoch))
         new = schedule.columns[:reached]
@@ -174,14 +262,28 @@ def evaluate(
             new = tuple(c for c in new if c.offset > done)
             if not new:
                 continue
-        last = len(new) - 1
-        for i, col in enumerate(new):
-            runs = catch_all or i == last
-            add(Crossing(inv.id, inv.contract_id, col.id, col.offset, epoch, RUN if runs else SKIPPED, days, amount))
-            if runs:
+        if catch_all:
+            for col in new:
+                add(Crossing(inv.id, inv.contract_id, col.id, col.offset, epoch, RUN, days, amount))
                 key = (inv.contract_id, col.id)
                 grouped[key].append(inv.id)
                 columns_by_key[key] = col
+            continue
+        col = new[-1]
+        skipped: tuple[tuple[str, int], ...] = ()
+        if len(new) > 1:
+            if reached_flags is None:  # contiguous columns: one tuple per group and range, shared
+                span = (schedule.name, new[0].offset, col.offset)
+                found = passed.get(span)
+                if found is None:
+                    found = passed[span] = tuple((c.id, c.offset) for c in new[:-1])
+                skipped = found
+            else:
+                skipped = tuple((c.id, c.offset) for c in new[:-1])
+        add(Crossing(inv.id, inv.contract_id, col.id, col.offset, epoch, RUN, days, amount, skipped))
+        key = (inv.contract_id, col.id)
+        grouped[key].append(inv.id)
+        columns_by_key[key] = col
 
     planned = []
     for (contract_id, column_id), ids in grouped.items():
@@ -190,7 +292,7 @@ def evaluate(
     planned.sort(key=lambda r: (r.contract_id, r.offset))
     return Evaluation(
         as_of=as_of,
-        crossings=tuple(crossings),
+        decided=tuple(crossings),
         runs=tuple(planned),
         closed=tuple(closed),
         total_open=total_open,
@@ -198,7 +300,92 @@ def evaluate(
         held=held,
         open_invoices=open_count,
         positions=positions,
+        states=states,
+        contracts_next=contracts_next,
     )
+
+
+def state_key(policy: AgingPolicy, calendar: WorkCalendar, as_of: date) -> str:
+    """What a saved aging state holds for: a hash of the policy and of the working days from two years before
+    ``as_of``'s year to the end of the next one (a changed policy or calendar makes the next evaluation whole;
+    so does, once a year, the window moving on)."""
+    h = hashlib.sha256(repr(policy).encode())
+    day, end = date(as_of.year - 2, 1, 1), date(as_of.year + 1, 12, 31)
+    working = bytearray()
+    while day <= end:
+        working.append(calendar.is_working(day))
+        day += _ONE
+    h.update(bytes(working))
+    return h.hexdigest()[:32]
+
+
+def _earliest(days: dict[str, date | None], key: str, day: date) -> None:
+    known = days.get(key)
+    if known is None or day < known:
+        days[key] = day
+
+
+class _ReachDays:
+    """The first day after ``as_of`` on which a debt due on a day reaches a count of days past due, memoised
+    (there are few distinct due dates, groups and columns)."""
+
+    def __init__(self, calendar: WorkCalendar, as_of: date):
+        self._calendar, self._as_of = calendar, as_of
+        self._memo: dict[tuple[date, DayCount, int], date] = {}
+        self._next: dict[tuple[date, str, int], date | None] = {}
+
+    def __call__(self, due: date, schedule: GroupSchedule, reached: int) -> date | None:
+        """When the lowest column not reached yet is reached (columns [0, reached) are); None: all are."""
+        key = (due, schedule.name, reached)
+        try:
+            return self._next[key]
+        except KeyError:
+            pass
+        cols = schedule.columns
+        found = None if reached >= len(cols) else self.day(due, cols[reached].days or schedule.days,
+                                                           cols[reached].offset)
+        self._next[key] = found
+        return found
+
+    def mixed(self, due: date, schedule: GroupSchedule, units: tuple[DayCount, ...],
+              flags: list[bool]) -> date | None:
+        """When the first column not reached in its own days is reached."""
+        days = [self.day(due, u, c.offset) for u, c, ok in zip(units, schedule.columns, flags) if not ok]
+        return min(days) if days else None
+
+    def overdue_from(self, due: date, units: DayCount) -> date:
+        """The first day with days past due above zero (any day, before or after ``as_of``)."""
+        return self.first(due, units, 1)
+
+    def day(self, due: date, units: DayCount, count: int) -> date:
+        """The first day after ``as_of`` with ``count`` days past due or more."""
+        return max(self.first(due, units, count), self._as_of + _ONE)
+
+    def first(self, due: date, units: DayCount, count: int) -> date:
+        """The first day with ``count`` days past due or more."""
+        key = (due, units, count)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._first_day(due, units, count)
+        return found
+
+    def _first_day(self, due: date, units: DayCount, count: int) -> date:
+        if units is DayCount.CALENDAR:
+            return due + timedelta(days=count)
+        working = self._calendar.is_working
+        if count >= 1:  # the count-th working day after the due date
+            d, n = due, 0
+            while n < count:
+                d += _ONE
+                n += working(d)
+            return d
+        # before the due date: at most -count working days left in [day, due); the day after the (1-count)-th
+        # working day before the due date
+        d, n = due, 0
+        while n < 1 - count:
+            d -= _ONE
+            n += working(d)
+        return d + _ONE
 
 
 def _schedule_per_contract(ledger: Ledger, policy: AgingPolicy) -> dict[str, GroupSchedule]:

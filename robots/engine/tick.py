@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 import structlog
 
 from connectors.base import Connector
-from robots.core.aging import Evaluation, check_order, evaluate
+from robots.core.aging import Evaluation, check_order, evaluate, state_key
 from robots.engine.events import decide_events
 from robots.engine.runner import Runner, RunnerReport
 from robots.engine.services import Services
@@ -37,15 +37,31 @@ class TickReport:
 
 
 def evaluate_and_record(services: Services, as_of: date, now: datetime) -> tuple[Evaluation, list[int]]:
-    """Age the ledger in the store and record the result, serialised against other robots."""
+    """Age the ledger in the store and record the result, serialised against other robots.
+
+    Incremental when it can be: the store keeps every open invoice's state from the last evaluation, so only the
+    contracts that changed since (or have an entry taking effect), and the invoices that reach a column (or are
+    held) are aged; the whole ledger is when there is no state yet, or the policy or the calendar changed. Either
+    way the crossings and runs are those a whole evaluation finds, and the evaluation's totals are the ledger's.
+    """
     store = services.store
-    with no_cyclic_gc():
-        ledger = store.load_ledger()
-        policy = services.config.policy()
-        with store.evaluation() as tx:
-            check_order(as_of, tx.last_as_of())
-            ev = evaluate(ledger, policy, services.calendar, as_of, tx.history(), tx.holds(as_of))
-            run_ids = tx.record(ev, now)
+    policy = services.config.policy()
+    key = state_key(policy, services.calendar, as_of)
+    with no_cyclic_gc(), store.evaluation() as tx:
+        check_order(as_of, tx.last_as_of())
+        scope = tx.scope(as_of, key)
+        if scope is None:
+            ledger, amounts, history = tx.load_ledger(), None, tx.history()
+        else:
+            ledger, amounts = tx.load_scope(scope)
+            history = tx.history([i.id for i in ledger.invoices])
+        ev = evaluate(ledger, policy, services.calendar, as_of, history, tx.holds(as_of), with_state=True,
+                      open_amounts=amounts)
+        tx.save_state(ev, scope, key)
+        if scope is not None:  # the totals of the whole ledger, from the state of every open invoice
+            total_open, total_overdue, open_invoices = tx.totals(as_of)
+            ev = replace(ev, total_open=total_open, total_overdue=total_overdue, open_invoices=open_invoices)
+        run_ids = tx.record(ev, now)
     return ev, run_ids
 
 

@@ -67,8 +67,10 @@ class FactSnapshot:
         self._day = as_of.isoformat() if dialect == "sqlite" else as_of  # SQLite stores dates as ISO text
 
     def crossings(self) -> DriverRows:
+        """The crossing rows; ``skipped`` is the JSON list of the columns a row passed in a catch-up (0011), which
+        the reader lists as skipped crossings of their own."""
         return self._read("SELECT id, as_of, invoice_id, contract_id, column_id, col_offset, epoch, status, "
-                          "days_past_due, open_amount, run_id FROM crossings WHERE as_of <= {p} ORDER BY id")
+                          "days_past_due, open_amount, run_id, skipped FROM crossings WHERE as_of <= {p} ORDER BY id")
 
     def runs(self) -> DriverRows:
         return self._read("SELECT id, run_key, as_of, contract_id, column_id, scenario, status, attempts, "

@@ -2,17 +2,22 @@
 them, with the record of every sync, good or failed.
 
 A sync replaces the whole snapshot in one transaction, so readers see the old ledger or the new one, never a mix.
+It takes the evaluation lock (``robot_state``'s row) first, so an evaluation, which reads the ledger under that
+lock, never sees a sync half-way. With the snapshot it writes each contract's *fingerprint* (``ledger_versions``:
+a hash of the contract, its debtor group, its invoices and its payments): an evaluation compares it with the
+fingerprint it last evaluated the contract at, and evaluates again only the contracts that changed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from hashlib import blake2b
 from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, Column, Date, Integer, String, Table, Text, func, insert, select
+from sqlalchemy import JSON, Column, Connection, Date, Integer, String, Table, Text, func, insert, select
 
 from robots.core.discounts import format_discounts, parse_discounts
 from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
@@ -58,6 +63,13 @@ payments = Table(
     Column("amount", Money, nullable=False),
 )
 
+ledger_versions = Table(
+    "ledger_versions", metadata,
+    # One row per contract of the snapshot (0011): the fingerprint of everything about it that aging reads.
+    Column("contract_id", String(64), primary_key=True),
+    Column("fingerprint", String(16), nullable=False),
+)
+
 syncs = Table(
     "syncs", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -99,8 +111,11 @@ class RunSubject:
 
 def replace_ledger(store: Database, ledger: Ledger, source: str, now: datetime) -> None:
     """Swap the whole ledger snapshot in one transaction: readers see the old one or the new one."""
+    fingerprints = contract_fingerprints(ledger)
     with store.engine.begin() as conn:
-        for table in (payments, invoices, contracts, counterparties):
+        # the evaluation lock: an evaluation reads the ledger under it, so it sees this swap whole or not at all
+        conn.exec_driver_sql("UPDATE robot_state SET id = 1 WHERE id = 1")
+        for table in (ledger_versions, payments, invoices, contracts, counterparties):
             conn.execute(table.delete())
         bulk_insert(conn, counterparties, [
             {"id": c.id, "name": c.name, "inn": c.inn, "email": c.email, "debtor_group": c.group}
@@ -116,7 +131,31 @@ def replace_ledger(store: Database, ledger: Ledger, source: str, now: datetime) 
         bulk_insert(conn, payments, [
             {"id": p.id, "contract_id": p.contract_id, "invoice_id": p.invoice_id, "paid_on": p.date,
              "amount": p.amount} for p in ledger.payments])
+        bulk_insert(conn, ledger_versions, [{"contract_id": c, "fingerprint": f} for c, f in fingerprints.items()])
         conn.execute(insert(syncs).values(connectors=source, finished_at=now, counts=ledger.counts()))
+
+
+_MASK = (1 << 64) - 1
+
+
+def contract_fingerprints(ledger: Ledger) -> dict[str, str]:
+    """contract id -> a 64-bit hash (hex) of the contract, its counterparty's debtor group, its invoices and its
+    payments, whatever their order: any change of what aging reads about a contract changes it."""
+    group_of = {cp.id: cp.group for cp in ledger.counterparties}
+    acc = {c.id: 0 for c in ledger.contracts}
+
+    def add(contract_id: str, parts: Iterable[Any]) -> None:
+        if contract_id in acc:
+            digest = blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
+            acc[contract_id] = (acc[contract_id] + int.from_bytes(digest, "little")) & _MASK
+
+    for c in ledger.contracts:
+        add(c.id, ("c", c.id, c.counterparty_id, group_of.get(c.counterparty_id, "default"), c.payment_days))
+    for i in ledger.invoices:
+        add(i.contract_id, ("i", i.id, i.date, i.due_date, i.amount))
+    for p in ledger.payments:
+        add(p.contract_id, ("p", p.id, p.invoice_id, p.date, p.amount))
+    return {c: f"{v:016x}" for c, v in acc.items()}
 
 
 def record_sync_failure(store: Database, connectors: str, kind: str, message: str, now: datetime) -> None:
@@ -142,6 +181,15 @@ def last_sync_failure(store: Database) -> SyncFailure | None:
 
 def load_ledger(store: Database) -> Ledger:
     """The ledger snapshot, read as driver tuples (a million invoices load in seconds, not tens of seconds)."""
+    with store.engine.connect() as conn:
+        return read_ledger(conn)
+
+
+def read_ledger(conn: Connection, contract_ids: Collection[str] | None = None,
+                invoice_ids: Collection[str] | None = None) -> Ledger:
+    """The ledger snapshot on ``conn`` (the evaluation's locked connection, or any), as driver tuples; with
+    ``contract_ids`` or ``invoice_ids``, only those contracts (all their invoices and payments) and those invoices
+    (without their contracts' other entries), their contracts and counterparties. Invoices come in id order."""
     dates: dict[Any, date] = {}
     ids: dict[str, str] = {}
 
@@ -157,20 +205,53 @@ def load_ledger(store: Database) -> Ledger:
     def money(kopecks: int) -> Decimal:
         return Decimal(kopecks).scaleb(-2)  # the value Money gives: kopecks as rubles with two decimals
 
-    with store.engine.connect() as conn:
-        rows = conn.exec_driver_sql
-        cps = tuple(Counterparty(*r) for r in rows(
-            "SELECT id, name, inn, email, debtor_group FROM ledger_counterparties ORDER BY id"))
-        cts = tuple(Contract(key(i), n, cp, days, cur, None if rate is None else Decimal(rate),
-                             parse_discounts(disc) if disc else ())
-                    for i, n, cp, days, cur, rate, disc in rows(
-                        "SELECT id, number, counterparty_id, payment_days, currency, penalty_rate_per_day, "
-                        "discounts FROM ledger_contracts ORDER BY id"))
-        invs = tuple(Invoice(i, n, key(c), day(d), day(due), money(a)) for i, n, c, d, due, a in rows(
-            "SELECT id, number, contract_id, issued_on, due_date, amount FROM ledger_invoices ORDER BY id"))
-        pays = tuple(Payment(i, key(c), day(d), money(a), inv) for i, c, inv, d, a in rows(
-            "SELECT id, contract_id, invoice_id, paid_on, amount FROM ledger_payments ORDER BY id"))
-    return Ledger(cps, cts, invs, pays)
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+    def rows(sql: str, where: str | None = None, values: Collection[str] | None = None) -> Iterable[Any]:
+        if where is None:
+            yield from conn.exec_driver_sql(sql)
+            return
+        chunk = sorted(values or ())
+        for start in range(0, len(chunk), CHUNK):
+            part = chunk[start:start + CHUNK]
+            yield from conn.exec_driver_sql(f"{sql} WHERE {where} IN ({', '.join([mark] * len(part))})", tuple(part))
+
+    cp_sql = "SELECT id, name, inn, email, debtor_group FROM ledger_counterparties"
+    ct_sql = ("SELECT id, number, counterparty_id, payment_days, currency, penalty_rate_per_day, discounts "
+              "FROM ledger_contracts")
+    inv_sql = "SELECT id, number, contract_id, issued_on, due_date, amount FROM ledger_invoices"
+    pay_sql = "SELECT id, contract_id, invoice_id, paid_on, amount FROM ledger_payments"
+
+    def contract(r: Any) -> Contract:
+        i, n, cp, days, cur, rate, disc = r
+        return Contract(key(i), n, cp, days, cur, None if rate is None else Decimal(rate),
+                        parse_discounts(disc) if disc else ())
+
+    def invoice(r: Any) -> Invoice:
+        i, n, c, d, due, a = r
+        return Invoice(i, n, key(c), day(d), day(due), money(a))
+
+    if contract_ids is None and invoice_ids is None:
+        cps = tuple(Counterparty(*r) for r in rows(cp_sql + " ORDER BY id"))
+        cts = tuple(contract(r) for r in rows(ct_sql + " ORDER BY id"))
+        invs = tuple(invoice(r) for r in rows(inv_sql + " ORDER BY id"))
+        pays = tuple(Payment(i, key(c), day(d), money(a), inv) for i, c, inv, d, a in rows(pay_sql + " ORDER BY id"))
+        return Ledger(cps, cts, invs, pays)
+    whole = set(contract_ids or ())
+    some = [invoice(r) for r in rows(inv_sql, "id", set(invoice_ids or ())) if r[2] not in whole]
+    invs_all = [invoice(r) for r in rows(inv_sql, "contract_id", whole)] + some
+    invs_all.sort(key=lambda i: i.id)
+    pays_all = sorted((Payment(i, key(c), day(d), money(a), inv) for i, c, inv, d, a in rows(
+        pay_sql, "contract_id", whole)), key=lambda p: p.id)
+    cts_all = sorted((contract(r) for r in rows(ct_sql, "id", whole | {i.contract_id for i in some})),
+                     key=lambda c: c.id)
+    cps_all = sorted((Counterparty(*r) for r in rows(cp_sql, "id", {c.counterparty_id for c in cts_all})),
+                     key=lambda c: c.id)
+    return Ledger(tuple(cps_all), tuple(cts_all), tuple(invs_all), tuple(pays_all))
+
+
+#: Ids per ``IN (...)`` list of a partial read.
+CHUNK = 5_000
 
 
 def contract_entries(store: Database, contract_id: str, through: date) -> tuple[list[Invoice], list[Payment]]:
@@ -236,6 +317,7 @@ def _invoice(r: Any) -> Invoice:
 
 
 __all__ = ["RunSubject", "SyncFailure", "contract_entries", "contract_numbers", "contracts", "counterparties",
-           "invoice_contracts", "invoices", "last_sync_at", "last_sync_failure", "ledger_ids", "load_ledger",
+           "contract_fingerprints", "invoice_contracts", "invoices", "last_sync_at", "last_sync_failure", "ledger_ids",
+           "ledger_versions", "load_ledger", "read_ledger",
            "other_contracts", "payments", "record_sync_failure", "replace_ledger", "run_subject", "stored_payments",
            "sync_failures", "syncs"]

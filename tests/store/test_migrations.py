@@ -24,7 +24,7 @@ def versions(store: Store) -> list[str]:
 
 
 def test_the_store_is_at_the_newest_revision(store):
-    assert versions(store) == ["0010"]
+    assert versions(store) == ["0011"]
     assert store.rows(select(t.robot_state)) == [(1, None)]  # the evaluation lock row exists
 
 
@@ -34,7 +34,7 @@ def test_opening_a_migrated_store_again_changes_nothing(store):
 
     again = reopen(store)
     try:
-        assert versions(again) == ["0010"]
+        assert versions(again) == ["0011"]
         assert sorted(inspect(again.engine).get_table_names()) == tables_before
         assert again.rows(select(t.robot_state)) == [(1, None)]
         assert again.scalar(select(func.count()).select_from(t.holds)) == 1
@@ -88,7 +88,7 @@ def test_a_store_created_at_0001_is_upgraded_on_open_and_keeps_its_data(tmp_path
 
     new = Store.open(url)
     try:
-        assert versions(new) == ["0010"]
+        assert versions(new) == ["0011"]
         assert "ix_crossings_contract_id" not in {i["name"] for i in inspect(new.engine).get_indexes("crossings")}
         assert new.scalar(select(func.count()).select_from(t.holds)) == 1
     finally:

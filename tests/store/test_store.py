@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import BigInteger, cast, func, select
@@ -31,6 +32,7 @@ from robots.core.domain import (
 from robots.core.workdays import WorkCalendar
 from robots.store import RunStatus, StepStatus, archive_index, tasks
 from robots.store import schema as t
+from robots.store.runs import CrossingConflict
 from robots.store.types import utc
 
 NOW = datetime(2024, 3, 12, 9, 0, tzinfo=UTC)
@@ -91,7 +93,15 @@ def record(store, ledger: Ledger, as_of: date, now: datetime = NOW):
 
 
 def crossings_by_key(store) -> dict[tuple[str, str], object]:
-    return {(r.invoice_id, r.column_id): r for r in store.rows(select(t.crossings))}
+    """Every (invoice, column) crossed: each row, and each column its row passed in a catch-up (``skipped``)."""
+    found: dict[tuple[str, str], object] = {}
+    for r in store.rows(select(t.crossings)):
+        found[(r.invoice_id, r.column_id)] = r
+        for column_id, offset in json.loads(r.skipped or "[]"):
+            found[(r.invoice_id, column_id)] = SimpleNamespace(**{**r._asdict(), "column_id": column_id,
+                                                                  "col_offset": offset, "status": "skipped",
+                                                                  "run_id": None, "skipped": None})
+    return found
 
 
 # -- money and the ledger snapshot ---------------------------------------------------------------------------
@@ -212,6 +222,9 @@ def test_an_evaluation_records_crossings_runs_and_history(store):
     # Catch-up "latest": d5 recorded as skipped, d10 runs; i4 (2 days) and paid i5 never cross.
     xs = crossings_by_key(store)
     assert set(xs) == {(i, c) for i in ("i1", "i2", "i3") for c in ("d5", "d10")}
+    # one row per invoice: d5 is in the row of the d10 crossing that passed it
+    assert sorted((r.invoice_id, r.column_id, r.skipped) for r in store.rows(select(t.crossings))) == [
+        (i, "d10", '[["d5",5]]') for i in ("i1", "i2", "i3")]
     for inv in ("i1", "i2", "i3"):
         assert xs[(inv, "d5")].status == "skipped" and xs[(inv, "d5")].run_id is None
         assert xs[(inv, "d10")].status == "run"
@@ -260,7 +273,7 @@ def test_recording_the_same_evaluation_twice_is_refused_and_rolled_back(store):
     before = counts(store)
     runs_before = store.rows(select(t.runs).order_by(t.runs.c.id))
 
-    with pytest.raises(IntegrityError), store.evaluation() as tx:
+    with pytest.raises((IntegrityError, CrossingConflict)), store.evaluation() as tx:
         tx.record(ev, NOW + timedelta(hours=1))
 
     assert counts(store) == before
@@ -276,7 +289,7 @@ def test_a_duplicate_crossing_rolls_back_runs_already_inserted_in_the_same_evalu
     before = counts(store)
 
     later = DAY1 + timedelta(days=1)
-    with pytest.raises(IntegrityError), store.evaluation() as tx:
+    with pytest.raises((IntegrityError, CrossingConflict)), store.evaluation() as tx:
         ev = evaluate(ledger, POLICY, CALENDAR, later, {}, tx.holds(later))  # history ignored on purpose
         assert ev.runs  # the run inserts come before the crossing inserts
         tx.record(ev, NOW + timedelta(days=1))
