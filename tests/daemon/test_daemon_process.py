@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -57,7 +58,10 @@ def cli(root: Path, config: Path, *args: str, env: dict[str, str] | None = None)
 
 def test_one_daemon_on_sqlite_serves_its_pages_refuses_a_second_reloads_on_sighup_and_stops_on_sigterm(
         tmp_path, officer_pki):
-    config = daemon_world(tmp_path, officer_pki, 19401)
+    every_minute = "* * * * *"
+    config = daemon_world(tmp_path, officer_pki, 19401, housekeeping={
+        "certificates": every_minute, "archive_verify": every_minute,
+        "bi_export": {"cron": every_minute, "folder": "var/bi"}})
     a = DaemonProc(tmp_path, config, 19401, name="a")
     try:
         health = wait_for("/healthz", a.health, 60, procs=(a,))
@@ -84,6 +88,14 @@ def test_one_daemon_on_sqlite_serves_its_pages_refuses_a_second_reloads_on_sighu
         assert m["arbots_daemons_alive"][0].value == 1
         assert m["arbots_tick_duration_seconds"][0].value > 0
         assert {s.labels["officer"] for s in m["arbots_certificate_days_left"]}  # computed at start-up
+
+        # The housekeeping jobs ran after the tick: the archive checked, the BI export and the report written.
+        wait_for("housekeeping", lambda: a.logged("archive_verified") and a.logged("bi_exported")
+                 and a.logged("certificates_checked"), 120, every=0.5, procs=(a,))
+        verified = a.logged("archive_verified")[0]
+        assert verified["bags"] == 2 and verified["problems"] == 0
+        assert (tmp_path / "var" / "bi" / "report.html").is_file()
+        assert (tmp_path / "var" / "bi" / "bi" / "README.md").is_file()
 
         # A manual tick beside the daemon is safe: the same day again adds nothing.
         today = a.logged("tick_done")[0]["as_of"]
@@ -147,14 +159,10 @@ def test_two_daemons_on_postgresql_elect_one_leader_and_the_other_takes_over_wit
         leader.kill9()
         killed = time.monotonic()
         wait_for("the takeover", lambda: (follower.health() or {}).get("leader"), 30, every=0.02, procs=(follower,))
-        takeover = time.monotonic() - killed
-        print(f"takeover after kill -9: {takeover:.3f} s (leader_poll_seconds {LEADER_POLL})")
-        assert takeover <= LEADER_POLL + 1.0, takeover
+        takeovers = [time.monotonic() - killed]
+        assert takeovers[0] <= LEADER_POLL + 1.0, takeovers
 
-        # The new leader fires the next window (and only it); no window was ever fired twice.
-        with engine.connect() as conn:
-            before = conn.execute(text("SELECT count(*) FROM trigger_fires WHERE owner LIKE :o"),
-                                  {"o": f"%:{follower.pid}:%"}).scalar()
+        # The new leader fires the next window; no window was ever fired twice.
         wait_for("a tick by the new leader", lambda: [e for e in follower.logged("tick_done")
                                                       if e.get("tick_id", "").startswith("minute-")], 120,
                  every=0.5, procs=(follower,))
@@ -164,19 +172,36 @@ def test_two_daemons_on_postgresql_elect_one_leader_and_the_other_takes_over_wit
             dupes = conn.execute(text("SELECT trigger_id, scheduled_for FROM trigger_fires GROUP BY 1, 2 "
                                       "HAVING count(*) > 1")).all()
             runs = conn.execute(text("SELECT count(*), count(DISTINCT run_key) FROM runs")).one()
-        assert not dupes
-        assert len({r.scheduled_for for r in rows if r.trigger_id == "tick:minute"}) == \
-               len([r for r in rows if r.trigger_id == "tick:minute"])
-        owners = {r.owner.split(":")[1] for r in rows}
-        assert owners == {str(leader.pid), str(follower.pid)}, rows
-        assert before == 0 or before >= 0
-        assert runs[0] == runs[1]
+        assert not dupes and runs[0] == runs[1] == 2
+        ticks = [r for r in rows if r.trigger_id == "tick:minute"]
+        assert len({r.scheduled_for for r in ticks}) == len(ticks) >= 2
+        assert {r.owner.split(":")[1] for r in ticks} == {str(leader.pid), str(follower.pid)}, rows
+
+        # Three more kills of whoever leads, each after the killed one came back as a follower: every
+        # takeover within the bound.
+        killed_proc, survivor = leader, follower
+        for round_ in range(3):
+            back = DaemonProc(tmp_path, killed_proc.config, killed_proc.port, env, name=f"back{round_}")
+            procs += (back,)
+            wait_for("the restarted daemon", back.health, 90, procs=(back,))
+            time.sleep(2 * LEADER_POLL)
+            assert back.health()["leader"] is False and survivor.health()["leader"] is True
+            time.sleep(random.uniform(0, LEADER_POLL))  # at any moment of the follower's poll period
+            survivor.kill9()
+            killed = time.monotonic()
+            wait_for("the takeover", lambda p=back: (p.health() or {}).get("leader"), 30, every=0.02, procs=(back,))
+            takeovers.append(time.monotonic() - killed)
+            killed_proc, survivor = survivor, back
+        print("takeovers after kill -9 (s): " + ", ".join(f"{t:.3f}" for t in takeovers))
+        assert max(takeovers) <= LEADER_POLL + 1.0, takeovers
+        leader, follower = killed_proc, survivor
 
         # status: the new leader, and the killed one as stale once its heartbeat is old.
         time.sleep(3.5)
         status = cli(tmp_path, config, "status", env=env)
         assert f"pid {follower.pid}: leader" in status.stdout, status.stdout
         assert f"pid {leader.pid}: follower" in status.stdout and "STALE" in status.stdout
+        assert "Daemons: 1 alive, 4 stale" in status.stdout, status.stdout
         assert metrics(follower)["arbots_daemons_alive"][0].value == 1
         assert follower.stop(timeout=60) == 0, tail(follower)
     finally:
