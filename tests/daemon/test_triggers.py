@@ -136,3 +136,39 @@ def test_a_broken_config_on_reload_is_refused_and_a_good_one_rebuilds_the_trigge
     d.step()  # the morning window was judged before the reload; the new noon one fires
     assert [a for a, _ in work.ticks] == ["2026-03-10", "2026-03-10"]
     assert [r.trigger_id for r in fires(daemons.store)] == ["tick:morning", "tick:noon"]
+
+
+def test_a_follower_runs_the_runner_but_fires_no_tick_until_it_leads(daemons, work):
+    daemon_settings(daemons.root, ticks=[{"id": "morning", "cron": "0 8 * * *"}])
+    d = daemons.make()
+    lock = d.membership.lock
+    lock.sqlite, leads = False, [False]  # as on PostgreSQL, with another daemon holding the lock
+    lock.try_acquire = lambda: leads[0]  # type: ignore[method-assign]
+    lock.holds = lambda: leads[0]  # type: ignore[method-assign]
+    d.step()
+    assert work.ticks == [] and len(work.passes) == 1 and not d.leader
+    leads[0] = True
+    daemons.clock.advance(d.cfg.leader_poll_seconds)
+    d.step()  # it took the lock: the newest window fires now (the takeover's catch-up)
+    assert d.leader and [a for a, _ in work.ticks] == ["2026-03-10"]
+
+
+def test_a_stop_during_a_tick_lets_the_tick_finish_and_ends_the_loop(daemons, work, monkeypatch):
+    from robots.engine import daemon as daemon_module
+    from robots.engine.tick import TickReport
+
+    daemon_settings(daemons.root, ticks=[{"id": "morning", "cron": "0 8 * * *"}])
+    d = daemons.make()
+    asked: list[bool] = []
+
+    def tick(services, as_of, now, should_stop=None, **kw):
+        asked.append(should_stop())
+        d.stop_event.set()  # SIGTERM while the tick runs: the runner sees should_stop() between runs
+        asked.append(should_stop())
+        return TickReport(as_of=as_of)
+
+    monkeypatch.setattr(daemon_module, "tick", tick)
+    assert d.run(install_signals=False) == 0
+    assert asked == [False, True]
+    assert [(r.trigger_id, r.outcome) for r in fires(daemons.store)] == [("tick:morning", "ok")]
+    assert work.passes == []  # nothing new was started after the stop
