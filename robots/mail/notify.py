@@ -6,7 +6,9 @@ left ``sending``; the webhook carries an ``Idempotency-Key`` header and the e-ma
 receiving side can drop the repeat.
 
 Failures: a webhook answering 5xx or timing out is retried a few times at once (tenacity), then the task step
-fails with an application error and the runner retries it later. A 4xx answer, or an e-mail refused for good, is
+raises :class:`NotifyUnavailable` (an :class:`~robots.core.errors.Unavailable` of ``webhook`` or ``smtp``): the run
+waits and the step runs again later, the task itself already recorded. The e-mail goes through the SMTP server's
+circuit breaker when the services have one. A 4xx answer, or an e-mail refused for good, is
 recorded as ``failed`` and logged; the task itself stands (``task list`` shows it, ``status`` counts the failure).
 """
 
@@ -21,20 +23,34 @@ import httpx
 import structlog
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from robots.core.errors import RuntimeFailure
+from robots.core.errors import Unavailable
 from robots.mail.message import build_message, message_id
+from robots.mail.smtp import SYSTEM as SMTP
 from robots.mail.smtp import Mailer, PermanentMailError
 from robots.store import tasks as db
 from robots.store.tasks import Channel, TaskRow
+from robots.support.breaker import scrub
 
 log = structlog.get_logger("arbots.notify")
 
 WEBHOOK_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 WEBHOOK_ATTEMPTS = 3
+#: The system name of the task webhooks (each role may have its own URL) when they are down.
+WEBHOOK = "webhook"
 
 
-class NotifyUnavailable(RuntimeFailure):
-    """A notification could not go out now (a webhook down, the SMTP server unreachable); retried later."""
+class NotifyUnavailable(Unavailable):
+    """A notification could not go out now (a webhook down, the SMTP server unreachable): the run waits for
+    ``system`` (``smtp`` or ``webhook``) and the step tries again later."""
+
+    def __init__(self, message: str, system: str = SMTP, retry_at: datetime | None = None):
+        super().__init__(system, retry_at, scrub(message))
+
+    def __str__(self) -> str:
+        return self.reason
+
+    def __reduce__(self):
+        return (type(self), (self.reason, self.system, self.retry_at))
 
 
 class _Permanent(Exception):
@@ -112,12 +128,15 @@ def _email(services: Any, notice: TaskNotice, role: Any, now: datetime) -> None:
     msg = build_message(sender=email.sender, to=[role.email], subject=f"Задача № {t.id}: {t.title}", body=body,
                         msg_id=message_id(notice.run_key, f"task{t.id}|email", email.sender_domain), date_=now,
                         headers=[("X-Arbots-Task", str(t.id))])
+    breakers = getattr(services, "breakers", None)
     try:
-        result = Mailer(email, services.config.base_dir).send(msg, [role.email])
+        result = Mailer(email, services.config.base_dir,
+                        breaker=breakers(SMTP) if breakers is not None else None).send(msg, [role.email])
     except PermanentMailError as exc:
         raise _Permanent(str(exc)) from None
     except Exception as exc:  # TransientMailError, or the SMTP password cannot be read
-        raise NotifyUnavailable(f"task {t.id} e-mail to {role.email}: {exc}") from None
+        raise NotifyUnavailable(f"task {t.id} e-mail to {role.email}: {exc}",
+                                retry_at=getattr(exc, "retry_at", None)) from None
     log.info("task_notified", task_id=t.id, channel="email", response=result.response)
 
 
@@ -149,9 +168,9 @@ def _webhook(notice: TaskNotice, role: Any) -> None:
     try:
         resp = retrying(post)
     except _Retryable as exc:
-        raise NotifyUnavailable(f"{exc} ({WEBHOOK_ATTEMPTS} attempts)") from None
+        raise NotifyUnavailable(f"{exc} ({WEBHOOK_ATTEMPTS} attempts)", WEBHOOK) from None
     except httpx.TransportError as exc:  # connect errors, timeouts: never echo the URL's query (it may hold a key)
-        raise NotifyUnavailable(f"{where}: {type(exc).__name__} ({WEBHOOK_ATTEMPTS} attempts)") from None
+        raise NotifyUnavailable(f"{where}: {type(exc).__name__} ({WEBHOOK_ATTEMPTS} attempts)", WEBHOOK) from None
     if resp.status_code >= 400:
         raise _Permanent(f"{where} answered HTTP {resp.status_code}: {resp.text[:200]}")
     log.info("task_notified", task_id=notice.task.id, channel="webhook", status=resp.status_code)
