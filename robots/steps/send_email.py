@@ -182,7 +182,10 @@ class SendEmailStep(Step):
             db.mark_failed(store, run.id, idx, str(exc), ctx.now, bounced=exc.bounced)
             raise
         except TransientMailError as exc:
-            db.note_attempt_error(store, run.id, idx, str(exc))
+            if exc.before_data:  # the letter never reached the server: this attempt does not count
+                db.undo_attempt(store, run.id, idx)
+            else:
+                db.note_attempt_error(store, run.id, idx, str(exc))
             raise
         except BusinessError as exc:  # the SMTP password cannot be read
             db.mark_failed(store, run.id, idx, str(exc), ctx.now, bounced=False)

@@ -12,7 +12,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Integer, String, Table, Text, UniqueConstraint, func, select, update
+from sqlalchemy import JSON, Column, Integer, String, Table, Text, UniqueConstraint, delete, func, select, update
 
 from robots.store.types import TS, Database, metadata
 
@@ -87,6 +87,18 @@ def note_attempt_error(store: Database, run_id: int, step_idx: int, error: str) 
     _set(store, run_id, step_idx, error=error)
 
 
+def undo_attempt(store: Database, run_id: int, step_idx: int) -> None:
+    """The attempt that :func:`begin_delivery` just counted never got the letter's data to the server (no connection,
+    refused before DATA: an SMTP outage), so it does not count: the row goes back to what the earlier attempts left
+    (none: removed). A letter that waited out an outage is not reported as sent more than once."""
+    where = (deliveries.c.run_id == run_id, deliveries.c.step_idx == step_idx,
+             deliveries.c.status == DeliveryStatus.SENDING)
+    with store.engine.begin() as conn:
+        conn.execute(delete(deliveries).where(*where, deliveries.c.attempts <= 1))
+        conn.execute(update(deliveries).where(*where, deliveries.c.attempts > 1)
+                     .values(attempts=deliveries.c.attempts - 1))
+
+
 def _set(store: Database, run_id: int, step_idx: int, **values: Any) -> None:
     with store.engine.begin() as conn:
         conn.execute(update(deliveries).where(deliveries.c.run_id == run_id, deliveries.c.step_idx == step_idx)
@@ -107,4 +119,4 @@ def delivery_counts(store: Database) -> dict[str, int]:
 
 
 __all__ = ["DeliveryStatus", "begin_delivery", "deliveries", "delivery", "delivery_counts", "mark_bounced",
-           "mark_failed", "mark_sent", "note_attempt_error"]
+           "mark_failed", "mark_sent", "note_attempt_error", "undo_attempt"]
