@@ -135,9 +135,13 @@ def _wait_if_down(ctx: StepContext, connector_id: str) -> None:
 def _write(ctx: StepContext, connector_id: str, action: str, contract_id: str | None, reason: str) -> WriteResult:
     """Call the connector's write-back (through its circuit breaker); classify what goes wrong for the runner."""
     breaker = _breaker(ctx, connector_id)
-    if breaker is not None:
-        breaker.before()  # open: Unavailable, nothing is sent
     conn = ctx.services.connector(connector_id)
+    if breaker is not None:
+        try:
+            breaker.before()  # open (or another call is the probe): Unavailable, nothing is sent
+        except BaseException:
+            conn.close()
+            raise
     try:
         call = getattr(conn, action, None)
         if call is None:
