@@ -33,8 +33,8 @@ from robots.engine.observe import DaemonState, ObserveServer
 from robots.engine.runner import Runner, RunnerReport
 from robots.engine.services import Services, services_for
 from robots.engine.tick import tick
-from robots.engine.triggers import Fire, Trigger, build_triggers
-from robots.store.daemons import claim_fire, finish_fire, last_fire
+from robots.engine.triggers import Fire, Trigger, build_triggers, retry_after
+from robots.store.daemons import claim_fire, finish_fire, fire_state, last_fire, list_daemons, retry_fire
 from robots.support.clock import Clock
 
 log = structlog.get_logger("arbots.daemon")
@@ -205,23 +205,9 @@ class Daemon:
         newest = last_fire(store, fire.trigger_id)
         if newest is not None and fire.scheduled_for <= newest:
             trigger.judged(fire, now)  # this window (or a later one) was fired already by some daemon
-            return
-        lateness = trigger.late(fire, now)
-        if lateness is not None:
-            trigger.judged(fire, now)
-            log.warning("housekeeping_window_skipped", trigger=fire.trigger_id,
-                        scheduled_for=fire.scheduled_for.isoformat(), late_minutes=int(lateness.total_seconds() // 60),
-                        misfire_grace_minutes=self.cfg.misfire_grace_minutes)
-            return
-        if not claim_fire(store, fire.trigger_id, fire.scheduled_for, self.owner, now):
-            trigger.judged(fire, now)
-            log.info("fire_taken_by_another_daemon", trigger=fire.trigger_id,
-                     scheduled_for=fire.scheduled_for.isoformat())
-            return
-        trigger.judged(fire, now)
-        if coalesced:
-            log.info("tick_window_coalesced", trigger=fire.trigger_id, scheduled_for=fire.scheduled_for.isoformat())
-            finish_fire(store, fire.trigger_id, fire.scheduled_for, now, outcome="coalesced")
+            if fire.kind != "tick" or fire.scheduled_for != newest or not self._retry(trigger, fire, now):
+                return
+        elif not self._claim(trigger, fire, now, coalesced):
             return
         error: str | None = None
         try:
@@ -234,10 +220,66 @@ class Daemon:
             error = str(exc).splitlines()[0][:1000] if str(exc) else type(exc).__name__
             log.exception("fire_failed", trigger=fire.trigger_id, scheduled_for=fire.scheduled_for.isoformat())
         self.fired.append((fire.trigger_id, fire.scheduled_for, "failed" if error else "ok"))
+        finished = self.clock.now()
+        if error and fire.kind == "tick":
+            trigger.retry_at = retry_after(fire.scheduled_for, finished)
+            log.info("tick_retry_planned", trigger=fire.trigger_id, at=trigger.retry_at.isoformat())
         try:
-            finish_fire(store, fire.trigger_id, fire.scheduled_for, self.clock.now(), error=error)
+            finish_fire(store, fire.trigger_id, fire.scheduled_for, finished, error=error)
         except Exception as exc:  # the fire stays unfinished in the table (readiness will say so)
             self._error("fire_not_recorded", trigger=fire.trigger_id, error=str(exc).splitlines()[0][:300])
+
+    def _retry(self, trigger: Trigger, fire: Fire, now: datetime) -> bool:
+        """Whether to run the newest window's tick again, having won the retry: it failed (here or on another
+        daemon) long enough ago, or the daemon that took it died in it (its heartbeat went stale)."""
+        store = self.services.store
+        state = fire_state(store, fire.trigger_id, fire.scheduled_for)
+        if state is None or (state.outcome is None and state.owner == self.owner):
+            return False  # never fired, or under way in this very process
+        if state.outcome is None:
+            stale = timedelta(seconds=self.cfg.stale_after_seconds)
+            alive = {d.owner for d in list_daemons(store) if not d.stale(now, stale)}
+            if state.owner in alive:
+                trigger.retry_at = now + stale  # look again later: it may still die in it
+                return False
+            won = retry_fire(store, fire.trigger_id, fire.scheduled_for, self.owner, now, orphan_of=state.owner)
+            reason = f"its daemon {state.owner} died in it"
+        elif state.outcome == "failed" and state.finished_at is not None:
+            at = retry_after(fire.scheduled_for, state.finished_at)
+            if now < at:
+                trigger.retry_at = at
+                return False
+            won = retry_fire(store, fire.trigger_id, fire.scheduled_for, self.owner, now,
+                             failed_before=now - (at - state.finished_at))
+            reason = "it failed"
+        else:
+            return False
+        if won:
+            log.info("tick_retried", trigger=fire.trigger_id, scheduled_for=fire.scheduled_for.isoformat(),
+                     reason=reason)
+        return won
+
+    def _claim(self, trigger: Trigger, fire: Fire, now: datetime, coalesced: bool) -> bool:
+        """Claim a new window (skipping a housekeeping one past the grace); whether to run it."""
+        store = self.services.store
+        lateness = trigger.late(fire, now)
+        if lateness is not None:
+            trigger.judged(fire, now)
+            log.warning("housekeeping_window_skipped", trigger=fire.trigger_id,
+                        scheduled_for=fire.scheduled_for.isoformat(), late_minutes=int(lateness.total_seconds() // 60),
+                        misfire_grace_minutes=self.cfg.misfire_grace_minutes)
+            return False
+        if not claim_fire(store, fire.trigger_id, fire.scheduled_for, self.owner, now):
+            trigger.judged(fire, now)
+            log.info("fire_taken_by_another_daemon", trigger=fire.trigger_id,
+                     scheduled_for=fire.scheduled_for.isoformat())
+            return False
+        trigger.judged(fire, now)
+        if coalesced:
+            log.info("tick_window_coalesced", trigger=fire.trigger_id, scheduled_for=fire.scheduled_for.isoformat())
+            finish_fire(store, fire.trigger_id, fire.scheduled_for, now, outcome="coalesced")
+            return False
+        return True
 
     def _tick(self, fire: Fire) -> None:
         as_of = fire.scheduled_for.astimezone(self.tz).date()

@@ -3,6 +3,8 @@
 * ``tick:<id>`` — a crontab line of ``daemon.ticks``. Leader only, fenced (``trigger_fires``). Missed windows are
   coalesced: however many passed while no daemon led, the newest one fires once (the aging engine catches up
   the gap).
+  A tick that failed (the database or a connector away) is tried again in the same window, after a wait that
+  grows with its lateness (:func:`retry_after`), until the next window supersedes it.
 * ``housekeeping:<name>`` — a crontab line of ``daemon.housekeeping``. Leader only, fenced. A window missed by
   more than ``daemon.misfire_grace_minutes`` is skipped (logged once), not run late.
 * ``runner:poll`` — every ``daemon.poll_minutes``, on every daemon (the run claims spread the work), not fenced:
@@ -78,6 +80,8 @@ class Trigger:
     last_pass: datetime | None = None
     #: The newest window already judged by this process (fired, found taken, or skipped), so it is asked once.
     seen: datetime | None = None
+    #: When the failed fire of the newest window may be tried again (ticks: see :func:`retry_after`).
+    retry_at: datetime | None = None
     _upcoming: datetime | None = field(default=None, repr=False)
 
     @property
@@ -102,6 +106,10 @@ class Trigger:
             if self.last_pass is None or now - self.last_pass >= self.interval:
                 return Fire(self.trigger_id, self.kind, self.name, now, fenced=False)
             return None
+        if self.retry_at is not None and now >= self.retry_at:
+            self.retry_at = None
+            if self.seen is not None and self.window(now) == self.seen:  # no newer window came meanwhile
+                return Fire(self.trigger_id, self.kind, self.name, self.seen, fenced=True)
         if self.seen is not None and self._upcoming is not None and now < self._upcoming:
             return None  # the fast path of an idle loop: the newest window is judged, the next not come yet
         window = self.window(now)
@@ -120,6 +128,7 @@ class Trigger:
         """Keep what ``old`` (the same id, before a reload) judged, if its schedule is the same."""
         if old.kind == self.kind and str(old.cron) == str(self.cron) and old.interval == self.interval:
             self.seen, self._upcoming, self.last_pass = old.seen, old._upcoming, old.last_pass
+            self.retry_at = old.retry_at
 
     def judged(self, fire: Fire, now: datetime) -> None:
         """``fire`` was fired, found taken or skipped: it is not asked again by this process."""
@@ -134,6 +143,17 @@ class Trigger:
         if self.interval is not None:
             return now if self.last_pass is None else self.last_pass + self.interval
         return next_window(self.cron, now) if self.cron is not None else None
+
+
+#: The shortest wait before a failed tick is tried again.
+RETRY_MIN = timedelta(minutes=5)
+
+
+def retry_after(scheduled_for: datetime, failed_at: datetime) -> datetime:
+    """When a tick that failed at ``failed_at`` may be tried again: after at least as long as it has been late
+    already (five minutes at least), so the retries of one window thin out (about 8 a day) until the next window
+    supersedes it."""
+    return failed_at + max(RETRY_MIN, failed_at - scheduled_for)
 
 
 def build_triggers(cfg: DaemonConfig) -> list[Trigger]:
@@ -151,4 +171,4 @@ def build_triggers(cfg: DaemonConfig) -> list[Trigger]:
     return triggers
 
 
-__all__ = ["Fire", "Trigger", "build_triggers", "newest_window", "next_window"]
+__all__ = ["RETRY_MIN", "Fire", "Trigger", "build_triggers", "newest_window", "next_window", "retry_after"]

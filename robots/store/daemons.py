@@ -152,6 +152,37 @@ def finish_fire(store: Database, trigger_id: str, scheduled_for: datetime, now: 
         ).values(finished_at=now, outcome=outcome or ("failed" if error else "ok"), error=error))
 
 
+@dataclass(frozen=True, slots=True)
+class FireState:
+    owner: str
+    outcome: str | None  # None while it runs (or when its daemon died in it)
+    finished_at: datetime | None
+
+
+def fire_state(store: Database, trigger_id: str, scheduled_for: datetime) -> FireState | None:
+    """Who took one fire and how it ended (None: never fired)."""
+    rows = store.rows(select(trigger_fires.c.owner, trigger_fires.c.outcome, trigger_fires.c.finished_at).where(
+        trigger_fires.c.trigger_id == trigger_id, trigger_fires.c.scheduled_for == scheduled_for))
+    return FireState(rows[0].owner, rows[0].outcome, utc(rows[0].finished_at)) if rows else None
+
+
+def retry_fire(store: Database, trigger_id: str, scheduled_for: datetime, owner: str, now: datetime, *,
+               failed_before: datetime | None = None, orphan_of: str | None = None) -> bool:
+    """Take a fire again, by a conditional UPDATE (of several daemons, one wins): one that failed at or before
+    ``failed_before``, or one left unfinished by ``orphan_of``, a daemon that died in it."""
+    c = trigger_fires.c
+    where = [c.trigger_id == trigger_id, c.scheduled_for == scheduled_for]
+    if orphan_of is not None:
+        where += [c.owner == orphan_of, c.outcome.is_(None)]
+    elif failed_before is not None:
+        where += [c.outcome == "failed", c.finished_at <= failed_before]
+    else:
+        raise ValueError("retry_fire needs failed_before or orphan_of")
+    with store.engine.begin() as conn:
+        return conn.execute(update(trigger_fires).where(*where).values(
+            owner=owner, fired_at=now, finished_at=None, outcome=None, error=None)).rowcount == 1
+
+
 def last_fire(store: Database, trigger_id: str) -> datetime | None:
     """The newest scheduled moment of ``trigger_id`` that some daemon fired (or None)."""
     return utc(store.scalar(select(func.max(trigger_fires.c.scheduled_for)).where(
@@ -320,5 +351,6 @@ class SqliteDaemonLock:
 
 
 __all__ = ["LEADER_LOCK_CLASS", "DaemonRow", "LeaderLock", "SqliteDaemonLock", "claim_fire", "daemons",
-           "finish_fire", "fires", "heartbeat", "last_finished", "last_fire", "last_tick", "list_daemons", "owner_id",
-           "ping", "register", "steps_done", "trigger_fires", "unregister"]
+           "FireState", "finish_fire", "fire_state", "fires", "heartbeat", "last_finished", "last_fire", "last_tick",
+           "list_daemons", "owner_id", "ping", "register", "retry_fire", "steps_done", "trigger_fires",
+           "unregister"]

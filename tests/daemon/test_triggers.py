@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 from robots.engine.triggers import newest_window, next_window
-from robots.store.daemons import claim_fire, fires
+from robots.store.daemons import claim_fire, fires, register
 from robots.store.types import utc
 from tests.daemon.conftest import NOON, daemon_settings
 
@@ -61,8 +61,9 @@ def test_a_window_fired_by_another_daemon_is_not_fired_again(daemons, work):
     rows = fires(daemons.store, "tick:morning")
     assert [(r.owner, r.outcome) for r in rows] == [("host-a:1:aa", "ok")]
     assert b.fired == []
-    # A claim that a third daemon holds for the next window keeps both off it.
+    # A claim that a third daemon (alive, working on it) holds for the next window keeps both off it.
     daemons.clock.set(msk(2026, 3, 11, 8, 1))
+    register(daemons.store, "host-c:3:cc", version="dev", now=daemons.clock.now(), forget_after=timedelta(days=7))
     assert claim_fire(daemons.store, "tick:morning", msk(2026, 3, 11, 8), "host-c:3:cc", daemons.clock.now())
     a.step()
     b.step()
@@ -172,3 +173,54 @@ def test_a_stop_during_a_tick_lets_the_tick_finish_and_ends_the_loop(daemons, wo
     assert asked == [False, True]
     assert [(r.trigger_id, r.outcome) for r in fires(daemons.store)] == [("tick:morning", "ok")]
     assert work.passes == []  # nothing new was started after the stop
+
+
+def test_a_failed_tick_is_tried_again_in_its_window_after_a_growing_wait(daemons, work, monkeypatch):
+    from robots.core.errors import RuntimeFailure
+    from robots.engine import daemon as daemon_module
+    from robots.engine.tick import TickReport
+
+    daemon_settings(daemons.root, ticks=[{"id": "morning", "cron": "0 8 * * *"}])
+    d = daemons.make()
+    outcomes = iter([RuntimeFailure("the database went away"), RuntimeFailure("still away"), None])
+    tried: list[datetime] = []
+
+    def tick(services, as_of, now, **kw):
+        tried.append(now)
+        problem = next(outcomes)
+        if problem is not None:
+            raise problem
+        return TickReport(as_of=as_of)
+
+    monkeypatch.setattr(daemon_module, "tick", tick)
+    d.step()  # 12:00, four hours late: the first retry waits as long
+    assert fires(daemons.store)[0].outcome == "failed" and "went away" in fires(daemons.store)[0].error
+    daemons.clock.advance(3 * 3600)
+    d.step()
+    assert len(tried) == 1
+    daemons.clock.advance(3600)
+    d.step()  # 16:00: tried again (and failed again); the next wait is eight hours
+    assert len(tried) == 2
+    daemons.clock.advance(7 * 3600)
+    d.step()
+    assert len(tried) == 2
+    daemons.clock.advance(3600)  # 00:00: the 10 March window is still the newest, tried a third time: done
+    d.step()
+    assert len(tried) == 3 and [(r.scheduled_for is not None, r.outcome) for r in fires(daemons.store)] == \
+           [(True, "ok")]
+
+
+def test_a_tick_left_unfinished_by_a_dead_daemon_is_taken_again_once_its_heartbeat_is_stale(daemons, work):
+    daemon_settings(daemons.root, ticks=[{"id": "morning", "cron": "0 8 * * *"}], stale_after_seconds=30)
+    store = daemons.store or daemons.make().services.store
+    dead = "host-x:99:dd"
+    register(store, dead, version="dev", now=NOON, forget_after=timedelta(days=7))
+    assert claim_fire(store, "tick:morning", msk(2026, 3, 10, 8), dead, NOON)  # killed inside its tick
+    d = daemons.make()
+    d.step()
+    assert work.ticks == []  # its heartbeat is fresh: it may still be working
+    daemons.clock.advance(31)
+    d.step()
+    assert [a for a, _ in work.ticks] == ["2026-03-10"]
+    row = fires(store)[0]
+    assert row.owner == d.owner and row.outcome == "ok"
