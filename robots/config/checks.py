@@ -196,6 +196,12 @@ def _daemon_problems(src: YamlSource, daemon: DaemonConfig) -> list[Problem]:
         except ValueError as exc:
             problems.append(src.problem(("daemon", "housekeeping", name), f"not a crontab line ({exc}); "
                                                                           "write e.g. '0 7 * * *'"))
+    if daemon.stale_after_seconds < 2 * daemon.heartbeat_seconds:
+        problems.append(src.problem(("daemon", "stale_after_seconds"),
+                                    f"{daemon.stale_after_seconds:g} s is less than two heartbeats "
+                                    f"(daemon.heartbeat_seconds: {daemon.heartbeat_seconds:g}): live daemons would "
+                                    "look stale and their ticks be taken over; make it at least "
+                                    f"{2 * daemon.heartbeat_seconds:g}"))
     ids = [t.id for t in daemon.ticks]
     for i, tick_id in enumerate(ids):
         if tick_id in ids[:i]:
