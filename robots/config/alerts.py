@@ -16,7 +16,9 @@ inline::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
@@ -73,4 +75,14 @@ class AlertsConfig(Frozen):
     webhook: AlertWebhook | None = None
 
 
-__all__ = ["AlertEmail", "AlertWebhook", "AlertsConfig"]
+def alerts_problems(raw: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Cross-section problems of ``alerts:`` in the raw schedules.yaml, as (YAML path, message) pairs for
+    robots.config.checks: alerts by e-mail need the ``email:`` section (the SMTP server and the sender)."""
+    alerts = raw.get("alerts")
+    if not isinstance(alerts, Mapping) or alerts.get("email") is None or raw.get("email") is not None:
+        return []
+    return [(("alerts", "email"), "alerts by e-mail need the email: section (the SMTP server and the sender of "
+                                  "letters); add it, or send the alerts by webhook only")]
+
+
+__all__ = ["AlertEmail", "AlertWebhook", "AlertsConfig", "alerts_problems"]

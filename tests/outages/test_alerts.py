@@ -190,3 +190,13 @@ def test_a_bad_alerts_section_is_a_config_error_naming_its_path(tmp_path: Path, 
         load_config(root / "schedules.yaml")
     text = str(exc.value) + "\n".join(exc.value.problems)
     assert where in text and says in text, text
+
+
+def test_alerts_by_email_without_the_email_section_are_named_for_the_config_check():
+    from robots.config.alerts import alerts_problems
+
+    raw = {"alerts": {"email": {"to": ["ops@arbots.example"]}}}
+    assert alerts_problems(raw) == [(("alerts", "email"), alerts_problems(raw)[0][1])]
+    assert "email: section" in alerts_problems(raw)[0][1]
+    assert alerts_problems({**raw, "email": {"sender": "x@y.ru"}}) == []
+    assert alerts_problems({"alerts": {"webhook": {"url": "https://x.example/h"}}}) == []
