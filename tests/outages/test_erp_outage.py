@@ -144,3 +144,44 @@ def test_a_block_refused_while_the_erp_is_down_is_forgotten_and_decided_again(tm
         assert [b.state for b in blocks(store)] == [sb.BlockState.BLOCKED] * 2
     services.close()
     store.close()
+
+
+def test_a_kept_block_decision_survives_retries_while_the_erp_is_down_and_an_unblock_is_read_back(tmp_path,
+                                                                                                   officer_pki):
+    app = create_app(ledger_of(), username="робот", password=PASSWORD)
+    erp = app.state.erp
+    with serve(app, port=ERP_PORT):
+        config, store, clock, services = open_world(
+            tmp_path, officer_pki, timeout={"connect": 5, "read": 0.5},
+            retries={"attempts": 1, "backoff": 0.01, "max_backoff": 0.05})
+        tick(services, *day(1))
+        erp.faults.apply_then_delay("block", 1.5, times=2)
+        clock.set(day(10)[1])
+        tick(services, *day(10))
+        assert len(erp.blocks) == 2 and [b.state for b in blocks(store)] == [sb.BlockState.BLOCKING] * 2
+        # The ERP now refuses every request (503): the retries fail, and the decisions an earlier attempt may have
+        # applied are kept all the same.
+        erp.faults.fail("block", status=503, times=None)
+        for _ in range(3):
+            clock.advance(600)
+            assert not Runner(services).run_pending(clock.now()).done
+        assert [b.state for b in blocks(store)] == [sb.BlockState.BLOCKING] * 2
+        erp.faults.clear()
+        clock.advance(600)
+        assert len(Runner(services).run_pending(clock.now()).done) == 2
+        assert [b.state for b in blocks(store)] == [sb.BlockState.BLOCKED] * 2 and len(erp.blocks) == 2
+
+        # C0 pays; its paid event unblocks it, and the ERP applies the unblock but answers too late.
+        erp.set_ledger(ledger_of({"I0": "1001.00"}))
+        erp.faults.apply_then_delay("unblock", 1.5)
+        clock.set(day(11)[1])
+        report = tick(services, *day(11))
+        assert len(report.runner.waiting) == 1 and ("P0", "C0") not in erp.blocks
+        assert sb.is_blocked(store, "C0")  # until the robots know it is lifted, they count it as blocked
+        clock.advance(600)
+        assert len(Runner(services).run_pending(clock.now()).done) == 1
+        lifted = [b for b in blocks(store) if b.contract_id == "C0"]
+        assert [b.state for b in lifted] == [sb.BlockState.UNBLOCKED] and "already so" in (lifted[0].detail or "")
+        assert not sb.is_blocked(store, "C0") and sb.is_blocked(store, "C1") and list(erp.blocks) == [("P1", "C1")]
+    services.close()
+    store.close()
