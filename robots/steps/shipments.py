@@ -4,8 +4,8 @@ Decide, save the decision, then act: the block step records its decision in ``sh
 step) before it calls the accounting system, and confirms the row after the system said yes. So:
 
 * a step re-run after a crash finds its own row and calls again (blocking is idempotent on the system's side) or,
-  if it was confirmed, returns what it did without calling; a row an earlier attempt left is never dropped (that
-  attempt may have been applied);
+  if it was confirmed, returns what it did without calling; a row an earlier attempt left is not dropped while
+  the system is down (that attempt may have been applied), only when the system answers no;
 * a contract the robots already block (by another run) is not blocked twice: nothing is recorded or called;
 * a write-back that failed (the system was down, or answered not-ok) drops the decision and raises a retryable
   error; a connector without that write-back action is a business error (the config must change);
@@ -225,9 +225,9 @@ class BlockShipmentsStep(Step):
         try:
             result = _write(ctx, mine.connector, "block_shipments", target, mine.reason)
         except Exception as exc:
-            if not fresh or _maybe_applied(exc):
-                # The system may hold the block (this request, or an earlier attempt's, may have been applied):
-                # keep the decision, repeat the request later.
+            if _maybe_applied(exc) or (not fresh and isinstance(exc, Unavailable)):
+                # The system may hold the block (this request, or an earlier attempt's, may have been applied) and
+                # could not say: keep the decision, repeat the request later. A refusal is an answer: dropped.
                 log.warning("block_unconfirmed", run_id=run.id, step=ctx.step_idx, block_id=mine.id,
                             connector=mine.connector, contract_id=ctx.contract.id, error=str(exc))
             else:  # not blocked: no other run may read this decision as a block; a retry decides again
