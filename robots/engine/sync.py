@@ -44,6 +44,7 @@ from connectors.base import (
     records_of_contract,
 )
 from connectors.records import build_ledger
+from connectors.rest.http import ConnectorDown
 from robots.config import Config
 from robots.core.domain import Ledger, Payment
 from robots.core.errors import Unavailable, UsageError
@@ -228,8 +229,9 @@ def fresh_payments(config: Config, contract_id: str) -> tuple[list[Payment], lis
     rules as a sync; also the ids of the connectors read.
 
     A connector with ``payments_for`` (:class:`~connectors.base.PaymentsReader`) asks for that contract only;
-    any other is fetched in full and filtered. Raises :class:`~connectors.base.ConnectorUnavailable` when a source
-    cannot be reached and :class:`~connectors.base.SyncRejected` when what it sent is invalid (nothing is stored
+    any other is fetched in full and filtered. Raises :class:`~connectors.base.ConnectorUnavailable` (always also an
+    :class:`~robots.core.errors.Unavailable` of the connector's id, so the step waits) when a source cannot be
+    reached and :class:`~connectors.base.SyncRejected` when what it sent is invalid (nothing is stored
     either way).
     """
     used: list[str] = []
@@ -241,12 +243,17 @@ def fresh_payments(config: Config, contract_id: str) -> tuple[list[Payment], lis
             if "payments" not in conn.entities:
                 continue
             used.append(conn.id)
-            if isinstance(conn, PaymentsReader):
-                fetched = conn.payments_for(contract_id)
-                got = fetched.tables.get("payments")
-            else:
-                fetched = conn.fetch()
-                got = records_of_contract(fetched.tables.get("payments"), contract_id)
+            try:
+                if isinstance(conn, PaymentsReader):
+                    fetched = conn.payments_for(contract_id)
+                    got = fetched.tables.get("payments")
+                else:
+                    fetched = conn.fetch()
+                    got = records_of_contract(fetched.tables.get("payments"), contract_id)
+            except ConnectorUnavailable as exc:  # any kind of connector: the run waits for it (Unavailable)
+                if isinstance(exc, Unavailable):
+                    raise
+                raise ConnectorDown(exc.connector_id, exc.reason) from exc
             problems += fetched.problems
             if got is None or records is None:
                 records = None
