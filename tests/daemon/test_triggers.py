@@ -94,7 +94,7 @@ def test_housekeeping_windows_older_than_the_grace_are_skipped_with_a_log_line(d
 def test_the_loop_on_a_manual_clock_fires_each_window_once_and_passes_the_runner_on_its_interval(daemons, work):
     daemon_settings(daemons.root, ticks=[{"id": "morning", "cron": "0 8 * * *"},
                                          {"id": "evening", "cron": "0 18 * * *"}], poll_minutes=30,
-                    heartbeat_seconds=300, leader_poll_seconds=300)
+                    heartbeat_seconds=300, leader_poll_seconds=300, stale_after_seconds=900)
     d = daemons.make()
     d.slice = 600
     end = NOON + timedelta(days=3)
