@@ -116,7 +116,8 @@ def _peak_rss_mb() -> float:
 
 
 def _crossing_stats(con: sqlite3.Connection, table: str) -> dict[str, Any]:
-    """Per column id: crossings, of which run, and the open amount in kopecks."""
+    """Per column id: crossings, of which run, and the open amount in kopecks; the columns a row passed in a
+    catch-up (its ``skipped`` JSON list) count as skipped crossings of their own."""
     stats: dict[str, list[int]] = {}
     for column_id, status, n, amount in con.execute(
             f"SELECT column_id, status, COUNT(*), SUM(open_amount) FROM {table} GROUP BY column_id, status"):
@@ -124,6 +125,12 @@ def _crossing_stats(con: sqlite3.Connection, table: str) -> dict[str, Any]:
         s[0] += n
         s[1] += n if status == "run" else 0
         s[2] += int(amount)
+    for text, n, amount in con.execute(
+            f"SELECT skipped, COUNT(*), SUM(open_amount) FROM {table} WHERE skipped IS NOT NULL GROUP BY skipped"):
+        for column_id, _offset in json.loads(text):
+            s = stats.setdefault(column_id, [0, 0, 0])
+            s[0] += n
+            s[2] += int(amount)
     return stats
 
 
@@ -172,20 +179,21 @@ def run_ours(db: str, variant: str = "product") -> dict[str, Any]:
 
         setattr(owner, name, wrapper)
 
-    timed(Store, "load_ledger", "load_ledger")
+    timed(EvaluationTx, "load_ledger", "load_ledger")
     timed(EvaluationTx, "history", "history_holds")
     timed(EvaluationTx, "holds", "history_holds")
     timed(tick, "evaluate", "evaluate")
+    timed(EvaluationTx, "save_state", "state")
     timed(EvaluationTx, "record", "record")
 
     t0 = time.perf_counter()
     ev, run_ids = tick.evaluate_and_record(services, AS_OF, NOW)
     total = time.perf_counter() - t0
-    t = {k: phases[k] for k in ("load_ledger", "history_holds", "evaluate", "record")}
+    t = {k: phases[k] for k in ("load_ledger", "history_holds", "evaluate", "state", "record")}
     t["other"] = total - sum(t.values())  # lock, order check, commit, GC pause and resume
     t["total"] = total
     rss = _peak_rss_mb()
-    n_cross, n_runs = len(ev.crossings), len(run_ids)
+    n_cross, n_rows, n_runs = ev.crossing_count, len(ev.decided), len(run_ids)
     del ev, run_ids
     store.close()
     con = sqlite3.connect(db)
@@ -197,7 +205,7 @@ def run_ours(db: str, variant: str = "product") -> dict[str, Any]:
     finally:
         con.close()
     return {"side": f"ours:{variant}", "times": t, "peak_rss_mb": rss, "stats": stats, "crossings": n_cross,
-            "runs": n_runs, "runs_in_db": runs_in_db, "closed": closed, "digest": digest}
+            "rows": n_rows, "runs": n_runs, "runs_in_db": runs_in_db, "closed": closed, "digest": digest}
 
 
 def _resolve(target: str) -> Any:
@@ -219,7 +227,7 @@ def _recorded_digest(con: sqlite3.Connection) -> str:
         ("SELECT id, run_key, contract_id, column_id, scenario, as_of, invoices, status, attempts, created_at, "
          "typeof(as_of), typeof(created_at), typeof(invoices) FROM runs ORDER BY id"),
         ("SELECT invoice_id, column_id, epoch, contract_id, col_offset, status, as_of, days_past_due, open_amount, "
-         "run_id, typeof(as_of), typeof(open_amount), typeof(col_offset) FROM crossings ORDER BY id"),
+         "run_id, skipped, typeof(as_of), typeof(open_amount), typeof(col_offset) FROM crossings ORDER BY id"),
         "SELECT invoice_id, closed_on, typeof(closed_on) FROM closed_invoices ORDER BY invoice_id",
         "SELECT as_of, crossings, runs, total_open, total_overdue FROM evaluations ORDER BY id",
         "SELECT id, last_as_of FROM robot_state",
@@ -320,40 +328,57 @@ def run_pandas(db: str, indexed: bool = False) -> dict[str, Any]:
     days = np.empty(len(inv), dtype=np.int64)  # as the group counts them: the crossings' days_past_due
 
     # One crossing per (invoice, column) reached, each column by its own count (the history is empty), lowest
-    # column first; "latest": only the highest column reached runs.
+    # column first; "latest": only the highest column reached runs, and its row lists the columns it passed (as
+    # the product stores them: JSON [[column_id, offset], ...], one string per distinct set of columns passed).
+    latest = policy.catch_up is not CatchUp.ALL
     parts = []
     for name, (group_working, offsets, ids, column_working) in groups.items():
         m = np.flatnonzero(group == name)
         days[m] = working[m] if group_working else calendar_days[m]
         count = np.where(column_working, working[m, None], calendar_days[m, None])  # invoices x columns
-        inv_row, col = np.nonzero(count >= offsets)  # row by row, columns in order
-        highest = np.ones(len(inv_row), dtype=bool)
-        highest[:-1] = inv_row[1:] != inv_row[:-1]
-        parts.append((m[inv_row], ids[col], offsets[col], highest))
-    rows, column_id, col_offset, highest = (np.concatenate(a) for a in zip(*parts))
-    runs = np.full(len(rows), True) if policy.catch_up is CatchUp.ALL else highest
+        reached = count >= offsets
+        if latest:
+            width = reached.shape[1]
+            rows_of = np.flatnonzero(reached.any(axis=1))
+            reached = reached[rows_of]
+            highest = width - 1 - np.argmax(reached[:, ::-1], axis=1)  # the highest column reached
+            below = reached & (np.arange(width) < highest[:, None])  # the columns it passed
+            code = below.astype(np.int64) @ (1 << np.arange(width, dtype=np.int64))
+            texts = {int(c): None if c == 0 else json.dumps(
+                [[str(ids[j]), int(offsets[j])] for j in range(width) if int(c) >> j & 1], separators=(",", ":"))
+                for c in np.unique(code)}
+            skipped = pd.Series(code).map(texts).to_numpy(dtype=object)
+            parts.append((m[rows_of], ids[highest], offsets[highest], skipped))
+        else:
+            inv_row, col = np.nonzero(reached)  # row by row, columns in order
+            parts.append((m[inv_row], ids[col], offsets[col], np.full(len(inv_row), None, dtype=object)))
+    rows, column_id, col_offset, skipped = (np.concatenate(a) for a in zip(*parts))
+    order = np.argsort(rows, kind="stable")  # in invoice order, as the product records them
+    rows, column_id, col_offset, skipped = rows[order], column_id[order], col_offset[order], skipped[order]
     epoch = inv["due_date"].to_numpy()[rows] if policy.rearm_on_due_date_change else ""
     out = pd.DataFrame({
         "invoice_id": inv["id"].to_numpy()[rows], "column_id": column_id, "epoch": epoch,
         "contract_id": inv["contract_id"].to_numpy()[rows], "col_offset": col_offset,
-        "status": np.where(runs, "run", "skipped"), "as_of": day, "days_past_due": days[rows],
-        "open_amount": inv["open"].to_numpy()[rows], "run_id": None})
+        "status": "run", "as_of": day, "days_past_due": days[rows],
+        "open_amount": inv["open"].to_numpy()[rows], "run_id": None, "skipped": skipped})
     t2 = time.perf_counter()
     if indexed:
         con.execute(f"CREATE TABLE {PANDAS_TABLE} (id INTEGER PRIMARY KEY, invoice_id TEXT, column_id TEXT, "
                     "epoch TEXT, contract_id TEXT, col_offset INTEGER, status TEXT, as_of TEXT, days_past_due "
-                    "INTEGER, open_amount INTEGER, run_id INTEGER, UNIQUE (invoice_id, column_id, epoch))")
+                    "INTEGER, open_amount INTEGER, run_id INTEGER, skipped TEXT, UNIQUE (invoice_id, column_id, "
+                    "epoch))")
     out.to_sql(PANDAS_TABLE, con, if_exists="append" if indexed else "replace", index=False)
     con.commit()
     t3 = time.perf_counter()
     rss = _peak_rss_mb()
-    n_cross = len(out)
+    n_rows = len(out)
     del inv, out, debts, pay, ctr, cps
     stats = _crossing_stats(con, PANDAS_TABLE)
     con.close()
+    n_cross = sum(v[0] for v in stats.values())
     return {"side": "pandas_indexed" if indexed else "pandas",
             "times": {"read_sql": t1 - t0, "compute": t2 - t1, "to_sql": t3 - t2, "total": t3 - t0},
-            "peak_rss_mb": rss, "stats": stats, "crossings": n_cross}
+            "peak_rss_mb": rss, "stats": stats, "crossings": n_cross, "rows": n_rows}
 
 
 # ------------------------------------------------------------------------------------------------- proposals
@@ -489,8 +514,9 @@ def _report(args, build, results, variants) -> dict[str, Any]:
         ok = False
     else:
         print(f"  check: ours and pandas agree on every one of the {len(cols)} columns (crossings, runs, open amounts)")
-    print(f"  total {ours['crossings']:,} crossings; ours also recorded {ours['runs']:,} runs and "
-          f"{ours['closed']:,} closed invoices")
+    print(f"  total {ours['crossings']:,} crossings in {ours['rows']:,} rows (pandas {pandas['rows']:,}: a "
+          f"catch-up's skipped columns in the row of the crossing that passed them); ours also recorded "
+          f"{ours['runs']:,} runs, {ours['closed']:,} closed invoices and the aging state of every open invoice")
 
     for v in variants:
         for res in results[v]:

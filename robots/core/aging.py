@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -189,9 +188,12 @@ def evaluate(
     RUN = CrossingStatus.RUN
     open_of, history_of = balances.open.get, history.get
     given = open_amounts or {}
-    # The columns an invoice passes on its way to the one that runs, per (group, first new, last new) column.
-    passed: dict[tuple[str, int, int], tuple[tuple[str, int], ...]] = {}
     reach_on = _ReachDays(calendar, as_of)
+    # Where a debt stands depends only on its due date and its group: computed once per pair (few distinct).
+    where: dict[tuple[date, str], _Where] = {}
+    # What a debt at a place crosses, given the highest column recorded for it: once per place and history.
+    # (the columns crossed, and with catch-up "latest" the (id, offset) of those it passes, shared by its crossings)
+    decisions: dict[tuple[date, str, int | None], tuple[tuple[Column, ...], tuple[tuple[str, int], ...]]] = {}
     states: dict[str, InvoiceState] = {}
     contracts_next: dict[str, date | None] = {}
     if with_state:
@@ -200,14 +202,32 @@ def evaluate(
             if p.date > as_of:
                 _earliest(contracts_next, p.contract_id, p.date)
 
+    def place(due: date, schedule: GroupSchedule) -> _Where:
+        days = dpd(due, schedule.days)
+        units = mixed.get(schedule.name) if mixed else None
+        if units is None:
+            reached = bisect.bisect_right(offsets[schedule.name], days)  # columns [0, reached) are reached
+            crossable = schedule.columns[:reached]
+            next_on = reach_on(due, schedule, reached)
+        else:  # each column by its own count; the highest one reached decides, like the plain case
+            count = {u: dpd(due, u) for u in set(units)}
+            flags = [count[u] >= c.offset for u, c in zip(units, schedule.columns)]
+            reached = max((i + 1 for i, ok in enumerate(flags) if ok), default=0)
+            # a column not reached in its own days is not crossed (yet)
+            crossable = tuple(c for c, ok in zip(schedule.columns[:reached], flags) if ok)
+            next_on = reach_on.mixed(due, schedule, units, flags)
+        return _Where(days, schedule.columns[reached - 1].id if reached else None, crossable, next_on,
+                      reach_on.overdue_from(due, schedule.days))
+
     crossings: list[Crossing] = []
     add = crossings.append
-    grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
+    grouped: dict[tuple[str, str], list[str]] = {}
     columns_by_key: dict[tuple[str, str], Column] = {}
     closed: list[str] = []
     positions: dict[str, tuple[int, str | None]] = {}
     total_open = total_overdue = ZERO
     held = open_count = 0
+    tomorrow = as_of + _ONE
 
     for inv in ledger.invoices:
         amount = given.get(inv.id) if given else None
@@ -221,69 +241,55 @@ def evaluate(
             closed.append(inv.id)
             continue
         schedule = schedules[inv.contract_id]
-        days = dpd(inv.due_date, schedule.days)
+        due = inv.due_date
+        at = where.get((due, schedule.name))
+        if at is None:
+            at = where[(due, schedule.name)] = place(due, schedule)
+        days = at.days
         open_count += 1
         total_open += amount
         if days > 0:
             total_overdue += amount
-        units = mixed.get(schedule.name) if mixed else None
-        reached_flags: list[bool] | None = None
-        if units is None:
-            reached = bisect.bisect_right(offsets[schedule.name], days)  # columns [0, reached) are reached
-        else:  # each column by its own count; the highest one reached decides, like the plain case
-            count = {u: dpd(inv.due_date, u) for u in set(units)}
-            reached_flags = [count[u] >= c.offset for u, c in zip(units, schedule.columns)]
-            reached = max((i + 1 for i, ok in enumerate(reached_flags) if ok), default=0)
         if with_positions:
-            positions[inv.id] = (days, schedule.columns[reached - 1].id if reached else None)
+            positions[inv.id] = (days, at.column_id)
         hold = holds.get(inv.id) if holds else None
         if hold is not None and not hold.active_on(as_of):
             hold = None
-        if with_state:
-            if hold is not None:
-                next_on: date | None = as_of + _ONE
-            elif reached_flags is None:
-                next_on = reach_on(inv.due_date, schedule, reached)
-            else:
-                next_on = reach_on.mixed(inv.due_date, schedule, units or (), reached_flags)
-            states[inv.id] = InvoiceState(inv.contract_id, amount, next_on,
-                                          reach_on.overdue_from(inv.due_date, schedule.days))
-        if reached == 0:
+        if with_state:  # held: looked at again tomorrow (a hold may end any day)
+            states[inv.id] = InvoiceState(inv.contract_id, amount, at.next_on if hold is None else tomorrow,
+                                          at.overdue_from)
+        if not at.crossable:
             continue
         if hold is not None:
             held += 1
             continue
-        epoch = inv.due_date.isoformat() if rearm else NO_EPOCH
+        epoch = due.isoformat() if rearm else NO_EPOCH
         done = history_of((inv.id, epoch))
-        new = schedule.columns[:reached]
-        if reached_flags is not None:  # a column not reached in its own days is not crossed (yet)
-            new = tuple(c for c, ok in zip(new, reached_flags) if ok)
-        if done is not None:  # monotonic: only columns above the highest one recorded
-            new = tuple(c for c in new if c.offset > done)
-            if not new:
-                continue
+        decision = decisions.get((due, schedule.name, done))
+        if decision is None:  # monotonic: only columns above the highest one recorded
+            cols = at.crossable if done is None else tuple(c for c in at.crossable if c.offset > done)
+            decision = decisions[(due, schedule.name, done)] = (cols, tuple((c.id, c.offset) for c in cols[:-1]))
+        new, skipped = decision
+        if not new:
+            continue
         if catch_all:
             for col in new:
                 add(Crossing(inv.id, inv.contract_id, col.id, col.offset, epoch, RUN, days, amount))
                 key = (inv.contract_id, col.id)
-                grouped[key].append(inv.id)
-                columns_by_key[key] = col
+                ids = grouped.get(key)
+                if ids is None:
+                    grouped[key], columns_by_key[key] = [inv.id], col
+                else:
+                    ids.append(inv.id)
             continue
         col = new[-1]
-        skipped: tuple[tuple[str, int], ...] = ()
-        if len(new) > 1:
-            if reached_flags is None:  # contiguous columns: one tuple per group and range, shared
-                span = (schedule.name, new[0].offset, col.offset)
-                found = passed.get(span)
-                if found is None:
-                    found = passed[span] = tuple((c.id, c.offset) for c in new[:-1])
-                skipped = found
-            else:
-                skipped = tuple((c.id, c.offset) for c in new[:-1])
         add(Crossing(inv.id, inv.contract_id, col.id, col.offset, epoch, RUN, days, amount, skipped))
         key = (inv.contract_id, col.id)
-        grouped[key].append(inv.id)
-        columns_by_key[key] = col
+        ids = grouped.get(key)
+        if ids is None:
+            grouped[key], columns_by_key[key] = [inv.id], col
+        else:
+            ids.append(inv.id)
 
     planned = []
     for (contract_id, column_id), ids in grouped.items():
@@ -317,6 +323,16 @@ def state_key(policy: AgingPolicy, calendar: WorkCalendar, as_of: date) -> str:
         day += _ONE
     h.update(bytes(working))
     return h.hexdigest()[:32]
+
+
+class _Where(NamedTuple):
+    """Where a debt due on a day stands in its group on ``as_of``."""
+
+    days: int
+    column_id: str | None  # the highest column reached
+    crossable: tuple[Column, ...]  # the columns reached, lowest first
+    next_on: date | None
+    overdue_from: date
 
 
 def _earliest(days: dict[str, date | None], key: str, day: date) -> None:

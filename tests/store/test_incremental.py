@@ -196,3 +196,40 @@ def test_incremental_on_each_backend_matches_whole_on_sqlite(store, tmp_path):
         run_both(3, 10, store, whole)
     finally:
         whole.close()
+
+
+def test_a_column_skipped_in_a_catch_up_never_runs_later_even_when_the_policy_moves_it_up(store):
+    from robots.store.runs import CrossingConflict
+    from tests.builders import DUE, inv, ledger, policy
+
+    store.replace_ledger(ledger([inv("A", "100")]), "test", NOW)
+    ev, _ = evaluate_and_record(services(store, policy()), DUE + timedelta(days=12), NOW)
+    assert [(x.column_id, x.skipped) for x in ev.decided] == [
+        ("overdue_10", (("before_due_3", -3), ("overdue_1", 1), ("overdue_2", 2)))]
+    before = recorded(store)
+    # overdue_2, skipped on the way to overdue_10, now comes after it: the core would cross it (offset 20 > 10)
+    moved = AgingPolicy(groups={"default": GroupSchedule("default", DayCount.CALENDAR, (
+        Column("before_due_3", -3, "reminder"), Column("overdue_1", 1, "request"), Column("overdue_10", 10, "legal"),
+        Column("overdue_2", 20, "demand")))}, tolerance=Decimal("1.00"))
+    with pytest.raises(CrossingConflict, match="overdue_2"):
+        evaluate_and_record(services(store, moved), DUE + timedelta(days=25), NOW)
+    assert recorded(store) == before  # nothing of it recorded
+    assert store.last_as_of() == DUE + timedelta(days=12)
+
+
+def test_status_counts_list_the_skipped_columns_of_every_catch_up(store):
+    from robots.engine.summary import summarize
+
+    rng = random.Random(5)
+    world = World(rng)
+    store.replace_ledger(world.ledger(), "test", NOW)
+    ev, _ = evaluate_and_record(services(store), START + timedelta(days=20), NOW)
+    assert any(x.skipped for x in ev.decided)
+    s = summarize(store)
+    expected_run: dict[str, int] = {}
+    expected_skipped: dict[str, int] = {}
+    for x in ev.crossings:
+        counter = expected_run if x.status == "run" else expected_skipped
+        counter[x.column_id] = counter.get(x.column_id, 0) + 1
+    assert {k: v for k, v in s.crossings_run.items() if v} == expected_run
+    assert {k: v for k, v in s.crossings_skipped.items() if v} == expected_skipped

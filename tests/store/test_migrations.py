@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import UniqueConstraint, func, inspect, select, text
 
 from robots.core.domain import Hold, HoldKind
 from robots.store import Store
+from robots.store import runs as runs_db
 from robots.store import schema as t
 
 NOW = datetime(2024, 3, 12, 9, 0, tzinfo=UTC)
@@ -93,3 +94,62 @@ def test_a_store_created_at_0001_is_upgraded_on_open_and_keeps_its_data(tmp_path
         assert new.scalar(select(func.count()).select_from(t.holds)) == 1
     finally:
         new.close()
+
+
+def _alembic(store: Store, action: str, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    from robots.store.store import MIGRATIONS
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        getattr(command, action)(cfg, revision)
+
+
+#: Crossing rows as 0010 stored them: (id, invoice, column, offset, status, day, run id). i1 caught up to d10 on
+#: the first day (d1, d5 skipped), then crossed d30 alone; i2 ran d1, then skipped d5 on its way to d10; i3's
+#: skipped row has no run crossing above it that day (kept as a row of its own).
+OLD_ROWS = [
+    (1, "i1", "d1", 1, "skipped", "2024-03-12", None), (2, "i1", "d5", 5, "skipped", "2024-03-12", None),
+    (3, "i1", "d10", 10, "run", "2024-03-12", 7), (4, "i2", "d1", 1, "run", "2024-03-12", 8),
+    (5, "i2", "d5", 5, "skipped", "2024-03-20", None), (6, "i2", "d10", 10, "run", "2024-03-20", 9),
+    (7, "i1", "d30", 30, "run", "2024-04-01", 10), (8, "i3", "d5", 5, "skipped", "2024-03-12", None),
+]
+
+
+def _old_crossings(store: Store) -> list[tuple]:
+    return sorted((i, inv, col, offset, status, str(day)[:10], run_id) for i, inv, col, offset, status, day, run_id
+                  in store.rows(text("SELECT id, invoice_id, column_id, col_offset, status, as_of, run_id "
+                                     "FROM crossings")))
+
+
+def test_0011_folds_skipped_rows_into_the_crossing_that_passed_them_and_back(store):
+    _alembic(store, "downgrade", "0010")
+    with store.engine.begin() as conn:
+        for i, inv, col, offset, status, day, run_id in OLD_ROWS:
+            conn.execute(text(
+                "INSERT INTO crossings (id, invoice_id, column_id, epoch, contract_id, col_offset, status, as_of, "
+                "days_past_due, open_amount, run_id) VALUES (:i, :inv, :col, '', 'k1', :offset, :status, :day, 11, "
+                "100000, :run_id)"), {"i": i, "inv": inv, "col": col, "offset": offset, "status": status,
+                                      "day": date.fromisoformat(day), "run_id": run_id})
+        if conn.dialect.name == "postgresql":  # ids given by hand: the sequence goes on after them
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('crossings', 'id'), 100)"))
+    before = OLD_ROWS
+    # what `status` counted from the rows of 0010: (column, status) in column order
+    summary_before = [("d1", "run", 1), ("d1", "skipped", 1), ("d5", "skipped", 3), ("d10", "run", 2),
+                      ("d30", "run", 1)]
+
+    _alembic(store, "upgrade", "0011")
+    rows = {r.id: (r.invoice_id, r.column_id, r.status, r.skipped) for r in store.rows(select(t.crossings))}
+    assert rows == {3: ("i1", "d10", "run", '[["d1",1],["d5",5]]'), 4: ("i2", "d1", "run", None),
+                    6: ("i2", "d10", "run", '[["d5",5]]'), 7: ("i1", "d30", "run", None),
+                    8: ("i3", "d5", "skipped", None)}
+    assert runs_db.crossing_counts(store) == summary_before  # `status` counts the same crossings
+
+    _alembic(store, "downgrade", "0010")
+    # every (invoice, column) is a row again, the skipped ones with new ids
+    assert sorted(r[1:] for r in _old_crossings(store)) == sorted(r[1:] for r in before)
+    _alembic(store, "upgrade", "heads")
