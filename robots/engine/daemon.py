@@ -41,6 +41,8 @@ log = structlog.get_logger("arbots.daemon")
 
 #: The longest the loop sleeps at once (seconds of its clock): a stop or a due trigger waits at most this long.
 SLICE = 0.25
+#: How often each daemon recomputes the certificate days /metrics shows (the leader's job also does).
+CERTIFICATES_EVERY = timedelta(hours=12)
 #: An error of the loop itself (the database gone) is logged at most this often.
 ERROR_LOG_EVERY = timedelta(seconds=30)
 
@@ -172,7 +174,11 @@ class Daemon:
 
     def step(self) -> None:
         """One turn: the membership's beat, a reload if asked for, then every trigger that is due."""
-        self.membership.beat(self.clock.now())
+        now = self.clock.now()
+        self.membership.beat(now)
+        computed = self.certificates.computed_at
+        if computed is not None and now - computed > CERTIFICATES_EVERY:
+            self._refresh_certificates(now)  # the followers' /metrics too, between the leader's jobs
         if self.reload_requested.is_set():
             self.reload_requested.clear()
             self.reload()
@@ -316,6 +322,7 @@ class Daemon:
         try:
             self.certificates.set(certificate_days(self.services, now), now)
         except Exception:  # the certificates job reports what is wrong with a key
+            self.certificates.set({}, now)
             log.warning("certificate_days_unknown")
 
     # -- SIGHUP -------------------------------------------------------------------------------------------------

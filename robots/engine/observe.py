@@ -29,7 +29,7 @@ from prometheus_client.registry import Collector
 from robots.config.models import DaemonConfig, HttpConfig
 from robots.engine.housekeeping import CertificateCache
 from robots.store import Store, deliveries, outages, runs
-from robots.store.daemons import last_finished, last_tick, list_daemons, ping, steps_done
+from robots.store.daemons import failed_fires, last_finished, last_tick, list_daemons, ping, steps_done
 from robots.support.clock import Clock
 
 log = structlog.get_logger("arbots.daemon")
@@ -124,6 +124,11 @@ class StoreCollector(Collector):
         yield m
         yield _gauge("arbots_emails_sent", "E-mails accepted by the SMTP server", mails.get("sent", 0))
         yield _gauge("arbots_emails_bounced", "E-mails that bounced", mails.get("bounced", 0))
+        failed = GaugeMetricFamily("arbots_fires_failed", "Ticks and housekeeping jobs whose fire failed, by trigger",
+                                   labels=["trigger"])
+        for trigger, n in sorted(failed_fires(store).items()):
+            failed.add_metric([trigger], float(n))
+        yield failed
         fails = GaugeMetricFamily("arbots_external_consecutive_failures",
                                   "Consecutive failures of each external system (all daemons)", labels=["system"])
         opened = GaugeMetricFamily("arbots_external_down", "1 while an external system counts as down",

@@ -216,6 +216,13 @@ def last_tick(store: Database) -> tuple[datetime, float] | None:
     return finished, (finished - fired).total_seconds()
 
 
+def failed_fires(store: Database) -> dict[str, int]:
+    """How many fires of each trigger ended failed (and were not retried successfully)."""
+    return {trigger: int(n) for trigger, n in store.rows(
+        select(trigger_fires.c.trigger_id, func.count()).where(trigger_fires.c.outcome == "failed")
+        .group_by(trigger_fires.c.trigger_id))}
+
+
 def steps_done(store: Database, kind: str) -> int:
     """How many steps of ``kind`` finished (``sign``: the documents signed)."""
     return int(store.scalar(select(func.count()).select_from(run_steps).where(
@@ -350,7 +357,7 @@ class SqliteDaemonLock:
             f.close()  # closing drops the flock
 
 
-__all__ = ["LEADER_LOCK_CLASS", "DaemonRow", "LeaderLock", "SqliteDaemonLock", "claim_fire", "daemons",
-           "FireState", "finish_fire", "fire_state", "fires", "heartbeat", "last_finished", "last_fire", "last_tick",
-           "list_daemons", "owner_id", "ping", "register", "retry_fire", "steps_done", "trigger_fires",
-           "unregister"]
+__all__ = ["LEADER_LOCK_CLASS", "DaemonRow", "FireState", "LeaderLock", "SqliteDaemonLock", "claim_fire",
+           "daemons", "failed_fires", "finish_fire", "fire_state", "fires", "heartbeat", "last_finished",
+           "last_fire", "last_tick", "list_daemons", "owner_id", "ping", "register", "retry_fire", "steps_done",
+           "trigger_fires", "unregister"]

@@ -88,6 +88,7 @@ def test_one_daemon_on_sqlite_serves_its_pages_refuses_a_second_reloads_on_sighu
         assert m["arbots_daemons_alive"][0].value == 1
         assert m["arbots_tick_duration_seconds"][0].value > 0
         assert {s.labels["officer"] for s in m["arbots_certificate_days_left"]}  # computed at start-up
+        assert m["arbots_fires_failed"] == []
 
         # The housekeeping jobs ran after the tick: the archive checked, the BI export and the report written.
         wait_for("housekeeping", lambda: a.logged("archive_verified") and a.logged("bi_exported")
