@@ -209,3 +209,40 @@ def test_two_daemons_on_postgresql_elect_one_leader_and_the_other_takes_over_wit
         for p in procs:
             p.ensure_gone()
         engine.dispose()
+
+
+def test_sigterm_during_a_tick_finishes_the_run_under_way_and_a_restart_resumes_the_rest(tmp_path, officer_pki):
+    today = datetime.now(ZoneInfo("Europe/Moscow")).date()
+    config = daemon_world(tmp_path, officer_pki, 19421)
+    from connectors.files.ledger_csv import write_ledger_csv
+
+    write_ledger_csv(simple_ledger(6, due=today - timedelta(days=2)), tmp_path / "var" / "ledger")
+    a = DaemonProc(tmp_path, config, 19421, name="a")
+    db = tmp_path / "var" / "arbots.db"
+
+    def count(sql: str) -> int:
+        import sqlite3
+
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+            return conn.execute(sql).fetchone()[0]
+
+    try:
+        wait_for("the first step", lambda: a.logged("step_done"), 180, every=0.05, procs=(a,))
+        a.signal(signal.SIGTERM)
+        assert a.stop(timeout=120) == 0, tail(a)
+        assert a.logged("stopping") and a.logged("daemon_stopped")
+        done = count("SELECT count(*) FROM runs WHERE status = 'done'")
+        assert 1 <= done < 6 and count("SELECT count(*) FROM runs WHERE status = 'running'") == 0
+        assert count("SELECT count(*) FROM trigger_fires WHERE outcome = 'ok'") == 1
+
+        b = DaemonProc(tmp_path, config, 19421, name="b")  # the window was fired: its runner pass resumes
+        try:
+            wait_for("the rest of the runs", lambda: count("SELECT count(*) FROM runs WHERE status = 'done'") == 6,
+                     180, every=0.5, procs=(b,))
+            assert count("SELECT count(*) FROM deliveries WHERE status = 'sent'") == 6
+            assert count("SELECT count(DISTINCT message_id) FROM deliveries") == 6
+            assert b.stop(timeout=120) == 0, tail(b)
+        finally:
+            b.ensure_gone()
+    finally:
+        a.ensure_gone()
