@@ -211,8 +211,9 @@ class Daemon:
         newest = last_fire(store, fire.trigger_id)
         if newest is not None and fire.scheduled_for <= newest:
             trigger.judged(fire, now)  # this window (or a later one) was fired already by some daemon
-            if fire.kind != "tick" or fire.scheduled_for != newest or not self._retry(trigger, fire, now):
-                return
+            if coalesced or fire.kind != "tick" or fire.scheduled_for != newest or \
+                    not self._retry(trigger, fire, now):
+                return  # (a failed tick is retried unless a newer tick window runs in this turn anyway)
         elif not self._claim(trigger, fire, now, coalesced):
             return
         error: str | None = None
