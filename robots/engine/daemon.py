@@ -295,7 +295,8 @@ class Daemon:
             now = self.clock.now()
             log.info("tick_started", trigger=fire.trigger_id, as_of=as_of.isoformat(),
                      scheduled_for=fire.scheduled_for.isoformat())
-            report = tick(self.services, as_of, now, should_stop=self.should_stop)
+            report = tick(self.services, as_of, now, runner=Runner(self.services, owner=self.owner),
+                          should_stop=self.should_stop)
             r = report.runner
             log.info("tick_done", as_of=as_of.isoformat(), new_runs=report.new_runs, done=len(r.done),
                      failed=len(r.failed), retry=len(r.retry), waiting=len(r.waiting),
