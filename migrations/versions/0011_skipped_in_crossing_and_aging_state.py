@@ -40,17 +40,20 @@ def upgrade() -> None:
         sa.Column("open_amount", sa.BigInteger, nullable=False),
         sa.Column("next_on", sa.Date, nullable=True),
         sa.Column("overdue_from", sa.Date, nullable=False),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "aging_contracts",
         sa.Column("contract_id", sa.String(64), primary_key=True),
         sa.Column("fingerprint", sa.String(16), nullable=True),
         sa.Column("next_on", sa.Date, nullable=True),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "ledger_versions",
         sa.Column("contract_id", sa.String(64), primary_key=True),
         sa.Column("fingerprint", sa.String(16), nullable=False),
+        sqlite_with_rowid=False,
     )
     _fold_skipped_rows()
 

@@ -228,6 +228,7 @@ def evaluate(
     total_open = total_overdue = ZERO
     held = open_count = 0
     tomorrow = as_of + _ONE
+    new_tuple = tuple.__new__  # a NamedTuple built without its Python-level __new__: millions are built here
 
     for inv in ledger.invoices:
         amount = given.get(inv.id) if given else None
@@ -256,8 +257,8 @@ def evaluate(
         if hold is not None and not hold.active_on(as_of):
             hold = None
         if with_state:  # held: looked at again tomorrow (a hold may end any day)
-            states[inv.id] = InvoiceState(inv.contract_id, amount, at.next_on if hold is None else tomorrow,
-                                          at.overdue_from)
+            states[inv.id] = new_tuple(InvoiceState, (inv.contract_id, amount,
+                                                       at.next_on if hold is None else tomorrow, at.overdue_from))
         if not at.crossable:
             continue
         if hold is not None:
@@ -274,7 +275,7 @@ def evaluate(
             continue
         if catch_all:
             for col in new:
-                add(Crossing(inv.id, inv.contract_id, col.id, col.offset, epoch, RUN, days, amount))
+                add(new_tuple(Crossing, (inv.id, inv.contract_id, col.id, col.offset, epoch, RUN, days, amount, ())))
                 key = (inv.contract_id, col.id)
                 ids = grouped.get(key)
                 if ids is None:
@@ -283,7 +284,7 @@ def evaluate(
                     ids.append(inv.id)
             continue
         col = new[-1]
-        add(Crossing(inv.id, inv.contract_id, col.id, col.offset, epoch, RUN, days, amount, skipped))
+        add(new_tuple(Crossing, (inv.id, inv.contract_id, col.id, col.offset, epoch, RUN, days, amount, skipped)))
         key = (inv.contract_id, col.id)
         ids = grouped.get(key)
         if ids is None:

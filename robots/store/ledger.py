@@ -68,6 +68,7 @@ ledger_versions = Table(
     # One row per contract of the snapshot (0011): the fingerprint of everything about it that aging reads.
     Column("contract_id", String(64), primary_key=True),
     Column("fingerprint", String(16), nullable=False),
+    sqlite_with_rowid=False,
 )
 
 syncs = Table(

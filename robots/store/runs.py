@@ -129,6 +129,7 @@ aging_invoices = Table(
     Column("open_amount", Money, nullable=False),
     Column("next_on", Date, nullable=True),  # the next day it reaches a column (or may: a hold); null: none left
     Column("overdue_from", Date, nullable=False),
+    sqlite_with_rowid=False,  # one B-tree, filled in key order by a first evaluation
 )
 
 aging_contracts = Table(
@@ -138,6 +139,7 @@ aging_contracts = Table(
     Column("contract_id", String(64), primary_key=True),
     Column("fingerprint", String(16), nullable=True),
     Column("next_on", Date, nullable=True),
+    sqlite_with_rowid=False,
 )
 
 run_steps = Table(

@@ -14,12 +14,15 @@ REPO = Path(__file__).resolve().parents[2]
 #: Each benchmark, and the start of the line it prints once its check has passed.
 CHECKS = {
     "aging_bench": "check: ours and pandas agree on every one of the",
+    "steady_tick_bench": "check: on each of the",
     "sign_bench": "check: pyHanko validated",
     "archive_bench": "check: ours and bagit-python accept every bag and both reject",
     "bi_bench": "check: ours and the baseline agree on the rows of",
     "rest_bench": "check: in every run both mappings read the same",
     "ui_bench": "check: every side read the same",
     "penalty_bench": "check: ours and the day-by-day loop agree on every invoice",
+    "scaleout_bench": "check: every run done, exactly one message per run at the sink",
+    "idle_bench": "check: the daemon ticked once over",
 }
 
 
