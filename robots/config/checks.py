@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.engine import make_url
 
+from robots.config.alerts import alerts_problems
 from robots.config.models import CalendarConfig, DaemonConfig, Database, Paths
 from robots.config.yamlsource import Problem, YamlSource
 from robots.core.domain import PadesLevel
@@ -47,6 +48,7 @@ def settings_problems(src: YamlSource, raw: Mapping[str, Any], base: Path) -> li
     if (calendar := section(CalendarConfig, raw, "calendar")) is not None:
         problems += _calendar_problems(src, calendar)
     problems += _signing_problems(src, raw)
+    problems += [src.problem(path, message) for path, message in alerts_problems(raw)]
     if (paths := section(Paths, raw, "paths")) is not None:
         templates = resolve(base, paths.templates)
         if not templates.is_dir():

@@ -38,7 +38,7 @@ class Services:
         if self.signing_service is None:
             from signing.service import SigningService  # pyHanko is heavy: only a scenario that signs loads it
 
-            self.signing_service = SigningService.from_config(self.config)
+            self.signing_service = SigningService.from_config(self.config, breaker=self.breakers("tsa"))
         return self.signing_service
 
     @property

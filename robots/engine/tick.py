@@ -14,8 +14,9 @@ from datetime import date, datetime
 
 import structlog
 
-from connectors.base import Connector
+from connectors.base import Connector, ConnectorUnavailable
 from robots.core.aging import Evaluation, check_order, evaluate, state_key
+from robots.core.errors import Unavailable
 from robots.engine.events import decide_events
 from robots.engine.runner import Runner, RunnerReport
 from robots.engine.services import Services
@@ -80,7 +81,19 @@ def tick(
     store = services.store
     check_order(as_of, store.last_as_of())  # fail fast, before touching anything
     bound = log.bind(as_of=as_of.isoformat())
-    ledger = sync(services.config, store, now, connectors)
+    try:
+        ledger = sync(services.config, store, now, connectors, breakers=services.breakers)
+    except (ConnectorUnavailable, Unavailable) as exc:
+        # The accounting system is away: the stored ledger stays, the runs already decided go on (their own steps
+        # wait for what they need), and the day's evaluation waits for the next try of this tick (the daemon
+        # retries it; the CLI exits 1). Deciding on a stale ledger could write to a customer who has paid.
+        system = getattr(exc, "system", None) or getattr(exc, "connector_id", "connector")
+        bound.warning("tick_sync_unavailable", system=system, error=str(exc),
+                      consequence="the runs already decided go on; the evaluation waits for the next try")
+        runner_report = (runner or Runner(services)).run_pending(now, progress, should_stop)
+        raise Unavailable(system, getattr(exc, "retry_at", None),
+                          f"the ledger could not be synced ({exc}); {len(runner_report.done)} runs already decided "
+                          "were run, and the day's evaluation waits until the accounting system answers") from exc
     bound.info("synced", **ledger.counts())
     ev, run_ids = evaluate_and_record(services, as_of, now)
     event_ids = store.record_event_runs(decide_events(services, ledger, as_of), now)

@@ -200,3 +200,17 @@ def test_alerts_by_email_without_the_email_section_are_named_for_the_config_chec
     assert "email: section" in alerts_problems(raw)[0][1]
     assert alerts_problems({**raw, "email": {"sender": "x@y.ru"}}) == []
     assert alerts_problems({"alerts": {"webhook": {"url": "https://x.example/h"}}}) == []
+
+
+def test_loading_a_config_with_alerts_by_email_and_no_email_section_names_the_line(tmp_path: Path):
+    root = shipped_world(tmp_path)
+
+    def change(s) -> None:
+        s["alerts"] = {"email": {"to": ["ops@arbots.example"]}}
+        s.pop("email")
+
+    edit_settings(root, change)
+    with pytest.raises(ConfigError) as exc:
+        load_config(root / "schedules.yaml")
+    [problem] = [p for p in exc.value.problems if "alerts.email" in p]
+    assert problem.startswith("schedules.yaml:") and "add it, or send the alerts by webhook only" in problem

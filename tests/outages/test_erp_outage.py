@@ -185,3 +185,28 @@ def test_a_kept_block_decision_survives_retries_while_the_erp_is_down_and_an_unb
         assert not sb.is_blocked(store, "C0") and sb.is_blocked(store, "C1") and list(erp.blocks) == [("P1", "C1")]
     services.close()
     store.close()
+
+
+def test_a_tick_while_the_erp_is_down_runs_what_was_decided_and_postpones_the_evaluation(tmp_path, officer_pki):
+    """The tick does not evaluate on a stale ledger (it could write to a customer who paid): it runs the runs
+    already decided, keeps the stored ledger and raises Unavailable, so the daemon tries the tick again."""
+    app = create_app(ledger_of(), username="робот", password=PASSWORD)
+    config, store, clock, services = open_world(tmp_path, officer_pki)
+    with serve(app, port=ERP_PORT):
+        tick(services, *day(1))
+    evaluations = store.rows(select(t.evaluations))
+    before = counts(store)
+    with pytest.raises(Unavailable) as exc:  # the ERP's server is stopped
+        tick(services, *day(2))
+    assert exc.value.system == "erp" and "evaluation waits" in str(exc.value)
+    assert PASSWORD not in str(exc.value)
+    assert counts(store) == before
+    assert store.rows(select(t.evaluations)) == evaluations  # no day evaluated on the stale ledger
+    assert store.rows(select(t.runs.c.status).where(t.runs.c.status == "failed")) == []
+    assert store.rows(select(t.sync_failures))[-1].kind == "unavailable"
+    with serve(app, port=ERP_PORT):  # back: the same day's tick goes through
+        clock.advance(3600)
+        report = tick(services, *day(2))
+    assert report.evaluation is not None and report.as_of == day(2)[0]
+    services.close()
+    store.close()
