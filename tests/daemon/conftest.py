@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,8 @@ from robots.engine.daemon import Daemon
 from robots.engine.services import services_for
 from robots.store import Store
 from robots.support.clock import ManualClock
-from tests.worlds import edit_settings, shipped_world
+from tests.builders import simple_ledger
+from tests.worlds import edit_settings, open_world, shipped_world
 
 #: 12:00 in Moscow on a Tuesday.
 NOON = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
@@ -98,3 +99,23 @@ def daemons(world: Path):
     d = Daemons(world)
     yield d
     d.close()
+
+
+#: The moment of the ``ticked`` world's tick: inside the officers' validity (tests/pki.py).
+TICKED_AT = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def ticked(tmp_path: Path, officer_pki: Any):
+    """(config, store, services) of the shipped world after one real tick at TICKED_AT: two letters, two days
+    overdue, rendered, signed, archived and e-mailed."""
+    from robots.engine.tick import tick
+
+    as_of = TICKED_AT.date()
+    root = shipped_world(tmp_path, pki=officer_pki, ledger=simple_ledger(2, due=as_of - timedelta(days=2)))
+    config, store, services = open_world(root)
+    report = tick(services, as_of, TICKED_AT)
+    assert len(report.runner.done) == 2
+    yield config, store, services
+    services.close()
+    store.close()

@@ -3,32 +3,17 @@ and fails on a damaged bag; the certificates job fills the cache /metrics reads.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from structlog.testing import capture_logs
 
 from robots.core.errors import ArbotsError
 from robots.engine.housekeeping import CertificateCache, run_job
-from robots.engine.tick import tick
 from robots.store.daemons import claim_fire, finish_fire
-from tests.builders import simple_ledger
-from tests.worlds import open_world, shipped_world
+from tests.daemon.conftest import TICKED_AT
 
-#: Inside the officers' validity (tests/pki.py); the debts are two days overdue on AS_OF.
-NOW = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
-AS_OF = NOW.date()
-
-
-@pytest.fixture
-def ticked(tmp_path, officer_pki):
-    root = shipped_world(tmp_path, pki=officer_pki, ledger=simple_ledger(2, due=AS_OF - timedelta(days=2)))
-    config, store, services = open_world(root)
-    report = tick(services, AS_OF, NOW)
-    assert len(report.runner.done) == 2
-    yield config, store, services
-    services.close()
-    store.close()
+NOW = TICKED_AT
 
 
 def verify(services, at: datetime) -> dict:
