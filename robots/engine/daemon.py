@@ -346,7 +346,12 @@ class Daemon:
                                                          "restart it to switch"], kept="the running config")
             return False
         old = self.services
-        self.services = services_for(config, old.store, self.clock)
+        try:
+            services = services_for(config, old.store, self.clock)
+        except Exception as exc:  # e.g. a templates folder that is not there: the old services run on
+            log.error("config_reload_refused", problems=[str(exc).splitlines()[0][:500]], kept="the running config")
+            return False
+        self.services = services
         cfg = config.settings.daemon
         previous = {t.trigger_id: t for t in self.triggers}
         self.triggers = build_triggers(cfg)
@@ -373,7 +378,7 @@ class Daemon:
     def _describe(t: Trigger) -> str:
         if t.interval is not None:
             return f"{t.trigger_id} every {int(t.interval.total_seconds() // 60)} min"
-        return f"{t.trigger_id}"
+        return f"{t.trigger_id} at {t.spec}" if t.spec else t.trigger_id
 
 
 def run_daemon(services: Services, *, clock: Clock, config_path: Path | None = None,

@@ -74,6 +74,8 @@ class Trigger:
     name: str
     cron: CronTrigger | None = None
     interval: timedelta | None = None
+    #: The crontab line, as written (for the log).
+    spec: str = ""
     #: Windows older than this are skipped instead of fired late (housekeeping); None: always catch up once.
     grace: timedelta | None = None
     #: The runner's interval: when this process passed last (None: not yet, so it passes at once).
@@ -126,7 +128,8 @@ class Trigger:
 
     def carry(self, old: Trigger) -> None:
         """Keep what ``old`` (the same id, before a reload) judged, if its schedule is the same."""
-        if old.kind == self.kind and str(old.cron) == str(self.cron) and old.interval == self.interval:
+        if old.kind == self.kind and (old.spec, str(old.cron)) == (self.spec, str(self.cron)) and \
+                old.interval == self.interval:
             self.seen, self._upcoming, self.last_pass = old.seen, old._upcoming, old.last_pass
             self.retry_at = old.retry_at
 
@@ -159,15 +162,16 @@ def retry_after(scheduled_for: datetime, failed_at: datetime) -> datetime:
 def build_triggers(cfg: DaemonConfig) -> list[Trigger]:
     """The triggers of ``daemon``: the ticks, the runner's interval, and the housekeeping jobs that are set."""
     tz = ZoneInfo(cfg.timezone)
-    triggers = [Trigger(f"tick:{t.id}", "tick", t.id, cron=CronTrigger.from_crontab(t.cron, timezone=tz))
-                for t in cfg.ticks]
+    triggers = [Trigger(f"tick:{t.id}", "tick", t.id, cron=CronTrigger.from_crontab(t.cron, timezone=tz),
+                        spec=t.cron) for t in cfg.ticks]
     triggers.append(Trigger("runner:poll", "runner", "poll", interval=timedelta(minutes=cfg.poll_minutes)))
     grace = timedelta(minutes=cfg.misfire_grace_minutes)
     for name in type(cfg.housekeeping).model_fields:
         job = getattr(cfg.housekeeping, name)
         if job is not None:
             triggers.append(Trigger(f"housekeeping:{name}", "housekeeping", name,
-                                    cron=CronTrigger.from_crontab(job.cron, timezone=tz), grace=grace))
+                                    cron=CronTrigger.from_crontab(job.cron, timezone=tz), spec=job.cron,
+                                    grace=grace))
     return triggers
 
 
