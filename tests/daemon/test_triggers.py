@@ -3,9 +3,11 @@ runner passes on their interval, and SIGHUP's reload (a broken config keeps the 
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from apscheduler.triggers.cron import CronTrigger
 
 from robots.engine.triggers import newest_window, next_window
@@ -224,3 +226,20 @@ def test_a_tick_left_unfinished_by_a_dead_daemon_is_taken_again_once_its_heartbe
     assert [a for a, _ in work.ticks] == ["2026-03-10"]
     row = fires(store)[0]
     assert row.owner == d.owner and row.outcome == "ok"
+
+
+def test_a_busy_http_port_is_a_usage_error_that_leaves_nothing_behind(daemons, work):
+    from robots.core.errors import UsageError
+    from robots.store.daemons import list_daemons
+
+    daemon_settings(daemons.root, http={"enabled": True, "port": 19441})
+    with socket.socket() as busy:
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        busy.bind(("127.0.0.1", 19441))
+        busy.listen()
+        d = daemons.make()
+        with pytest.raises(UsageError, match=r"daemon\.http: cannot listen on 127\.0\.0\.1:19441"):
+            d.run(install_signals=False)
+    assert list_daemons(daemons.store) == []
+    again = daemons.make()  # the SQLite file's daemon lock was given back too
+    assert again.run(install_signals=False, until=lambda: bool(work.ticks)) == 0
