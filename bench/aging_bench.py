@@ -43,8 +43,9 @@ PANDAS_TABLE = "bench_pandas_crossings"
 # ------------------------------------------------------------------------------------------------- the data
 
 
-def make_ledger(n_invoices: int, n_contracts: int, seed: int = SEED):
-    """A reproducible ledger of open invoices, with some undirected partial payments."""
+def make_ledger(n_invoices: int, n_contracts: int, seed: int = SEED, old_share: float = 0.0, old_from: int = -1000):
+    """A reproducible ledger of open invoices, with some undirected partial payments. ``old_share`` of the
+    invoices (none by default) are old debts instead, due ``old_from`` to DUE_FROM days before the day."""
     import numpy as np
 
     from robots.core.domain import Contract, Counterparty, Invoice, Ledger, Payment
@@ -59,7 +60,10 @@ def make_ledger(n_invoices: int, n_contracts: int, seed: int = SEED):
     contract = rng.integers(0, n_contracts, n_invoices)
     due_off = rng.integers(DUE_FROM, DUE_TO + 1, n_invoices)
     kopecks = rng.integers(100_00, 500_000_00, n_invoices)
-    days = {o: AS_OF + timedelta(days=int(o)) for o in range(DUE_FROM - 61, DUE_TO + 1)}
+    if old_share:  # drawn after the others, so the default ledger stays the one every earlier run measured
+        old = rng.random(n_invoices) < old_share
+        due_off = np.where(old, rng.integers(old_from, DUE_FROM, n_invoices), due_off)
+    days = {o: AS_OF + timedelta(days=int(o)) for o in range(min(DUE_FROM, old_from) - 61, DUE_TO + 1)}
 
     def money(k: int) -> Decimal:
         return Decimal(k).scaleb(-2)
@@ -91,12 +95,12 @@ def make_ledger(n_invoices: int, n_contracts: int, seed: int = SEED):
     return Ledger(cps, cts, tuple(invs), tuple(pays))
 
 
-def build_database(path: Path, n_invoices: int, n_contracts: int) -> dict[str, float]:
+def build_database(path: Path, n_invoices: int, n_contracts: int, old_share: float = 0.0) -> dict[str, float]:
     """Generate the ledger and write it with Store.replace_ledger; return the two timings."""
     from robots.store import Store
 
     t0 = time.perf_counter()
-    ledger = make_ledger(n_invoices, n_contracts)
+    ledger = make_ledger(n_invoices, n_contracts, old_share=old_share)
     t1 = time.perf_counter()
     store = Store.open(f"sqlite:///{path}")
     store.replace_ledger(ledger, "bench", NOW)

@@ -3,15 +3,19 @@ evaluation and against a whole re-evaluation of the same day, in the same run, o
 
     .venv/bin/python bench/steady_tick_bench.py             # 1,000,000 invoices over 50,000 contracts, 2 days
     .venv/bin/python bench/steady_tick_bench.py --quick     # 50,000 / 2,500, 3 days: a smoke run in seconds
-        --invoices N --contracts M --days D --workdir DIR --json FILE
+    .venv/bin/python bench/steady_tick_bench.py --active 1 --work 500   # the aging benchmark's ledger, busier days
+        --invoices N --contracts M --days D --active SHARE --work K --workdir DIR --json FILE
 
-The ledger is the aging benchmark's (bench/aging_bench.py). Day 0 is the first evaluation (timed). Each later
-day, a sync (not timed) brings a day's work: new invoices (some entered late, already overdue), payments
-(undirected part payments, payments of whole invoices), a few counterparties moved to another debtor group, a
-few holds placed and released; then the robots' evaluation of the day (``evaluate_and_record``, timed) runs on the
-database, and the same evaluation on a copy whose saved aging state was dropped (so it ages the whole ledger,
-timed too). The two must record the same rows (crossings, runs, closed invoices, the evaluation's totals, ids
-included): the run stops otherwise. bench/README.md explains the figures.
+The ledger is the aging benchmark's generator (bench/aging_bench.py) with a book of old debts: a share
+(``--active``, 10 % by default) of the open invoices is due from 100 days before the first day to 20 days after
+it, as in the aging benchmark, the rest are old debts, due 100 to 1,000 days before (past every column). Day 0 is
+the first evaluation (timed). Each later day, a sync (not timed) brings a day's work: one new invoice and one
+payment per ``--work`` (1,000) open invoices (new invoices due a payment term later, a quarter entered late and
+already overdue; payments of whole named invoices and undirected part payments), a few counterparties moved to
+another debtor group, a few holds placed and released. Then the robots' evaluation of the day
+(``evaluate_and_record``, timed) runs on the database, and the same evaluation on a copy whose saved aging state was
+dropped (so it ages the whole ledger, timed too). The two must record the same rows (crossings, runs, closed
+invoices, the evaluation's totals, ids included): the run stops otherwise. bench/README.md explains the figures.
 """
 
 from __future__ import annotations
@@ -98,7 +102,7 @@ def _digest(db: str, day: str) -> str:
     return h.hexdigest()
 
 
-def day_of_work(db: str, day: str, n: int, seed: int) -> dict[str, Any]:
+def day_of_work(db: str, day: str, n: int, seed: int, per: int = 1_000) -> dict[str, Any]:
     """Sync a day's changes into the database (not part of the comparison): returns what changed."""
     from robots.core.domain import Hold, HoldKind, Invoice, Ledger, Payment
     from robots.store import Store
@@ -109,7 +113,7 @@ def day_of_work(db: str, day: str, n: int, seed: int) -> dict[str, Any]:
     ledger = store.load_ledger()
     contracts = ledger.contracts
     new_invoices, payments = [], []
-    for k in range(max(20, n // 500)):
+    for k in range(max(20, n // per)):
         c = contracts[rng.randrange(len(contracts))]
         late = rng.random() < 0.25  # entered late: due already, some of it long ago
         due = as_of - timedelta(days=rng.randint(0, 40)) if late else as_of + timedelta(days=c.payment_days)
@@ -119,7 +123,7 @@ def day_of_work(db: str, day: str, n: int, seed: int) -> dict[str, Any]:
     by_contract: dict[str, list[Invoice]] = {}
     for inv in ledger.invoices:
         by_contract.setdefault(inv.contract_id, []).append(inv)
-    for k in range(max(20, n // 500)):
+    for k in range(max(20, n // per)):
         c = contracts[rng.randrange(len(contracts))]
         debts = by_contract.get(c.id)
         if not debts:
@@ -153,6 +157,10 @@ def day_of_work(db: str, day: str, n: int, seed: int) -> dict[str, Any]:
             "sync_seconds": sync}
 
 
+def _build(path: str, n: int, m: int, old_share: float) -> None:
+    aging_bench.build_database(Path(path), n, m, old_share)
+
+
 def _copy(src: str, dst: str) -> str:
     shutil.copyfile(src, dst)
     for suffix in ("-wal", "-shm"):
@@ -165,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--invoices", type=int, default=1_000_000)
     ap.add_argument("--contracts", type=int, default=50_000)
     ap.add_argument("--days", type=int, default=2, help="steady days after the first evaluation")
+    ap.add_argument("--active", type=float, default=0.1,
+                    help="share of the invoices due around the first day (the rest are old debts); 1: the aging "
+                         "benchmark's ledger")
+    ap.add_argument("--work", type=int, default=1_000, help="one new invoice and one payment a day per WORK invoices")
     ap.add_argument("--quick", action="store_true", help="50,000 invoices over 2,500 contracts, 3 days")
     ap.add_argument("--workdir", type=Path, help="keep the databases here (the generated ledger is reused)")
     ap.add_argument("--json", type=Path, help="also write the results as JSON")
@@ -180,10 +192,13 @@ def main(argv: list[str] | None = None) -> int:
         tmp = tempfile.TemporaryDirectory(prefix="steady_bench_")
         workdir = Path(tmp.name)
     try:
-        base = workdir / f"ledger_{args.invoices}_{args.contracts}_{aging_bench.SEED}.sqlite"
+        old = round(1 - args.active, 6)
+        suffix = f"_old{old}" if old else ""
+        base = workdir / f"ledger_{args.invoices}_{args.contracts}_{aging_bench.SEED}{suffix}.sqlite"
         if not base.exists():
-            print(f"generating {args.invoices:,} invoices over {args.contracts:,} contracts ...", flush=True)
-            _in_subprocess(aging_bench._build, str(base), args.invoices, args.contracts)
+            print(f"generating {args.invoices:,} invoices over {args.contracts:,} contracts, {args.active:.0%} of "
+                  "them due around the first day ...", flush=True)
+            _in_subprocess(_build, str(base), args.invoices, args.contracts, old)
         db = _copy(str(base), str(workdir / "steady.sqlite"))
         first = _in_subprocess(evaluate, db, AS_OF.isoformat(), False)
         print(f"day 0 ({AS_OF}): first evaluation {first['seconds']:.2f} s, {first['crossings']:,} crossings in "
@@ -191,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         days, ok = [], True
         for d in range(1, args.days + 1):
             day = (AS_OF + timedelta(days=d)).isoformat()
-            work = _in_subprocess(day_of_work, db, day, args.invoices, aging_bench.SEED + d)
+            work = _in_subprocess(day_of_work, db, day, args.invoices, aging_bench.SEED + d, args.work)
             whole_db = _copy(db, str(workdir / "whole.sqlite"))
             # the sides take turns: which runs first alternates from day to day
             if d % 2:

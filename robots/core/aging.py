@@ -48,9 +48,10 @@ from robots.core.domain import (
     Ledger,
 )
 from robots.core.errors import ConfigError, EvaluationOrderError
-from robots.core.workdays import DaysPastDue, WorkCalendar
+from robots.core.workdays import WorkCalendar
 
 _ONE = timedelta(days=1)
+_YEAR = timedelta(days=366)
 
 #: Epoch of every crossing when due-date changes do not re-arm columns.
 NO_EPOCH = ""
@@ -177,7 +178,7 @@ def evaluate(
     holds = holds or {}
     schedules = _schedule_per_contract(ledger, policy)
     balances = open_balances(ledger, as_of)
-    dpd = DaysPastDue(calendar, as_of)
+    dpd = _DaysPastDue(calendar, as_of)
     offsets = {name: [c.offset for c in g.columns] for name, g in policy.groups.items()}
     # Groups with a column counted in other days than the group ("7 working days" among calendar days).
     mixed = {name: tuple(c.days or g.days for c in g.columns) for name, g in policy.groups.items()
@@ -340,6 +341,46 @@ def _earliest(days: dict[str, date | None], key: str, day: date) -> None:
     known = days.get(key)
     if known is None or day < known:
         days[key] = day
+
+
+class _DaysPastDue:
+    """Days past due on ``as_of`` as :meth:`WorkCalendar.days_past_due` counts them, from a running count of
+    working days (a ledger of old debts has due dates years apart: counting day by day for each would be slow)."""
+
+    def __init__(self, calendar: WorkCalendar, as_of: date):
+        self._calendar, self._as_of = calendar, as_of
+        self._start = self._end = as_of  # the running count covers [start, end)
+        self._count: list[int] = [0]  # _count[k]: working days in [start, start + k)
+        self._memo: dict[date, int] = {}
+
+    def __call__(self, due: date, days: DayCount) -> int:
+        if days is DayCount.CALENDAR:
+            return (self._as_of - due).days
+        found = self._memo.get(due)
+        if found is None:
+            as_of = self._as_of
+            if as_of >= due:  # the working days in (due, as_of]
+                found = self._between(due + _ONE, as_of + _ONE)
+            else:  # minus the working days in [as_of, due)
+                found = -self._between(as_of, due)
+            self._memo[due] = found
+        return found
+
+    def _between(self, start: date, end: date) -> int:
+        """Working days in [start, end)."""
+        if start < self._start or end > self._end:  # a year more than needed: few extensions, each a pass
+            self._cover(min(start - _YEAR, self._start), max(end + _YEAR, self._end))
+        base = self._start
+        return self._count[(end - base).days] - self._count[(start - base).days]
+
+    def _cover(self, start: date, end: date) -> None:
+        working = self._calendar.is_working
+        count, n, day = [0], 0, start
+        while day < end:
+            n += working(day)
+            count.append(n)
+            day += _ONE
+        self._start, self._end, self._count = start, end, count
 
 
 class _ReachDays:

@@ -207,15 +207,21 @@ def read_ledger(conn: Connection, contract_ids: Collection[str] | None = None,
         return Decimal(kopecks).scaleb(-2)  # the value Money gives: kopecks as rubles with two decimals
 
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    # the driver's own cursor on this connection (its transaction): rows as it returns them, without SQLAlchemy's
+    # per-row fetching
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
     def rows(sql: str, where: str | None = None, values: Collection[str] | None = None) -> Iterable[Any]:
-        if where is None:
-            yield from conn.exec_driver_sql(sql)
-            return
+        if where is None:  # streamed: the cursor is read to the end before the next query
+            cursor.execute(sql)
+            return cursor
         chunk = sorted(values or ())
+        found: list[Any] = []
         for start in range(0, len(chunk), CHUNK):
             part = chunk[start:start + CHUNK]
-            yield from conn.exec_driver_sql(f"{sql} WHERE {where} IN ({', '.join([mark] * len(part))})", tuple(part))
+            cursor.execute(f"{sql} WHERE {where} IN ({', '.join([mark] * len(part))})", tuple(part))
+            found += cursor.fetchall()
+        return found
 
     cp_sql = "SELECT id, name, inn, email, debtor_group FROM ledger_counterparties"
     ct_sql = ("SELECT id, number, counterparty_id, payment_days, currency, penalty_rate_per_day, discounts "

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -345,7 +346,8 @@ class EvaluationTx:
         status = {s: s.value for s in CrossingStatus}
         run, get = CrossingStatus.RUN, run_ids.get
         last: list[Any] = [None, 0]
-        texts: dict[tuple[tuple[str, int], ...], str | None] = {(): None}
+        texts: dict[int, str | None] = {}  # by the id of a skipped tuple: the core shares one per decision
+        keep = []  # the tuples keyed by id stay alive while their ids are keys
 
         def kopecks(v: Decimal) -> int:  # an invoice's crossings share one open amount: convert it once
             if v is not last[0]:
@@ -353,9 +355,12 @@ class EvaluationTx:
             return last[1]
 
         def passed(skipped: tuple[tuple[str, int], ...]) -> str | None:
-            text = texts.get(skipped, "")
+            if not skipped:
+                return None
+            text = texts.get(id(skipped), "")
             if text == "":
-                text = texts[skipped] = json.dumps([list(p) for p in skipped], separators=(",", ":"))
+                keep.append(skipped)
+                text = texts[id(skipped)] = json.dumps([list(p) for p in skipped], separators=(",", ":"))
             return text
 
         _driver_bulk(conn, crossings, ("invoice_id", "column_id", "epoch", "contract_id", "col_offset", "status",
@@ -428,7 +433,8 @@ def _insert_runs(conn: Connection, ev: Evaluation, now: datetime) -> dict[tuple[
                 decided[(x.contract_id, x.column_id)] = [x]
             else:
                 found.append(x)
-    dumps = json.dumps
+    def quoted(text: str) -> str:  # json.dumps of a str: as it is between quotes, unless it needs escaping
+        return f'"{text}"' if _PLAIN(text) else json.dumps(text)
 
     def rows() -> Iterator[tuple[Any, ...]]:
         for r in ev.runs:
@@ -436,7 +442,7 @@ def _insert_runs(conn: Connection, ev: Evaluation, now: datetime) -> dict[tuple[
             # JSON text is json.dumps' of [{"id", "open_amount", "days_past_due"}, ...] (the JSON type's own
             # serialisation), written directly: a first evaluation records a quarter of a million runs.
             items = decided[(r.contract_id, r.column_id)]
-            text = "[" + ", ".join(f'{{"id": {dumps(x.invoice_id)}, "open_amount": "{x.open_amount}", '
+            text = "[" + ", ".join(f'{{"id": {quoted(x.invoice_id)}, "open_amount": "{x.open_amount}", '
                                    f'"days_past_due": {x.days_past_due}}}' for x in items) + "]"
             yield (r.key, r.contract_id, r.column_id, r.scenario, as_of, text, status, 0, created)
 
@@ -445,6 +451,10 @@ def _insert_runs(conn: Connection, ev: Evaluation, now: datetime) -> dict[tuple[
                               "attempts", "created_at"), rows())
     ids = dict(conn.execute(select(c.run_key, c.id).where(c.id > before)).all())
     return {(r.contract_id, r.column_id): ids[r.key] for r in ev.runs}
+
+
+#: A str json.dumps leaves as it is between its quotes: printable ASCII without a quote or a backslash.
+_PLAIN = re.compile(r'[ !#-\[\]-~]*\Z').match
 
 
 def _binder(column: Any, conn: Connection) -> Callable[[Any], Any]:

@@ -85,3 +85,16 @@ def test_the_state_key_changes_with_the_policy_and_the_calendar():
     assert key != state_key(WORKING, CAL, DUE)
     assert key != state_key(policy(), HOLIDAYS, DUE)
     assert key != state_key(policy(), CAL, date(DUE.year + 1, 1, 1))  # the calendar window moves once a year
+
+
+@settings(max_examples=100, deadline=None)
+@given(dues=st.lists(st.integers(-1500, 400), min_size=1, max_size=30), as_of=st.integers(-30, 30))
+def test_days_past_due_from_the_running_count_are_the_calendars(dues, as_of):
+    from robots.core.aging import _DaysPastDue
+
+    day = DUE + timedelta(days=as_of)
+    count = _DaysPastDue(HOLIDAYS, day)
+    for due in dues:  # in any order: the running count grows both ways
+        d = DUE + timedelta(days=due)
+        assert count(d, DayCount.WORKING) == HOLIDAYS.days_past_due(d, day)
+        assert count(d, DayCount.CALENDAR) == (day - d).days
