@@ -17,7 +17,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -33,6 +33,9 @@ from robots.store.daemons import failed_fires, last_finished, last_tick, list_da
 from robots.support.clock import Clock
 
 log = structlog.get_logger("arbots.daemon")
+
+#: How long the counts of /metrics that scan big tables are reused (the ages and states are read at each scrape).
+COUNTS_TTL = timedelta(seconds=10)
 
 
 @dataclass
@@ -82,6 +85,19 @@ class StoreCollector(Collector):
 
     def __init__(self, state: DaemonState):
         self.state = state
+        self._cached: tuple[datetime, dict[str, Any]] | None = None
+
+    def _counts(self, now: datetime) -> dict[str, Any]:
+        """The counts that scan big tables (runs, crossings, steps, deliveries), at most every COUNTS_TTL: a
+        scrape every few seconds must not group millions of crossings each time. Ages and states stay live."""
+        if self._cached is not None and now - self._cached[0] < COUNTS_TTL:
+            return self._cached[1]
+        store = self.state.store
+        counts = {"runs": runs.run_counts(store), "crossings": runs.crossing_counts(store),
+                  "signed": steps_done(store, "sign"), "mails": deliveries.delivery_counts(store),
+                  "failed_fires": failed_fires(store)}
+        self._cached = (now, counts)
+        return counts
 
     def describe(self) -> Iterator[Any]:
         return iter(())  # read at scrape time only: registering must not touch the database
@@ -102,7 +118,8 @@ class StoreCollector(Collector):
             return
         up.add_metric([], 1.0)
         yield up
-        by_status = runs.run_counts(store)
+        counts = self._counts(now)
+        by_status = counts["runs"]
         g = GaugeMetricFamily("arbots_runs", "Scenario runs by status", labels=["status"])
         for status in ("pending", "running", "waiting", "done", "failed"):
             g.add_metric([status], float(by_status.get(status, 0)))
@@ -113,11 +130,11 @@ class StoreCollector(Collector):
         yield _gauge("arbots_runs_failed", "Runs that failed and need a human", by_status.get("failed", 0))
         c = GaugeMetricFamily("arbots_crossings", "Crossings recorded, by column and status (run or skipped by "
                                                   "catch-up)", labels=["column", "status"])
-        for column, status, n in runs.crossing_counts(store):
+        for column, status, n in counts["crossings"]:
             c.add_metric([column, status], float(n))
         yield c
-        yield _gauge("arbots_documents_signed", "Documents signed (sign steps done)", steps_done(store, "sign"))
-        mails = deliveries.delivery_counts(store)
+        yield _gauge("arbots_documents_signed", "Documents signed (sign steps done)", counts["signed"])
+        mails = counts["mails"]
         m = GaugeMetricFamily("arbots_emails", "E-mail deliveries by status", labels=["status"])
         for status in ("sending", "sent", "bounced", "failed"):
             m.add_metric([status], float(mails.get(status, 0)))
@@ -126,7 +143,7 @@ class StoreCollector(Collector):
         yield _gauge("arbots_emails_bounced", "E-mails that bounced", mails.get("bounced", 0))
         failed = GaugeMetricFamily("arbots_fires_failed", "Ticks and housekeeping jobs whose fire failed, by trigger",
                                    labels=["trigger"])
-        for trigger, n in sorted(failed_fires(store).items()):
+        for trigger, n in sorted(counts["failed_fires"].items()):
             failed.add_metric([trigger], float(n))
         yield failed
         fails = GaugeMetricFamily("arbots_external_consecutive_failures",
