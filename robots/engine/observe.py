@@ -4,9 +4,9 @@
 * ``/readyz`` — 200 when the database answers, the newest tick finished ok (``trigger_fires``) within
   ``daemon.ready.max_tick_age_hours`` and the last good sync is younger than ``max_sync_age_hours``; else 503
   with a JSON ``reasons`` list.
-* ``/metrics`` — the Prometheus text format. A custom collector reads the store at scrape time (so every daemon
-  reports the shared state, and the numbers are never stale), plus this process's own leader status and the
-  certificate days cached by the housekeeping job.
+* ``/metrics`` — the Prometheus text format. A custom collector reads the store at scrape time, so every daemon
+  reports the shared state (the counts that scan big tables are reused for :data:`COUNTS_TTL`), plus this
+  process's own leader status and the certificate days cached by the housekeeping job.
 
 The server is the standard library's, in a thread; it binds ``daemon.http.host`` (loopback by default).
 """
