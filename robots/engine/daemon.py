@@ -216,6 +216,8 @@ class Daemon:
                 return  # (a failed tick is retried unless a newer tick window runs in this turn anyway)
         elif not self._claim(trigger, fire, now, coalesced):
             return
+        if fire.kind == "tick" and self._superseded(fire):
+            return
         error: str | None = None
         try:
             if fire.kind == "tick":
@@ -286,6 +288,18 @@ class Daemon:
             log.info("tick_window_coalesced", trigger=fire.trigger_id, scheduled_for=fire.scheduled_for.isoformat())
             finish_fire(store, fire.trigger_id, fire.scheduled_for, now, outcome="coalesced")
             return False
+        return True
+
+    def _superseded(self, fire: Fire) -> bool:
+        """A tick window whose day is before the last evaluated one (a manual ``tick`` went ahead, or the clocks
+        of two hosts disagree) would be refused by the evaluation order: it is recorded as superseded instead."""
+        as_of = fire.scheduled_for.astimezone(self.tz).date()
+        last = self.services.store.last_as_of()
+        if last is None or as_of >= last:
+            return False
+        log.info("tick_window_superseded", trigger=fire.trigger_id, as_of=as_of.isoformat(),
+                 last_evaluated=last.isoformat())
+        finish_fire(self.services.store, fire.trigger_id, fire.scheduled_for, self.clock.now(), outcome="superseded")
         return True
 
     def _tick(self, fire: Fire) -> None:

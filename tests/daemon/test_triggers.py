@@ -243,3 +243,18 @@ def test_a_busy_http_port_is_a_usage_error_that_leaves_nothing_behind(daemons, w
     assert list_daemons(daemons.store) == []
     again = daemons.make()  # the SQLite file's daemon lock was given back too
     assert again.run(install_signals=False, until=lambda: bool(work.ticks)) == 0
+
+
+def test_a_window_before_the_last_evaluated_day_is_recorded_as_superseded_not_failed(daemons, work, monkeypatch):
+    from datetime import date
+
+    daemon_settings(daemons.root, ticks=[{"id": "morning", "cron": "0 8 * * *"}])
+    daemons.clock.set(msk(2026, 3, 10, 7))  # before today's window: the newest is yesterday's
+    d = daemons.make()
+    monkeypatch.setattr(type(daemons.store), "last_as_of", lambda self: date(2026, 3, 10))  # a manual tick today
+    d.step()
+    assert work.ticks == []
+    assert [(r.trigger_id, r.outcome) for r in fires(daemons.store)] == [("tick:morning", "superseded")]
+    daemons.clock.set(msk(2026, 3, 10, 8, 1))
+    d.step()  # today's window runs (the same day again adds nothing)
+    assert [a for a, _ in work.ticks] == ["2026-03-10"]
