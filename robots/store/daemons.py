@@ -64,7 +64,7 @@ trigger_fires = Table(
     Column("owner", String(200), nullable=False),
     Column("fired_at", TS, nullable=False),
     Column("finished_at", TS, nullable=True),
-    Column("outcome", String(16), nullable=True),  # ok, failed, coalesced
+    Column("outcome", String(16), nullable=True),  # ok, failed, coalesced, superseded
     Column("error", Text, nullable=True),
     UniqueConstraint("trigger_id", "scheduled_for", name="uq_trigger_fire_once"),
 )
@@ -144,8 +144,9 @@ def claim_fire(store: Database, trigger_id: str, scheduled_for: datetime, owner:
 
 def finish_fire(store: Database, trigger_id: str, scheduled_for: datetime, now: datetime,
                 error: str | None = None, *, outcome: str | None = None) -> None:
-    """Record how a fire ended: ``ok``, ``failed`` (with ``error``), or another ``outcome`` such as ``coalesced``
-    (an older tick window folded into a newer one that fired in its place)."""
+    """Record how a fire ended: ``ok``, ``failed`` (with ``error``), or another ``outcome``: ``coalesced`` (an
+    older tick window folded into a newer one that fired in its place), ``superseded`` (a window before the last
+    evaluated day)."""
     with store.engine.begin() as conn:
         conn.execute(update(trigger_fires).where(
             trigger_fires.c.trigger_id == trigger_id, trigger_fires.c.scheduled_for == scheduled_for,
