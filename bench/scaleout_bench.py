@@ -2,7 +2,7 @@
 real daemons (``run_robots.py run``) sharing one PostgreSQL against 1 daemon, in the same run.
 
     .venv/bin/python bench/scaleout_bench.py              # 10,000 runs per side (about half an hour on 2 cores)
-    .venv/bin/python bench/scaleout_bench.py --quick      # 40 runs: a smoke run of the check (under a minute)
+    .venv/bin/python bench/scaleout_bench.py --quick      # 20 runs: a smoke run of the check (under a minute)
         --runs N --daemons 2 --order 2,1 --json FILE --keep DIR
 
 What it does (bench/README.md, section "Scale-out benchmark", gives the figures):
@@ -27,7 +27,7 @@ What it does (bench/README.md, section "Scale-out benchmark", gives the figures)
    contract's letter once; it prints ``check: ...`` when it passes and exits 1 when it does not.
 
 The ratio is runs/s with 2 daemons over runs/s with 1 (higher is better); target >= 1.7. In ``--quick`` only the
-check decides the exit status (the timings of 40 runs mean nothing).
+check decides the exit status (the timings of 20 runs mean nothing).
 """
 
 from __future__ import annotations
@@ -58,8 +58,9 @@ PG_URL = os.environ.get("ARBOTS_TEST_PG_URL", "postgresql+psycopg://postgres@127
 DB_ENV = "ARBOTS_BENCH_SCALEOUT_DB"
 TZ = ZoneInfo("Europe/Moscow")
 TARGET = 1.7
-#: The ports this benchmark binds (the PKI's services, the SMTP sink): within 19600-19699.
-PKI_PORT, SMTP_PORT = 19611, 19612
+#: The ports this benchmark binds (the PKI's services, the SMTP sink): within 19600-19699; --quick has its own, so
+#: the smoke run of the tests can run beside a full measurement.
+PORTS = {"full": (19611, 19612), "quick": (19613, 19614)}
 SCENARIO = """title: Письмо (бенчмарк)
 steps:
   - {kind: render, id: letter, template: pretrial_demand.j2, title: Досудебное требование}
@@ -309,6 +310,7 @@ def run_side(k: int, config_path: Path, schema: str, n: int, sink: Sink, timeout
         else:
             raise RuntimeError(f"timed out after {timeout:.0f} s with runs {last}")
     finally:
+        t_stop = time.time()
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -320,6 +322,7 @@ def run_side(k: int, config_path: Path, schema: str, n: int, sink: Sink, timeout
                 p.wait()
         for log in logs:
             log.close()
+        stopped = time.time() - t_stop
     # Messages still on the wire when the last run was marked done have arrived by now (the run is done only
     # after the server accepted its message).
     received = sink.since(mail_start)
@@ -353,7 +356,7 @@ def run_side(k: int, config_path: Path, schema: str, n: int, sink: Sink, timeout
         fence = sum(w["seconds"].get(x, 0.0) for x in ("claim_run", "renew_lease", "finish_run", "mark_step fence"))
         per_worker.append({**w, "active": active, "fence_seconds": fence,
                            "runs": w["calls"].get("step send_email", 0)})
-    return {"daemons": k, "runs": n, "wall": wall, "rate": n / wall, "since_start": end - t_start,
+    return {"daemons": k, "runs": n, "wall": wall, "rate": n / wall, "startup": first - t_start, "stop": stopped,
             "status": status, "attempts": attempts, "messages": len(received), "unique_ids": len(set(ids)),
             "workers": per_worker, "problems": problems}
 
@@ -387,7 +390,8 @@ def report(side: dict[str, Any]) -> None:
     k = side["daemons"]
     print(f"\n{k} daemon{'s' if k > 1 else ''}: {side['runs']:,} runs in {side['wall']:.1f} s "
           f"(first claim to last finished run) = {side['rate']:.2f} runs/s; runs by status {side['status']}, "
-          f"attempts {side['attempts']}")
+          f"attempts {side['attempts']}; start-up to the first claim {side['startup']:.1f} s, SIGTERM to exit "
+          f"{side['stop']:.1f} s")
     for i, w in enumerate(side["workers"]):
         active = w["active"] or 1e-9
         sec, calls = w["seconds"], w["calls"]
@@ -402,8 +406,8 @@ def report(side: dict[str, Any]) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="40 runs: a smoke run of the check")
-    ap.add_argument("--runs", type=int, help="runs per side (default 10,000; 40 with --quick)")
+    ap.add_argument("--quick", action="store_true", help="20 runs: a smoke run of the check")
+    ap.add_argument("--runs", type=int, help="runs per side (default 10,000; 20 with --quick)")
     ap.add_argument("--daemons", type=int, default=2, help="daemons of the scaled side (default 2)")
     ap.add_argument("--order", default=None, help="the sides in order, e.g. 1,2 (default: k then 1)")
     ap.add_argument("--timeout", type=float, default=4 * 3600, help="seconds a side may take")
@@ -415,7 +419,8 @@ def main() -> int:
     if args.worker:
         rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
         return worker(args.worker, rest)
-    n = args.runs or (40 if args.quick else 10_000)
+    n = args.runs or (20 if args.quick else 10_000)
+    pki_port, smtp_port = PORTS["quick" if args.quick else "full"]
     order = [int(x) for x in args.order.split(",")] if args.order else [args.daemons, 1]
 
     import logging
@@ -435,10 +440,10 @@ def main() -> int:
         now = datetime.now(UTC)
         as_of = now.astimezone(TZ).date()
         t0 = time.perf_counter()
-        pki = create_pki(tmp / "pki", officers, now=now - timedelta(days=1), port=PKI_PORT)
+        pki = create_pki(tmp / "pki", officers, now=now - timedelta(days=1), port=pki_port)
         print(f"PKI generated in {time.perf_counter() - t0:.1f} s; its services and the SMTP sink run in this "
               f"process; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
-        sink = Sink(SMTP_PORT)
+        sink = Sink(smtp_port)
         sink.controller.start()
         sides: list[dict[str, Any]] = []
         with PKIServer(pki):
@@ -447,7 +452,7 @@ def main() -> int:
                     schema = f"arbots_bench_scaleout_{uuid.uuid4().hex[:10]}"
                     _create_schema(schema)
                     schemas.append(schema)
-                    cfg = make_world(tmp / f"side-{j}-{k}", pki, SMTP_PORT, n, as_of)
+                    cfg = make_world(tmp / f"side-{j}-{k}", pki, smtp_port, n, as_of)
                     t0 = time.perf_counter()
                     ready = prepare(cfg, schema, as_of, now)
                     print(f"side {j + 1} ({k} daemon{'s' if k > 1 else ''}): {ready:,} runs ready in schema {schema} "
