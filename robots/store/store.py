@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Executable, and_, create_engine, event, insert, or_, select, update
+from sqlalchemy import Engine, Executable, and_, create_engine, event, insert, or_, select, text, update
 from sqlalchemy.engine import make_url
 
 from robots.core.domain import Hold, HoldKind, Invoice, Ledger, Payment
@@ -32,6 +32,10 @@ from robots.store.runs import EvaluationTx, PlanningState
 from robots.store.types import bulk_insert, inserted_id, utc
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+#: The advisory lock class id ("arbm") that serialises migrations of one schema on PostgreSQL.
+MIGRATION_LOCK_CLASS = 0x6172626D
 
 
 class Store:
@@ -81,6 +85,11 @@ class Store:
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Daemons started together on a fresh or upgraded database migrate one after the other: the
+                # second finds the schema at the newest revision. Held until this transaction ends.
+                conn.execute(text("SELECT pg_advisory_xact_lock(:cls, hashtext(current_schema()))"),
+                             {"cls": MIGRATION_LOCK_CLASS})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "heads")
 

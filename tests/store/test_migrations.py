@@ -153,3 +153,30 @@ def test_0011_folds_skipped_rows_into_the_crossing_that_passed_them_and_back(sto
     # every (invoice, column) is a row again, the skipped ones with new ids
     assert sorted(r[1:] for r in _old_crossings(store)) == sorted(r[1:] for r in before)
     _alembic(store, "upgrade", "heads")
+
+
+def test_daemons_starting_together_migrate_one_after_the_other(pg_schema):
+    """Four processes' worth of Store.open on one fresh PostgreSQL schema at once: one migrates, the others wait
+    for it (an advisory lock around the upgrade) and find the schema at the newest revision."""
+    import threading
+
+    url, schema = pg_schema
+    errors: list[BaseException] = []
+    opened: list[Store] = []
+
+    def open_one() -> None:
+        try:
+            opened.append(Store.open(url, schema=schema))
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    assert len(opened) == 4 and all(versions(s) == versions(opened[0]) for s in opened)
+    assert len(versions(opened[0])) == 1
+    for s in opened:
+        s.close()
