@@ -139,9 +139,9 @@ class LateBooking(Runner):
         super().__init__(services)
         self.publish, self.ledger = publish, ledger
 
-    def run_pending(self, now, progress=None):
+    def run_pending(self, now, progress=None, should_stop=None):
         self.publish(self.ledger)
-        return super().run_pending(now, progress)
+        return super().run_pending(now, progress, should_stop)
 
 
 def people(config_path: Path, day: date, store: Store) -> None:
