@@ -30,11 +30,12 @@ from robots.config import Config
 from robots.engine.housekeeping import BiJob, CertificateCache, certificate_days, run_job, warn_certificates
 from robots.engine.leader import Beater, Membership
 from robots.engine.observe import DaemonState, ObserveServer
+from robots.engine.outages import DatabaseWatch
 from robots.engine.runner import Runner, RunnerReport
 from robots.engine.services import Services, services_for
 from robots.engine.tick import tick
 from robots.engine.triggers import Fire, Trigger, build_triggers, retry_after
-from robots.store.daemons import claim_fire, finish_fire, fire_state, last_fire, list_daemons, retry_fire
+from robots.store.daemons import claim_fire, finish_fire, fire_state, last_fire, list_daemons, ping, retry_fire
 from robots.support.clock import Clock
 
 log = structlog.get_logger("arbots.daemon")
@@ -79,6 +80,12 @@ class Daemon:
         self.stop_event = threading.Event()
         self.reload_requested = threading.Event()
         self._last_error_log: datetime | None = None
+        #: The database's own outages: counted here (they cannot be recorded while it is away), alerted once.
+        self.db_watch = DatabaseWatch.for_config(services.config, clock)
+        self._next_db_probe: datetime | None = None
+        self.membership.on_database = self._database_seen
+        #: Fires that ended while the database could not record it: (trigger id, window, finished, error).
+        self._unrecorded: list[tuple[str, datetime, datetime, str | None]] = []
         #: The longest sleep at once (tests on a manual clock may take bigger steps).
         self.slice = SLICE
         #: Every fire this process made: (trigger id, scheduled_for, outcome) — for tests and the log.
@@ -176,6 +183,8 @@ class Daemon:
         """One turn: the membership's beat, a reload if asked for, then every trigger that is due."""
         now = self.clock.now()
         self.membership.beat(now)
+        self._watch_database(now)
+        self._record_unrecorded()
         computed = self.certificates.computed_at
         if computed is not None and now - computed > CERTIFICATES_EVERY:
             self._refresh_certificates(now)  # the followers' /metrics too, between the leader's jobs
@@ -199,6 +208,7 @@ class Daemon:
             try:
                 self._fire(trigger, fire, coalesced=i in coalesced)
             except Exception as exc:  # the store did not answer the fence: the same window is due next turn
+                self.db_watch.failed(exc)
                 self._error("trigger_unavailable", trigger=fire.trigger_id, error=str(exc).splitlines()[0][:300])
 
     def _fire(self, trigger: Trigger, fire: Fire, *, coalesced: bool = False) -> None:
@@ -227,6 +237,7 @@ class Daemon:
                     run_job(fire.name, self.services, self.clock.now(), cache=self.certificates, bi_job=self.bi_job)
         except Exception as exc:
             error = str(exc).splitlines()[0][:1000] if str(exc) else type(exc).__name__
+            self.db_watch.failed(exc)
             log.exception("fire_failed", trigger=fire.trigger_id, scheduled_for=fire.scheduled_for.isoformat())
         self.fired.append((fire.trigger_id, fire.scheduled_for, "failed" if error else "ok"))
         finished = self.clock.now()
@@ -235,8 +246,12 @@ class Daemon:
             log.info("tick_retry_planned", trigger=fire.trigger_id, at=trigger.retry_at.isoformat())
         try:
             finish_fire(store, fire.trigger_id, fire.scheduled_for, finished, error=error)
-        except Exception as exc:  # the fire stays unfinished in the table (readiness will say so)
+        except Exception as exc:  # recorded at a later turn, once the database answers (so a failed tick is retried)
+            self.db_watch.failed(exc)
+            self._unrecorded.append((fire.trigger_id, fire.scheduled_for, finished, error))
             self._error("fire_not_recorded", trigger=fire.trigger_id, error=str(exc).splitlines()[0][:300])
+        else:
+            self.db_watch.recovered(store)
 
     def _retry(self, trigger: Trigger, fire: Fire, now: datetime) -> bool:
         """Whether to run the newest window's tick again, having won the retry: it failed (here or on another
@@ -320,11 +335,45 @@ class Daemon:
         try:
             report = runner_pass(self.services, now, owner=self.owner, should_stop=self.should_stop)
         except Exception as exc:  # the store may be briefly unreachable: the next pass tries again
+            self.db_watch.failed(exc)
             self._error("runner_pass_crashed", error=str(exc).splitlines()[0][:300])
             return
+        self.db_watch.recovered(self.services.store)
         if report.done or report.failed or report.retry or report.waiting:
             log.info("runner_pass_done", done=len(report.done), failed=len(report.failed),
                      retry=len(report.retry), waiting=len(report.waiting))
+
+    def _database_seen(self, exc: BaseException | None) -> None:
+        """The membership's heartbeat asked the database: count an outage, or end one."""
+        if exc is None:
+            self.db_watch.recovered(self.services.store)
+        else:
+            self.db_watch.failed(exc)
+
+    def _watch_database(self, now: datetime) -> None:
+        """While the database is down (as a fire, a pass or a record found), probe it every heartbeat: the streak
+        counts towards the "database down" alert, and the first answer ends it ("database recovered")."""
+        if not self.db_watch.down or (self._next_db_probe is not None and now < self._next_db_probe):
+            return
+        self._next_db_probe = now + timedelta(seconds=self.cfg.heartbeat_seconds)
+        try:
+            ping(self.services.store)
+        except Exception as exc:
+            self.db_watch.failed(exc)
+            return
+        self.db_watch.recovered(self.services.store)
+
+    def _record_unrecorded(self) -> None:
+        """Finish the fires whose outcome the database could not take when they ended."""
+        while self._unrecorded:
+            trigger_id, scheduled_for, finished, error = self._unrecorded[0]
+            try:
+                finish_fire(self.services.store, trigger_id, scheduled_for, finished, error=error)
+            except Exception:  # still away; the next turn tries again
+                return
+            self._unrecorded.pop(0)
+            log.info("fire_recorded_late", trigger=trigger_id, scheduled_for=scheduled_for.isoformat(),
+                     outcome="failed" if error else "ok")
 
     def _error(self, event: str, **fields: Any) -> None:
         now = self.clock.now()

@@ -59,6 +59,8 @@ class Membership:
         self._db_ok = True
         #: Called with True/False when this daemon becomes or stops being the leader.
         self.on_change: Callable[[bool], None] | None = None
+        #: Called after each beat that asked the database: None when it answered, else the exception.
+        self.on_database: Callable[[BaseException | None], None] | None = None
 
     @property
     def leader(self) -> bool:
@@ -81,21 +83,30 @@ class Membership:
         """Whatever is due at ``now``: the leader try or check, then the heartbeat. Never raises: a database that
         does not answer is logged once per outage and leadership is dropped (the lock's session is gone)."""
         with self._guard:
+            asked = False
             try:
                 if force or self._next_leader_try is None or now >= self._next_leader_try:
                     self._next_leader_try = now + timedelta(seconds=self.cfg.leader_poll_seconds)
+                    asked = True
                     self._set_leader(self.lock.try_acquire())
                 if force or self._next_heartbeat is None or now >= self._next_heartbeat:
                     self._next_heartbeat = now + timedelta(seconds=self.cfg.heartbeat_seconds)
+                    asked = True
                     heartbeat(self.store, self.owner, leader=self._leader, now=now, version=self.version)
+                if not asked:
+                    return  # nothing was due: this turn says nothing about the database
                 if not self._db_ok:
                     self._db_ok = True
                     log.info("database_back", owner=self.owner)
+                if self.on_database is not None:
+                    self.on_database(None)
             except Exception as exc:
                 if self._db_ok:
                     self._db_ok = False
                     log.error("database_unreachable", owner=self.owner, error=str(exc).splitlines()[0][:300])
                 self._set_leader(self.lock.holds() if not self.lock.sqlite else True)
+                if self.on_database is not None:
+                    self.on_database(exc)
 
     def next_due(self) -> datetime | None:
         with self._guard:

@@ -110,8 +110,8 @@ def render_summary(s: Summary) -> str:
     lines += [f"  {title}: {n}" for title, n in sorted(s.documents.items())]
     lines.append(f"Tasks created: {sum(s.tasks.values())}")
     lines += [f"  {role}: {n}" for role, n in sorted(s.tasks.items())]
-    if s.tasks_overdue:
-        task_id, due_on, assignee, title = s.oldest_overdue or (0, s.last_as_of, "", "")
+    if s.tasks_overdue and s.oldest_overdue is not None:
+        task_id, due_on, assignee, title = s.oldest_overdue
         lines.append(f"{s.tasks_overdue} tasks overdue (rule violations); the oldest: #{task_id} due "
                      f"{due_on.isoformat()}, {assignee}: {title} (`task list --overdue`)")
     if s.deliveries:

@@ -129,3 +129,65 @@ def test_the_daemon_survives_a_postgresql_restart_mid_tick_and_sends_each_letter
     assert '"level": "error"' in text  # the restart did cut into the work (and was logged), and it went on
     assert "leader_elected" in text and "daemon_stopped" in text
     store.close()
+
+
+def test_the_database_down_for_a_while_is_alerted_once_and_its_recovery_once(tmp_path: Path, officer_pki,
+                                                                              private_postgres, monkeypatch):
+    """An idle daemon, its database stopped for several heartbeats: one "down" alert (not one per probe), one
+    "recovered" alert when it is back, at a real webhook receiver."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    url, cluster = private_postgres
+    got: list[dict] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    root = shipped_world(tmp_path, pki=officer_pki, ledger=simple_ledger(1))
+
+    def settings(s) -> None:
+        s["database"] = {"url_env": "ARBOTS_TEST_RESTART_DB"}
+        s["daemon"] = {"ticks": [{"id": "morning", "cron": "0 8 * * *"}], "poll_minutes": 60,
+                       "leader_poll_seconds": 1, "heartbeat_seconds": 1, "http": {"enabled": False}}
+        s["alerts"] = {"after_failures": 2, "webhook": {"url": f"http://127.0.0.1:{server.server_port}/alerts"}}
+
+    monkeypatch.setenv("ARBOTS_TEST_RESTART_DB", url)
+    edit_settings(root, settings)
+    Store.open(load_config(root / "schedules.yaml").database_url()).close()
+    log = (tmp_path / "daemon.log").open("w")
+    proc = subprocess.Popen([sys.executable, str(REPO / "run_robots.py"), "--config", str(root / "schedules.yaml"),
+                             "--log-json", "run"], stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    try:
+        deadline = time.monotonic() + 120
+        while "daemon_started" not in (tmp_path / "daemon.log").read_text():
+            assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "daemon.log").read_text()
+            time.sleep(0.1)
+        time.sleep(3)  # the start-up tick (it fails: the ledger is not the point here) and a few heartbeats
+        _pg("pg_ctlcluster", "--skip-systemctl-redirect", VERSION, cluster, "stop", "-m", "fast")
+        deadline = time.monotonic() + 60
+        while not any(a["event"] == "system_down" for a in got):
+            assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
+            time.sleep(0.2)
+        time.sleep(4)  # more failed probes: still one alert
+        _pg("pg_ctlcluster", "--skip-systemctl-redirect", VERSION, cluster, "start")
+        deadline = time.monotonic() + 60
+        while not any(a["event"] == "system_recovered" for a in got):
+            assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        server.shutdown()
+    assert [(a["event"], a["system"]) for a in got] == [("system_down", "database"), ("system_recovered", "database")]
