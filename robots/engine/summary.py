@@ -39,15 +39,20 @@ class Summary:
     disputes_open: int = 0
     #: The daemons registered in the database: (host, pid, leader, last heartbeat, stale), the leader first.
     daemons: list[tuple[str, int, bool, datetime, bool]] = field(default_factory=list)
+    #: External systems failing now (robots.store.outages): (system, consecutive failures, down since, last error).
+    systems_down: list[tuple[str, int, datetime | None, str]] = field(default_factory=list)
 
 
 def summarize(store: Store, *, now: datetime | None = None, stale_after: timedelta = timedelta(seconds=30)) -> Summary:
     """The figures of ``status``; ``now`` (the edge's clock) tells which daemons' heartbeats are stale."""
     from robots.store.daemons import list_daemons
+    from robots.store.outages import system_states
 
     s = Summary(last_as_of=store.last_as_of())
     for d in list_daemons(store):
         s.daemons.append((d.host, d.pid, d.leader, d.heartbeat_at, now is not None and d.stale(now, stale_after)))
+    s.systems_down = [(x.system, x.consecutive_failures, x.down_since, x.last_error or "")
+                      for x in system_states(store) if x.consecutive_failures > 0]
     for column, status, n in runs.crossing_counts(store):  # in column order, so counters list columns by offset
         s.crossings_run.setdefault(column, 0)
         s.crossings_skipped.setdefault(column, 0)
@@ -94,6 +99,10 @@ def render_summary(s: Summary) -> str:
                          + ("  STALE" if stale else ""))
     else:
         lines.append("Daemons: none running")
+    for system, failures, since, error in s.systems_down:
+        lines.append(f"DOWN: {system}, {failures} consecutive failures"
+                     + (f" since {since:%Y-%m-%d %H:%M UTC}" if since else "") + (f"; last: {error}" if error else "")
+                     + " (the work that needs it waits; docs/operations.md, Alerts)")
     lines.append(f"Last good sync: {s.last_sync_at:%Y-%m-%d %H:%M UTC}" if s.last_sync_at else "Last good sync: none")
     if s.sync_failure is not None:
         when, kind, message = s.sync_failure

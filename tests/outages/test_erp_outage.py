@@ -204,6 +204,14 @@ def test_a_tick_while_the_erp_is_down_runs_what_was_decided_and_postpones_the_ev
     assert store.rows(select(t.evaluations)) == evaluations  # no day evaluated on the stale ledger
     assert store.rows(select(t.runs.c.status).where(t.runs.c.status == "failed")) == []
     assert store.rows(select(t.sync_failures))[-1].kind == "unavailable"
+    for _ in range(2):  # the breaker's threshold (alerts.after_failures 3): status shows the system down
+        with pytest.raises(Unavailable):
+            clock.advance(120)
+            tick(services, *day(2))
+    from robots.engine.summary import render_summary, summarize
+
+    shown = render_summary(summarize(store))
+    assert "DOWN: erp, 3 consecutive failures" in shown and PASSWORD not in shown
     with serve(app, port=ERP_PORT):  # back: the same day's tick goes through
         clock.advance(3600)
         report = tick(services, *day(2))
