@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from connectors.base import ConnectorUnavailable, Fetched, SyncRejected
+from connectors.base import Fetched, SyncRejected
 from connectors.files.connector import FileConnector
 from connectors.files.ledger_csv import write_ledger_csv
 from demo.ledger import generate_demo_ledger
 from robots.config import load_config
 from robots.core.domain import Ledger, Payment
-from robots.core.errors import ConfigError
+from robots.core.errors import ConfigError, Unavailable
 from robots.engine.summary import render_summary, summarize
 from robots.engine.sync import SyncRefused, sync
 from robots.store import Store
@@ -184,8 +184,9 @@ def test_an_unreachable_source_is_recorded_and_the_tick_evaluates_nothing(tmp_pa
     store = _store(config)
     services = services_for(config, store, SystemClock())
     try:
-        with pytest.raises(ConnectorUnavailable, match="does not exist"):
+        with pytest.raises(Unavailable, match="does not exist") as exc:
             tick(services, date(2026, 2, 1), NOW)
+        assert exc.value.system == "ledger" and "evaluation waits" in str(exc.value)
         assert store.last_as_of() is None  # no evaluation from a ledger that was never read
         assert "LAST SYNC FAILED (unavailable" in render_summary(summarize(store))
     finally:
