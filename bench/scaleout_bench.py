@@ -277,6 +277,14 @@ def _counts(engine: Any) -> dict[str, int]:
         return dict(conn.execute(text("SELECT status, count(*) FROM runs GROUP BY status")).all())
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat (every process, not only ours)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    tck = os.sysconf("SC_CLK_TCK")
+    return (sum(fields[:8]) - idle) / tck, sum(fields[:8]) / tck
+
+
 def run_side(k: int, config_path: Path, schema: str, n: int, sink: Sink, timeout: float) -> dict[str, Any]:
     """k daemons on the side's schema until every run is finished; the side's figures and its check."""
     from sqlalchemy import create_engine, text
@@ -287,6 +295,7 @@ def run_side(k: int, config_path: Path, schema: str, n: int, sink: Sink, timeout
     mail_start = sink.count()
     procs, stats_files, logs = [], [], []
     t_start = time.time()
+    busy0, total0 = machine_cpu()
     for i in range(k):
         stats = root / f"worker-{i}.json"
         log = (root / f"daemon-{i}.log").open("wb")
@@ -311,6 +320,7 @@ def run_side(k: int, config_path: Path, schema: str, n: int, sink: Sink, timeout
             raise RuntimeError(f"timed out after {timeout:.0f} s with runs {last}")
     finally:
         t_stop = time.time()
+        busy1, total1 = machine_cpu()
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -357,6 +367,9 @@ def run_side(k: int, config_path: Path, schema: str, n: int, sink: Sink, timeout
         per_worker.append({**w, "active": active, "fence_seconds": fence,
                            "runs": w["calls"].get("step send_email", 0)})
     return {"daemons": k, "runs": n, "wall": wall, "rate": n / wall, "startup": first - t_start, "stop": stopped,
+            "machine_busy": (busy1 - busy0) / max(total1 - total0, 1e-9),
+            "machine_busy_cores": (busy1 - busy0) / max(t_stop - t_start, 1e-9),
+            "daemons_cores": sum(w["cpu"] for w in workers) / max(t_stop - t_start, 1e-9),
             "status": status, "attempts": attempts, "messages": len(received), "unique_ids": len(set(ids)),
             "workers": per_worker, "problems": problems}
 
@@ -392,6 +405,8 @@ def report(side: dict[str, Any]) -> None:
           f"(first claim to last finished run) = {side['rate']:.2f} runs/s; runs by status {side['status']}, "
           f"attempts {side['attempts']}; start-up to the first claim {side['startup']:.1f} s, SIGTERM to exit "
           f"{side['stop']:.1f} s")
+    print(f"  the machine's CPUs were {100 * side['machine_busy']:.0f} % busy ({side['machine_busy_cores']:.2f} cores, "
+          f"every process), the daemons used {side['daemons_cores']:.2f} cores of it")
     for i, w in enumerate(side["workers"]):
         active = w["active"] or 1e-9
         sec, calls = w["seconds"], w["calls"]
@@ -409,7 +424,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="20 runs: a smoke run of the check")
     ap.add_argument("--runs", type=int, help="runs per side (default 10,000; 20 with --quick)")
     ap.add_argument("--daemons", type=int, default=2, help="daemons of the scaled side (default 2)")
-    ap.add_argument("--order", default=None, help="the sides in order, e.g. 1,2 (default: k then 1)")
+    ap.add_argument("--order", default=None, help="the sides in order, e.g. 2,1,1,2 (default: k then 1); the "
+                    "rates of one daemon count are pooled over its sides")
     ap.add_argument("--timeout", type=float, default=4 * 3600, help="seconds a side may take")
     ap.add_argument("--json", type=Path, help="write the figures as JSON here")
     ap.add_argument("--keep", type=Path, help="build the worlds here and keep them (default: a temporary folder)")
@@ -472,20 +488,27 @@ def main() -> int:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    by_k = {s["daemons"]: s for s in sides}
     problems = [f"{s['daemons']} daemon(s): {p}" for s in sides for p in s["problems"]]
-    ratio = by_k[max(by_k)]["rate"] / by_k[1]["rate"] if 1 in by_k and len(by_k) > 1 else None
+    ks = sorted({s["daemons"] for s in sides})
+    # Each daemon count over all its sides: runs over the sum of the walls (sides of one count alternate with the
+    # other's, e.g. 2,1,1,2, so a change in the machine's load falls on both).
+    rate = {k: sum(s["runs"] for s in sides if s["daemons"] == k) / sum(s["wall"] for s in sides if s["daemons"] == k)
+            for k in ks}
+    ratio = rate[ks[-1]] / rate[1] if 1 in rate and len(ks) > 1 else None
     print()
     if ratio is not None:
-        k = max(by_k)
-        total = [w for s in sides if s["daemons"] == k for w in s["workers"]]
-        share = sum(w["fence_seconds"] for w in total) / max(sum(w["active"] for w in total), 1e-9)
-        share1 = sum(w["fence_seconds"] for w in by_k[1]["workers"]) / max(
-            sum(w["active"] for w in by_k[1]["workers"]), 1e-9)
-        print(f"ratio {k} daemons / 1 = {ratio:.2f} (runs/s {by_k[k]['rate']:.2f} against {by_k[1]['rate']:.2f}; "
+        k = ks[-1]
+        if len(sides) > 2:
+            print("sides in order: " + ", ".join(f"{s['daemons']}: {s['rate']:.2f} runs/s" for s in sides))
+
+        def share(kk: int) -> float:
+            ws = [w for s in sides if s["daemons"] == kk for w in s["workers"]]
+            return sum(w["fence_seconds"] for w in ws) / max(sum(w["active"] for w in ws), 1e-9)
+
+        print(f"ratio {k} daemons / 1 = {ratio:.2f} (runs/s {rate[k]:.2f} against {rate[1]:.2f}; "
               f"target >= {TARGET}: {'met' if ratio >= TARGET else 'NOT met'})")
-        print(f"claiming and fencing: {100 * share:.2f} % of the daemons' active time with {k} daemons, "
-              f"{100 * share1:.2f} % with 1")
+        print(f"claiming and fencing: {100 * share(k):.2f} % of the daemons' active time with {k} daemons, "
+              f"{100 * share(1):.2f} % with 1")
     if args.json:
         args.json.write_text(json.dumps({"sides": sides, "ratio": ratio}, indent=1, default=str), encoding="utf-8")
     if problems:
