@@ -292,8 +292,12 @@ class EvaluationTx:
                 v = days[d] = to_date(d)
             return v
 
-        def kopecks(v: Decimal) -> int:  # amounts of the ledger and their differences: two decimals at most
-            return int(v.scaleb(2))
+        def kopecks(v: Decimal) -> int:  # what Money stores, without its per-value call
+            k = v.scaleb(2)
+            n = int(k)
+            if n != k:
+                raise ValueError(f"amount {v} has more than two decimals")
+            return n
 
         _driver_bulk(conn, aging_invoices, ("invoice_id", "contract_id", "open_amount", "next_on", "overdue_from"),
                      ((i, s.contract_id, kopecks(s.open_amount), day(s.next_on), day(s.overdue_from))

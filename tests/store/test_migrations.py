@@ -167,7 +167,7 @@ def test_daemons_starting_together_migrate_one_after_the_other(pg_schema):
     def open_one() -> None:
         try:
             opened.append(Store.open(url, schema=schema))
-        except BaseException as exc:  # noqa: BLE001 (reported below)
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=open_one) for _ in range(4)]
