@@ -65,6 +65,15 @@ def restart_postgres(cluster: str) -> None:
     _pg("pg_ctlcluster", "--skip-systemctl-redirect", VERSION, cluster, "restart", "-m", "fast")
 
 
+def _wait(predicate, seconds: float, proc: subprocess.Popen, log: Path, pause: float = 0.2) -> None:
+    """Until ``predicate()``; fails with the daemon's log when it takes longer or the daemon died."""
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert proc.poll() is None, f"the daemon died: {log.read_text()[-4000:]}"
+        assert time.monotonic() < deadline, log.read_text()[-4000:]
+        time.sleep(pause)
+
+
 def _count(store: Store, query) -> int:
     for _ in range(100):
         try:
@@ -99,16 +108,11 @@ def test_the_daemon_survives_a_postgresql_restart_mid_tick_and_sends_each_letter
     proc = subprocess.Popen([sys.executable, str(REPO / "run_robots.py"), "--config", str(root / "schedules.yaml"),
                              "--log-json", "run"], stdout=log, stderr=subprocess.STDOUT, cwd=root)
     try:
-        deadline = time.monotonic() + 120
-        while len(handler.received) < 3:
-            assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "daemon.log").read_text()
-            time.sleep(0.05)
+        logfile = tmp_path / "daemon.log"
+        _wait(lambda: len(handler.received) >= 3, 120, proc, logfile, 0.05)
         restart_postgres(cluster)
-        deadline = time.monotonic() + 240
-        while _count(store, select(func.count()).select_from(t.runs).where(t.runs.c.status == "done")) < CONTRACTS:
-            assert proc.poll() is None, (tmp_path / "daemon.log").read_text()[-4000:]
-            assert time.monotonic() < deadline, (tmp_path / "daemon.log").read_text()[-4000:]
-            time.sleep(0.5)
+        done = select(func.count()).select_from(t.runs).where(t.runs.c.status == "done")
+        _wait(lambda: _count(store, done) >= CONTRACTS, 240, proc, logfile, 0.5)
         assert proc.poll() is None  # it lived through it
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
@@ -168,22 +172,14 @@ def test_the_database_down_for_a_while_is_alerted_once_and_its_recovery_once(tmp
     proc = subprocess.Popen([sys.executable, str(REPO / "run_robots.py"), "--config", str(root / "schedules.yaml"),
                              "--log-json", "run"], stdout=log, stderr=subprocess.STDOUT, cwd=root)
     try:
-        deadline = time.monotonic() + 120
-        while "daemon_started" not in (tmp_path / "daemon.log").read_text():
-            assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "daemon.log").read_text()
-            time.sleep(0.1)
+        logfile = tmp_path / "daemon.log"
+        _wait(lambda: "daemon_started" in logfile.read_text(), 120, proc, logfile)
         time.sleep(3)  # the start-up tick (it fails: the ledger is not the point here) and a few heartbeats
         _pg("pg_ctlcluster", "--skip-systemctl-redirect", VERSION, cluster, "stop", "-m", "fast")
-        deadline = time.monotonic() + 60
-        while not any(a["event"] == "system_down" for a in got):
-            assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
-            time.sleep(0.2)
+        _wait(lambda: any(a["event"] == "system_down" for a in got), 60, proc, logfile)
         time.sleep(4)  # more failed probes: still one alert
         _pg("pg_ctlcluster", "--skip-systemctl-redirect", VERSION, cluster, "start")
-        deadline = time.monotonic() + 60
-        while not any(a["event"] == "system_recovered" for a in got):
-            assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
-            time.sleep(0.2)
+        _wait(lambda: any(a["event"] == "system_recovered" for a in got), 60, proc, logfile)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
     finally:

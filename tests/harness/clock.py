@@ -13,6 +13,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from robots.support.clock import ManualClock
+
 
 class FileClock:
     """Reads the simulated moment (POSIX seconds, UTC) from ``path``."""
@@ -32,39 +34,39 @@ class FileClock:
         time.sleep(min(max(seconds, 0.0), 0.05))
 
 
-class DrivenClock:
-    """The test's side: sets the moment and, while ``running``, moves it ``rate`` simulated seconds per real one."""
+class DrivenClock(ManualClock):
+    """The test's side: a manual clock whose every move is written to ``path``; while ``running`` (between
+    :meth:`start` and :meth:`stop`) it also moves ``rate`` simulated seconds per real one."""
 
     def __init__(self, path: Path, start: datetime, rate: float = 20.0):
+        super().__init__(start)
         self.path, self.rate = path, rate
-        self._lock = threading.Lock()
-        self._now = start
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._write()
+        self._write(start)
 
-    def _write(self) -> None:
+    def _write(self, moment: datetime) -> None:
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(repr(self._now.timestamp()))
+        tmp.write_text(repr(moment.timestamp()))
         os.replace(tmp, self.path)
-
-    def now(self) -> datetime:
-        with self._lock:
-            return self._now
 
     def set(self, moment: datetime) -> None:
         with self._lock:
             self._now = moment
-            self._write()
+            self._write(moment)
+
+    def advance(self, seconds: float) -> datetime:
+        with self._lock:
+            self._now += timedelta(seconds=seconds)
+            self._write(self._now)
+            return self._now
 
     def start(self) -> None:
         def run() -> None:
             last = time.monotonic()
             while not self._stop.wait(0.05):
                 t = time.monotonic()
-                with self._lock:
-                    self._now += timedelta(seconds=(t - last) * self.rate)
-                    self._write()
+                self.advance((t - last) * self.rate)
                 last = t
 
         self._thread = threading.Thread(target=run, name="driven-clock", daemon=True)
