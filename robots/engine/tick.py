@@ -98,9 +98,11 @@ def tick(
     ev, run_ids = evaluate_and_record(services, as_of, now)
     event_ids = store.record_event_runs(decide_events(services, ledger, as_of), now)
     report = TickReport(as_of=as_of, new_runs=len(run_ids) + len(event_ids), evaluation=ev)
-    for x in ev.crossings:
+    for x in ev.decided:  # compact: a catch-up's skipped columns ride in the crossing that passed them
         (report.crossings if x.status == "run" else report.skipped)[x.column_id] += 1
-    bound.info("evaluated", crossings=len(ev.crossings), runs=len(run_ids), held=ev.held,
+        for column_id, _offset in x.skipped:
+            report.skipped[column_id] += 1
+    bound.info("evaluated", crossings=ev.crossing_count, runs=len(run_ids), held=ev.held,
                open_total=str(ev.total_open), overdue_total=str(ev.total_overdue))
     report.runner = (runner or Runner(services)).run_pending(now, progress, should_stop)
     bound.info("ran", done=len(report.runner.done), failed=len(report.runner.failed),
