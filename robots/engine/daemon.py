@@ -37,6 +37,7 @@ from robots.engine.tick import tick
 from robots.engine.triggers import Fire, Trigger, build_triggers, retry_after
 from robots.store.daemons import claim_fire, finish_fire, fire_state, last_fire, list_daemons, ping, retry_fire
 from robots.support.clock import Clock
+from robots.support.gcpause import give_back_memory
 
 log = structlog.get_logger("arbots.daemon")
 
@@ -324,8 +325,11 @@ class Daemon:
             now = self.clock.now()
             log.info("tick_started", trigger=fire.trigger_id, as_of=as_of.isoformat(),
                      scheduled_for=fire.scheduled_for.isoformat())
-            report = tick(self.services, as_of, now, runner=Runner(self.services, owner=self.owner),
-                          should_stop=self.should_stop)
+            try:
+                report = tick(self.services, as_of, now, runner=Runner(self.services, owner=self.owner),
+                              should_stop=self.should_stop)
+            finally:
+                give_back_memory()  # a tick over a large ledger frees a lot: the daemon idles small
             r = report.runner
             log.info("tick_done", as_of=as_of.isoformat(), new_runs=report.new_runs, done=len(r.done),
                      failed=len(r.failed), retry=len(r.retry), waiting=len(r.waiting),

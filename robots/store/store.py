@@ -131,12 +131,19 @@ class Store:
     @contextmanager
     def evaluation(self) -> Iterator[EvaluationTx]:
         """One serialised evaluation: lock, read history, record; all or nothing."""
-        with self.engine.begin() as conn:
-            conn.execute(update(t.robot_state).where(t.robot_state.c.id == 1).values(id=1))
-            if conn.dialect.name == "sqlite":
-                # index maintenance of a large batch of crossings thrashes SQLite's default 2 MiB page cache
-                conn.exec_driver_sql("PRAGMA cache_size=-131072")
-            yield EvaluationTx(conn)
+        with self.engine.connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            try:
+                with conn.begin():
+                    conn.execute(update(t.robot_state).where(t.robot_state.c.id == 1).values(id=1))
+                    if sqlite:
+                        # index maintenance of a large batch of crossings thrashes SQLite's default 2 MiB cache
+                        conn.exec_driver_sql("PRAGMA cache_size=-131072")
+                    yield EvaluationTx(conn)
+            finally:
+                if sqlite:  # the pooled connection must not keep 128 MiB of pages between ticks
+                    conn.exec_driver_sql("PRAGMA cache_size=-2000")
+                    conn.commit()
 
     def last_as_of(self) -> date | None:
         with self.engine.connect() as conn:

@@ -27,3 +27,16 @@ def no_cyclic_gc(*, promote: bool = False) -> Iterator[None]:
                 gc.freeze()
                 gc.unfreeze()
             gc.enable()
+
+
+def give_back_memory() -> None:
+    """Hand the heap memory that a large piece of work freed back to the operating system (glibc's
+    ``malloc_trim``), so a daemon holds little between ticks; a no-op where there is no glibc."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl, macOS): the allocator keeps what it keeps
+        pass
