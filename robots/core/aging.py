@@ -274,24 +274,15 @@ def evaluate(
         new, skipped = decision
         if not new:
             continue
-        if catch_all:
-            for col in new:
-                add(new_tuple(Crossing, (inv.id, inv.contract_id, col.id, col.offset, epoch, RUN, days, amount, ())))
-                key = (inv.contract_id, col.id)
-                ids = grouped.get(key)
-                if ids is None:
-                    grouped[key], columns_by_key[key] = [inv.id], col
-                else:
-                    ids.append(inv.id)
-            continue
-        col = new[-1]
-        add(new_tuple(Crossing, (inv.id, inv.contract_id, col.id, col.offset, epoch, RUN, days, amount, skipped)))
-        key = (inv.contract_id, col.id)
-        ids = grouped.get(key)
-        if ids is None:
-            grouped[key], columns_by_key[key] = [inv.id], col
-        else:
-            ids.append(inv.id)
+        # catch_up all: every new column runs; latest: the highest runs and carries the ones it passed
+        for col, passed in (((c, ()) for c in new) if catch_all else ((new[-1], skipped),)):
+            add(new_tuple(Crossing, (inv.id, inv.contract_id, col.id, col.offset, epoch, RUN, days, amount, passed)))
+            key = (inv.contract_id, col.id)
+            ids = grouped.get(key)
+            if ids is None:
+                grouped[key], columns_by_key[key] = [inv.id], col
+            else:
+                ids.append(inv.id)
 
     planned = []
     for (contract_id, column_id), ids in grouped.items():

@@ -35,7 +35,7 @@ from robots.engine.runner import Runner, RunnerReport
 from robots.engine.services import Services, services_for
 from robots.engine.tick import tick
 from robots.engine.triggers import Fire, Trigger, build_triggers, retry_after
-from robots.store.daemons import claim_fire, finish_fire, fire_state, last_fire, list_daemons, ping, retry_fire
+from robots.store.daemons import claim_fire, finish_fire, fire_state, last_fire, list_daemons, retry_fire
 from robots.support.clock import Clock
 from robots.support.gcpause import give_back_memory
 
@@ -83,7 +83,6 @@ class Daemon:
         self._last_error_log: datetime | None = None
         #: The database's own outages: counted here (they cannot be recorded while it is away), alerted once.
         self.db_watch = DatabaseWatch.for_config(services.config, clock)
-        self._next_db_probe: datetime | None = None
         self.membership.on_database = self._database_seen
         #: Fires that ended while the database could not record it: (trigger id, window, finished, error).
         self._unrecorded: list[tuple[str, datetime, datetime, str | None]] = []
@@ -184,7 +183,6 @@ class Daemon:
         """One turn: the membership's beat, a reload if asked for, then every trigger that is due."""
         now = self.clock.now()
         self.membership.beat(now)
-        self._watch_database(now)
         self._record_unrecorded()
         computed = self.certificates.computed_at
         if computed is not None and now - computed > CERTIFICATES_EVERY:
@@ -353,19 +351,6 @@ class Daemon:
             self.db_watch.recovered(self.services.store)
         else:
             self.db_watch.failed(exc)
-
-    def _watch_database(self, now: datetime) -> None:
-        """While the database is down (as a fire, a pass or a record found), probe it every heartbeat: the streak
-        counts towards the "database down" alert, and the first answer ends it ("database recovered")."""
-        if not self.db_watch.down or (self._next_db_probe is not None and now < self._next_db_probe):
-            return
-        self._next_db_probe = now + timedelta(seconds=self.cfg.heartbeat_seconds)
-        try:
-            ping(self.services.store)
-        except Exception as exc:
-            self.db_watch.failed(exc)
-            return
-        self.db_watch.recovered(self.services.store)
 
     def _record_unrecorded(self) -> None:
         """Finish the fires whose outcome the database could not take when they ended."""

@@ -114,14 +114,10 @@ def crossing_set(store: Store) -> set[tuple]:
 
     out = set()
     cols = t.crossings.c
-    has_skipped = "skipped" in cols
-    query = select(cols.invoice_id, cols.column_id, cols.status, cols.as_of,
-                   *( [cols.skipped] if has_skipped else []))
-    for row in store.rows(query):
+    for row in store.rows(select(cols.invoice_id, cols.column_id, cols.status, cols.as_of, cols.skipped)):
         out.add((row.invoice_id, row.column_id, row.status, row.as_of))
-        if has_skipped and row.skipped:
-            for column_id, _offset in json.loads(row.skipped):
-                out.add((row.invoice_id, column_id, "skipped", row.as_of))
+        for column_id, _offset in json.loads(row.skipped or "[]"):
+            out.add((row.invoice_id, column_id, "skipped", row.as_of))
     return out
 
 

@@ -65,6 +65,12 @@ def restart_postgres(cluster: str) -> None:
     _pg("pg_ctlcluster", "--skip-systemctl-redirect", VERSION, cluster, "restart", "-m", "fast")
 
 
+def start_daemon(root: Path, log: Path) -> subprocess.Popen:
+    """``run_robots.py run`` on ``root``'s config, its JSON log into ``log``."""
+    return subprocess.Popen([sys.executable, str(REPO / "run_robots.py"), "--config", str(root / "schedules.yaml"),
+                             "--log-json", "run"], stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=root)
+
+
 def _wait(predicate, seconds: float, proc: subprocess.Popen, log: Path, pause: float = 0.2) -> None:
     """Until ``predicate()``; fails with the daemon's log when it takes longer or the daemon died."""
     deadline = time.monotonic() + seconds
@@ -104,9 +110,7 @@ def test_the_daemon_survives_a_postgresql_restart_mid_tick_and_sends_each_letter
     edit_settings(root, settings)
     config = load_config(root / "schedules.yaml")
     store = Store.open(config.database_url())
-    log = (tmp_path / "daemon.log").open("w")
-    proc = subprocess.Popen([sys.executable, str(REPO / "run_robots.py"), "--config", str(root / "schedules.yaml"),
-                             "--log-json", "run"], stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    proc = start_daemon(root, tmp_path / "daemon.log")
     try:
         logfile = tmp_path / "daemon.log"
         _wait(lambda: len(handler.received) >= 3, 120, proc, logfile, 0.05)
@@ -168,9 +172,7 @@ def test_the_database_down_for_a_while_is_alerted_once_and_its_recovery_once(tmp
     monkeypatch.setenv("ARBOTS_TEST_RESTART_DB", url)
     edit_settings(root, settings)
     Store.open(load_config(root / "schedules.yaml").database_url()).close()
-    log = (tmp_path / "daemon.log").open("w")
-    proc = subprocess.Popen([sys.executable, str(REPO / "run_robots.py"), "--config", str(root / "schedules.yaml"),
-                             "--log-json", "run"], stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    proc = start_daemon(root, tmp_path / "daemon.log")
     try:
         logfile = tmp_path / "daemon.log"
         _wait(lambda: "daemon_started" in logfile.read_text(), 120, proc, logfile)
